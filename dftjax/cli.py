@@ -1,0 +1,243 @@
+"""The ``dftjax`` command line.
+
+``dftjax run GEOMETRY.xyz --basis NAME`` runs one SCF and prints a summary, or with
+``--json`` exactly one JSON object on stdout. Everything else (progress, logs, errors)
+goes to stderr, so ``dftjax run ... --json > result.json`` captures only the result.
+
+Units in the output: energies in Hartree, dipole in atomic units (e·Bohr) with its
+magnitude also in Debye, timings in seconds.
+
+Exit codes: 0 success; 1 SCF not converged (the result is still printed);
+2 bad input (unreadable geometry, unknown basis or element, bad arguments).
+
+The parser is built by :func:`build_parser`; each subcommand registers a handler
+``handler(args) -> int`` with ``set_defaults``, so new subcommands and options slot in
+without touching :func:`main`.
+"""
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import logging
+import pathlib
+import sys
+import traceback
+
+import numpy as np
+
+import dftjax
+
+# Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
+# (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
+AU2DEBYE = 2.5417464157449032
+
+# Exceptions that mean "the input is wrong" rather than "dftjax is broken": a missing
+# or unreadable file (OSError), a malformed geometry or impossible charge/multiplicity
+# (ValueError), an unknown basis set or element (KeyError, as basis-set-exchange raises).
+_INPUT_ERRORS = (OSError, ValueError, KeyError)
+
+EXIT_OK = 0
+EXIT_NOT_CONVERGED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("dftjax")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_run_parser(subparsers) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="single-point SCF energy",
+        description="Run one SCF calculation on a molecule read from an XYZ file "
+        "(coordinates in Angstrom).",
+    )
+    run.add_argument("geometry", metavar="GEOMETRY.xyz", help="XYZ file, Angstrom")
+    run.add_argument("--basis", required=True, help="basis set name, e.g. sto-3g, def2-svp")
+    run.add_argument("--xc", default="hf", help="exchange-correlation method (default: hf)")
+    run.add_argument("--charge", type=int, default=0, help="total charge (default: 0)")
+    run.add_argument(
+        "--multiplicity",
+        type=_positive_int,
+        default=None,
+        help="spin multiplicity 2S+1 (default: 1; an odd electron count needs it)",
+    )
+    run.add_argument(
+        "--unrestricted",
+        action="store_true",
+        help="force an unrestricted (UHF/UKS) calculation even for closed shells",
+    )
+    run.add_argument(
+        "--conv-tol",
+        type=_positive_float,
+        default=None,
+        help="energy convergence threshold in Hartree (default: the SCF's own)",
+    )
+    run.add_argument(
+        "--max-cycle",
+        type=_positive_int,
+        default=None,
+        help="maximum number of SCF iterations (default: the SCF's own)",
+    )
+    run.add_argument(
+        "--cartesian",
+        action="store_true",
+        help="use Cartesian instead of spherical d, f, ... functions",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    run.add_argument("--verbose", action="store_true", help="SCF progress on stderr")
+    run.set_defaults(handler=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dftjax`` argument parser, one subparser per subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dftjax",
+        description="Differentiable Gaussian-basis Hartree-Fock and Kohn-Sham DFT in JAX.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_parser(subparsers)
+    return parser
+
+
+def _as_list(array):
+    return np.asarray(array, dtype=float).tolist()
+
+
+def result_to_dict(result, mol, args) -> dict:
+    """The JSON record of one ``run``: plain Python floats, ints, bools and lists."""
+    dipole = np.asarray(result.dipole, dtype=float)
+    return {
+        "energy": float(result.energy),
+        "converged": bool(result.converged),
+        "iterations": int(result.iterations),
+        "mo_energy": _as_list(result.mo_energy),
+        "mo_occ": _as_list(result.mo_occ),
+        "dipole": dipole.tolist(),
+        "dipole_debye": float(np.linalg.norm(dipole)) * AU2DEBYE,
+        "timings": {name: float(seconds) for name, seconds in result.timings.items()},
+        "nao": int(result.nao),
+        "basis": args.basis,
+        "xc": args.xc,
+        "charge": int(mol.charge),
+        "multiplicity": int(mol.multiplicity),
+        "restricted": bool(result.restricted),
+        "natom": int(mol.natom),
+        "nuclear_repulsion": float(result.e_nuc),
+    }
+
+
+def _summary(record: dict) -> str:
+    method = ("R" if record["restricted"] else "U") + record["xc"].upper()
+    status = "converged" if record["converged"] else "NOT converged"
+    dipole = "  ".join(f"{component:.6f}" for component in record["dipole"])
+    timings = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in record["timings"].items())
+    return "\n".join(
+        [
+            f"{method}/{record['basis']}  natom {record['natom']}  nao {record['nao']}  "
+            f"charge {record['charge']}  multiplicity {record['multiplicity']}",
+            f"SCF {status} in {record['iterations']} iterations",
+            f"total energy        {record['energy']:.10f} Ha",
+            f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
+            f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D",
+            f"timings             {timings}",
+        ]
+    )
+
+
+def _error_message(exc: BaseException) -> str:
+    # str(KeyError("x")) is "'x'", with quotes; the message itself reads better.
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def _cmd_run(args) -> int:
+    # Options left out when not given, so that Molecule's and scf's own defaults are
+    # the only defaults.
+    scf_options = {
+        "basis": args.basis,
+        "xc": args.xc,
+        "unrestricted": True if args.unrestricted else None,
+        "cartesian": args.cartesian,
+        "verbose": args.verbose,
+    }
+    if args.conv_tol is not None:
+        scf_options["conv_tol"] = args.conv_tol
+    if args.max_cycle is not None:
+        scf_options["max_cycle"] = args.max_cycle
+
+    molecule_options = {"charge": args.charge}
+    if args.multiplicity is not None:
+        molecule_options["multiplicity"] = args.multiplicity
+
+    try:
+        # stdout carries only the result; any progress printed on the way goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            # A Path, so that Molecule.from_xyz reads it as a file, never as XYZ text.
+            mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
+            result = dftjax.scf(mol, **scf_options)
+    except _INPUT_ERRORS as exc:
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        print(f"dftjax: error: {_error_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    record = result_to_dict(result, mol, args)
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(_summary(record))
+    sys.stdout.flush()
+
+    if not record["converged"]:
+        print(
+            f"error: SCF did not converge in {record['iterations']} iterations "
+            f"(last energy {record['energy']:.10f} Ha)",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``dftjax`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        # argparse exits for --help, --version (0) and bad arguments (2); return the code
+        # so that main() can be called from Python and tests without catching SystemExit.
+        code = exit_request.code
+        if code is None:
+            return EXIT_OK
+        return code if isinstance(code, int) else EXIT_BAD_INPUT
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(name)s: %(message)s",
+    )
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Host-side integral plans: shell pairs and quartets grouped by angular-momentum class.
+
+A plan depends only on the basis structure (which shells, which atoms), never on the
+geometry, so it is built once per basis and a new geometry reuses it (and the compiled
+kernels). Everything here is NumPy.
+
+Shell pairs (a, b) are stored in canonical orientation l_a >= l_b (ties: larger shell
+index first) and grouped by class (l_a, l_b). Their primitive pairs are listed
+contiguously, pair after pair. Quartets (ab|cd) of unique shell pairs are grouped by
+(class_ab, class_cd) with class_ab >= class_cd; items are primitive quartets, sorted by
+quartet.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class PairClass:
+    """All shell pairs of one angular-momentum class (la, lb), la >= lb.
+
+    shell_a, shell_b : (npair,) shell indices; pair_start : (npair + 1,) offsets into the
+    primitive-pair arrays; prim_* : (nprim_pair,) exponent of a, exponent of b,
+    coefficient product, atom of a, atom of b, and the pair each primitive pair belongs to.
+    """
+
+    la: int
+    lb: int
+    shell_a: np.ndarray
+    shell_b: np.ndarray
+    pair_start: np.ndarray
+    prim_alpha: np.ndarray
+    prim_beta: np.ndarray
+    prim_coef: np.ndarray
+    prim_atom_a: np.ndarray
+    prim_atom_b: np.ndarray
+    prim_pair: np.ndarray
+
+    @property
+    def npair(self) -> int:
+        return len(self.shell_a)
+
+    @property
+    def nprim_pair(self) -> int:
+        return len(self.prim_alpha)
+
+
+@dataclass(frozen=True, eq=False)
+class QuartetClass:
+    """All unique shell quartets (ab|cd) with ab in pair class ``bra`` and cd in ``ket``.
+
+    pair_ab, pair_cd : (nquartet,) pair indices within their classes.
+    item_ab, item_cd : (nitem,) primitive-pair indices within their classes;
+    item_quartet : (nitem,) the quartet of each item (sorted).
+    min_items : smallest number of items of any quartet (static chunk-slot sizing).
+    """
+
+    bra: int
+    ket: int
+    pair_ab: np.ndarray
+    pair_cd: np.ndarray
+    item_ab: np.ndarray
+    item_cd: np.ndarray
+    item_quartet: np.ndarray
+    min_items: int
+
+
+@dataclass(frozen=True, eq=False)
+class IntegralPlan:
+    pair_classes: tuple
+    quartet_classes: tuple
+
+
+def _pair_class(basis, la: int, lb: int) -> PairClass:
+    shells_a = np.nonzero(basis.shell_l == la)[0]
+    shells_b = np.nonzero(basis.shell_l == lb)[0]
+    a, b = np.meshgrid(shells_a, shells_b, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    if la == lb:
+        keep = a >= b
+        a, b = a[keep], b[keep]
+    nprim = basis.shell_nprim[a] * basis.shell_nprim[b]
+    start = np.concatenate([[0], np.cumsum(nprim)])
+    alpha, beta, coef, pair = [], [], [], []
+    for k, (sa, sb) in enumerate(zip(a, b)):
+        ea, eb = basis.exponents[sa], basis.exponents[sb]
+        ca, cb = basis.coefficients[sa], basis.coefficients[sb]
+        alpha.append(np.repeat(ea, len(eb)))
+        beta.append(np.tile(eb, len(ea)))
+        coef.append(np.outer(ca, cb).ravel())
+        pair.append(np.full(len(ea) * len(eb), k))
+    cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
+    pair = cat(pair, np.int64)
+    return PairClass(
+        la=la,
+        lb=lb,
+        shell_a=a,
+        shell_b=b,
+        pair_start=start,
+        prim_alpha=cat(alpha, np.float64),
+        prim_beta=cat(beta, np.float64),
+        prim_coef=cat(coef, np.float64),
+        prim_atom_a=basis.shell_atom[a][pair] if len(pair) else pair,
+        prim_atom_b=basis.shell_atom[b][pair] if len(pair) else pair,
+        prim_pair=pair,
+    )
+
+
+def _expand_items(start_ab, count_ab, start_cd, count_cd):
+    """Primitive-quartet items of quartets given by their primitive-pair ranges."""
+    per_quartet = count_ab * count_cd
+    quartet = np.repeat(np.arange(len(per_quartet)), per_quartet)
+    offset = np.arange(len(quartet)) - np.repeat(np.cumsum(per_quartet) - per_quartet, per_quartet)
+    n_cd = count_cd[quartet]
+    return start_ab[quartet] + offset // n_cd, start_cd[quartet] + offset % n_cd, quartet
+
+
+def _quartet_class(pairs: tuple, bra: int, ket: int) -> QuartetClass:
+    pa, pc = pairs[bra], pairs[ket]
+    ab, cd = np.meshgrid(np.arange(pa.npair), np.arange(pc.npair), indexing="ij")
+    ab, cd = ab.ravel(), cd.ravel()
+    if bra == ket:
+        keep = ab >= cd
+        ab, cd = ab[keep], cd[keep]
+    count_ab = np.diff(pa.pair_start)[ab]
+    count_cd = np.diff(pc.pair_start)[cd]
+    item_ab, item_cd, item_quartet = _expand_items(pa.pair_start[ab], count_ab, pc.pair_start[cd], count_cd)
+    return QuartetClass(
+        bra=bra,
+        ket=ket,
+        pair_ab=ab,
+        pair_cd=cd,
+        item_ab=item_ab,
+        item_cd=item_cd,
+        item_quartet=item_quartet,
+        min_items=int((count_ab * count_cd).min()) if len(ab) else 1,
+    )
+
+
+@lru_cache(maxsize=32)
+def pair_plan(basis) -> tuple:
+    """Pair classes of ``basis``, ordered (0,0), (1,0), (1,1), (2,0), ..."""
+    ls = sorted(set(int(l) for l in basis.shell_l))
+    return tuple(_pair_class(basis, la, lb) for la in ls for lb in ls if lb <= la)
+
+
+@lru_cache(maxsize=8)
+def quartet_plan(basis) -> tuple:
+    """Quartet classes of ``basis`` (class_ab >= class_cd in :func:`pair_plan` order)."""
+    pairs = pair_plan(basis)
+    return tuple(_quartet_class(pairs, i, j) for i in range(len(pairs)) for j in range(i + 1))

@@ -1,0 +1,308 @@
+"""The self-consistent field loop: one pure jitted step, a host driver around it.
+
+One SCF cycle (``scf_step``) takes the state (D, F(D), E(D), DIIS history, ...)
+to the next: DIIS-extrapolate F, damp it, level-shift the virtual space,
+diagonalise in the orthogonal basis, occupy the orbitals, and evaluate the energy
+model at the new density. It is a pure function of pytrees, so the host loop in
+``run_scf`` (logging, convergence checks, retry ladder) and a ``lax.while_loop``
+can call the same code.
+
+Arrays: spin density and Fock matrices (2, nao, nao) [alpha, beta]; orbitals
+(2, nao, nmo) with X (nao, nmo) the orthogonaliser. Restricted runs carry
+D_alpha = D_beta and diagonalise once. Energies in Hartree.
+
+Convergence as PySCF's hf.kernel: |E_n - E_(n-1)| < conv_tol and |g| < conv_tol_grad,
+with g the occupied-virtual block of F in the current orbitals (times 2 for
+restricted); then one more undamped, unshifted diagonalisation, whose result must
+pass 10 conv_tol or 3 conv_tol_grad.
+"""
+
+import dataclasses
+import math
+import sys
+import warnings
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
+from dftjax.scf.occupations import aufbau_occupations
+from dftjax.scf.orthogonalize import orthogonalizer
+from dftjax.scf.result import SCFResult, spin_square
+
+# (damping, level shift in Ha) tried in turn, from the initial guess, when the
+# requested settings do not converge within max_cycle.
+RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
+
+
+@dataclasses.dataclass(frozen=True)
+class SCFState:
+    density: jnp.ndarray        # (2, nao, nao), the current density D
+    fock: jnp.ndarray           # (2, nao, nao), F(D) from the energy model
+    energy: jnp.ndarray         # E(D), electronic (Ha)
+    energy_change: jnp.ndarray  # E(D) minus the previous energy (Ha)
+    gradient_norm: jnp.ndarray  # |g| for D in the orbitals that made it
+    fock_used: jnp.ndarray      # (2, nao, nao), the Fock matrix last diagonalised (before shift)
+    mo_energy: jnp.ndarray      # (2, nmo)
+    mo_coeff: jnp.ndarray       # (2, nao, nmo)
+    mo_occ: jnp.ndarray         # (2, nmo), per spin orbital, in [0, 1]
+    diis: Optional[DIISState]   # None when DIIS is off
+    iteration: jnp.ndarray      # int scalar
+
+
+@dataclasses.dataclass(frozen=True)
+class SCFSettings:
+    """The traced knobs of a cycle: changing them does not recompile."""
+
+    nalpha: jnp.ndarray
+    nbeta: jnp.ndarray
+    damping: jnp.ndarray        # F <- (1 - damping) F + damping F_previous
+    level_shift: jnp.ndarray    # Ha added to the virtual orbital energies
+    use_diis: jnp.ndarray       # bool
+
+
+jax.tree_util.register_dataclass(
+    SCFState,
+    data_fields=[f.name for f in dataclasses.fields(SCFState)], meta_fields=[])
+jax.tree_util.register_dataclass(
+    SCFSettings,
+    data_fields=[f.name for f in dataclasses.fields(SCFSettings)], meta_fields=[])
+
+
+def make_settings(nalpha, nbeta, damping=0.0, level_shift=0.0, use_diis=True):
+    return SCFSettings(
+        nalpha=jnp.asarray(nalpha, jnp.float64), nbeta=jnp.asarray(nbeta, jnp.float64),
+        damping=jnp.asarray(damping, jnp.float64), level_shift=jnp.asarray(level_shift, jnp.float64),
+        use_diis=jnp.asarray(use_diis, bool))
+
+
+def density_from_orbitals(mo_coeff, mo_occ):
+    """D_s = C_s n_s C_s^T; (2, nao, nmo), (2, nmo) -> (2, nao, nao)."""
+    return jnp.einsum("sim,sm,sjm->sij", mo_coeff, mo_occ, mo_coeff)
+
+
+def diagonalize(fock, X, restricted):
+    """Solve F C = S C e through X^T F X; (2, nao, nao) -> (2, nmo), (2, nao, nmo)."""
+    if restricted:
+        energies, vectors = jnp.linalg.eigh(X.T @ fock[0] @ X)
+        return jnp.stack([energies, energies]), jnp.stack([X @ vectors] * 2)
+    energies, vectors = jnp.linalg.eigh(X.T @ fock @ X)
+    return energies, X @ vectors
+
+
+def core_density(h_core, X, nalpha, nbeta):
+    """Aufbau spin densities (2, nao, nao) from the orbitals of the core Hamiltonian."""
+    h_core = jnp.asarray(h_core, jnp.float64)
+    mo_energy, mo_coeff = diagonalize(jnp.stack([h_core, h_core]), X, restricted=True)
+    return density_from_orbitals(mo_coeff, aufbau_occupations(mo_energy, nalpha, nbeta))
+
+
+def orbital_gradient_norm(fock, mo_coeff, mo_occ, restricted):
+    """PySCF's |g|: the norm of F's virtual-occupied block in the given orbitals.
+
+    Restricted: 2 C_vir^T F C_occ (the gradient w.r.t. real orbital rotations);
+    unrestricted: the alpha and beta blocks C_vir^T F_s C_occ together.
+    """
+    in_mo = jnp.swapaxes(mo_coeff, -1, -2) @ fock @ mo_coeff
+    occupied = mo_occ > 0
+    block = jnp.where(~occupied[:, :, None] & occupied[:, None, :], in_mo, 0.0)
+    if restricted:
+        return 2.0 * jnp.linalg.norm(block[0])
+    return jnp.linalg.norm(block)
+
+
+def scf_init(fock_and_energy, density, nmo, diis_space):
+    """The state at the guess density (2, nao, nao), before any cycle."""
+    fock, energy = fock_and_energy(density)
+    nao = density.shape[-1]
+    return SCFState(
+        density=density, fock=fock, energy=energy, energy_change=jnp.full((), jnp.inf, jnp.float64),
+        gradient_norm=jnp.full((), jnp.inf, jnp.float64), fock_used=fock,
+        mo_energy=jnp.zeros((2, nmo)), mo_coeff=jnp.zeros((2, nao, nmo)), mo_occ=jnp.zeros((2, nmo)),
+        diis=diis_init(diis_space, nao, nmo) if diis_space > 0 else None,
+        iteration=jnp.zeros((), jnp.int32))
+
+
+def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
+    """One SCF cycle. fock_and_energy(D) -> (F, E); occupations(mo_energy, na, nb) -> (2, nmo).
+
+    DIIS starts at the second cycle, as in PySCF: the guess density need not be
+    idempotent, so its commutator is no error measure.
+    """
+    fock = state.fock
+    diis = state.diis
+    if diis is not None:
+        active = settings.use_diis & (state.iteration >= 1)
+        error = commutator_error(fock, state.density, overlap, X)
+        pushed = diis_update(diis, fock, error)
+        diis = jax.tree_util.tree_map(lambda new, old: jnp.where(active, new, old), pushed, diis)
+        fock = jnp.where(active, diis_extrapolate(diis), fock)
+    fock = (1.0 - settings.damping) * fock + settings.damping * state.fock_used
+    # Level shift: F + shift (S - S D_s S) raises the virtual space (PySCF's hf.level_shift).
+    virtual_projector = overlap - overlap @ state.density @ overlap
+    mo_energy, mo_coeff = diagonalize(fock + settings.level_shift * virtual_projector, X, restricted)
+    mo_occ = occupations(mo_energy, settings.nalpha, settings.nbeta)
+    density = density_from_orbitals(mo_coeff, mo_occ)
+    new_fock, energy = fock_and_energy(density)
+    return SCFState(
+        density=density, fock=new_fock, energy=energy, energy_change=energy - state.energy,
+        gradient_norm=orbital_gradient_norm(new_fock, mo_coeff, mo_occ, restricted),
+        fock_used=fock, mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, diis=diis,
+        iteration=state.iteration + 1)
+
+
+_scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space"))
+_scf_step_jit = jax.jit(scf_step, static_argnames=("restricted", "occupations"))
+
+
+def as_pytree_model(fock_and_energy):
+    """Make a callable a jit argument: pytrees (``EnergyModel``, ``Partial``) pass as they
+    are, with traced arrays; a plain function is wrapped, its captured arrays then
+    compile in as constants."""
+    leaves = jax.tree_util.tree_leaves(fock_and_energy)
+    if len(leaves) == 1 and leaves[0] is fock_and_energy:
+        return jax.tree_util.Partial(fock_and_energy)
+    return fock_and_energy
+
+
+def _log(message):
+    print(message, file=sys.stderr)
+
+
+def _is_converged(state, conv_tol, conv_tol_grad):
+    return (jnp.abs(state.energy_change) < conv_tol) & (state.gradient_norm < conv_tol_grad)
+
+
+def _final_check(final, conv_tol, conv_tol_grad):
+    """PySCF's conv_check on the extra diagonalisation: looser, and either test suffices."""
+    return (jnp.abs(final.energy_change) < 10 * conv_tol) | (final.gradient_norm < 3 * conv_tol_grad)
+
+
+def _plain(settings):
+    """The settings of the final diagonalisation: no DIIS, damping or level shift."""
+    return dataclasses.replace(settings, damping=jnp.zeros(()), level_shift=jnp.zeros(()),
+                               use_diis=jnp.asarray(False))
+
+
+def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
+            conv_tol, conv_tol_grad, max_cycle, diis_space, verbose=False):
+    """Cycle from ``density`` on the host until converged or max_cycle; returns (state, converged).
+
+    After convergence one more cycle without DIIS, damping or level shift gives the
+    final orbitals (PySCF's conv_check); it always runs, so the orbitals returned
+    are eigenvectors of an unmodified Fock matrix.
+    """
+    fock_and_energy = as_pytree_model(fock_and_energy)
+    state = _scf_init_jit(fock_and_energy, density, nmo=X.shape[1], diis_space=diis_space)
+    if verbose:
+        _log(f"SCF init E(electronic)= {float(state.energy):.12f}")
+    step = lambda state, settings: _scf_step_jit(
+        fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
+    converged = False
+    for _ in range(max_cycle):
+        state = step(state, settings)
+        if verbose:
+            _log(f"cycle={int(state.iteration):3d} E(electronic)= {float(state.energy):.12f}"
+                 f"  dE= {float(state.energy_change): .3e}  |g|= {float(state.gradient_norm):.3e}")
+        converged = bool(_is_converged(state, conv_tol, conv_tol_grad))
+        if converged:
+            break
+    final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
+    converged = converged and bool(_final_check(final, conv_tol, conv_tol_grad))
+    if verbose:
+        _log(f"final     E(electronic)= {float(final.energy):.12f}"
+             f"  dE= {float(final.energy_change): .3e}  |g|= {float(final.gradient_norm):.3e}")
+    return final, converged
+
+
+def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
+              conv_tol, conv_tol_grad, max_cycle, diis_space):
+    """``iterate`` as one traceable function (jit, vmap): a lax.while_loop over the same
+    ``scf_step``, no logging, no retries. Returns (final state, converged as a bool array)."""
+    step = lambda state, settings: scf_step(
+        fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
+    state = jax.lax.while_loop(
+        lambda state: (state.iteration < max_cycle) & ~_is_converged(state, conv_tol, conv_tol_grad),
+        lambda state: step(state, settings),
+        scf_init(fock_and_energy, density, X.shape[1], diis_space))
+    final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
+    converged = _is_converged(state, conv_tol, conv_tol_grad) & _final_check(final, conv_tol, conv_tol_grad)
+    return final, converged
+
+
+def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restricted, D0,
+            conv_tol=1e-9, conv_tol_grad=None, max_cycle=100, diis_space=8,
+            level_shift=0.0, damping=0.0, verbose=False, retry=True,
+            lindep_threshold=1e-8, occupations=aufbau_occupations):
+    """Solve the SCF equations for an energy model; returns an ``SCFResult``.
+
+    fock_and_energy(D (2, nao, nao)) -> (F (2, nao, nao), E_electronic), e.g.
+    ``hf_fock_and_energy(h_core, eri)``; an ``EnergyModel`` or other pytree keeps its
+    arrays traced, so new geometries reuse the compiled step.
+    S, h_core (nao, nao); e_nuc nuclear repulsion (Ha); nalpha, nbeta electron counts;
+    D0 the guess, (2, nao, nao) spin densities or (nao, nao) total (split in halves);
+    None takes the core guess from h_core (a fallback: prefer ``sad_density``).
+    conv_tol_grad defaults to sqrt(conv_tol), as PySCF. diis_space=0 switches DIIS off.
+    If max_cycle cycles do not converge and ``retry``, the ladder RETRY_LADDER of
+    (damping, level shift) restarts from D0; a result that still has not converged
+    is returned with converged=False, a RuntimeWarning and a line on stderr.
+    """
+    overlap = jnp.asarray(S, jnp.float64)
+    if restricted and nalpha != nbeta:
+        raise ValueError(f"restricted SCF needs nalpha == nbeta, got {nalpha} and {nbeta}")
+    if conv_tol_grad is None:
+        conv_tol_grad = math.sqrt(conv_tol)
+    X, n_dropped = orthogonalizer(overlap, lindep_threshold)
+    if D0 is None:
+        D0 = core_density(h_core, X, nalpha, nbeta)
+    density = jnp.asarray(D0, jnp.float64)
+    if density.ndim == 2:
+        density = jnp.stack([0.5 * density, 0.5 * density])
+    if verbose and n_dropped:
+        _log(f"SCF: dropped {n_dropped} near linearly dependent basis directions "
+             f"(overlap eigenvalues < {lindep_threshold:g}); canonical orthogonalisation")
+
+    attempts = [(damping, level_shift)]
+    if retry:
+        attempts += [pair for pair in RETRY_LADDER if pair != (damping, level_shift)]
+    options = dict(restricted=restricted, occupations=occupations, conv_tol=conv_tol,
+                   conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, diis_space=diis_space,
+                   verbose=verbose)
+    iterations = 0
+    best = None
+    for attempt, (attempt_damping, attempt_shift) in enumerate(attempts):
+        if attempt > 0 and verbose:
+            _log(f"SCF not converged; retrying from the guess with damping={attempt_damping}"
+                 f" level_shift={attempt_shift}")
+        settings = make_settings(nalpha, nbeta, attempt_damping, attempt_shift)
+        state, converged = iterate(fock_and_energy, overlap, X, density, settings, **options)
+        iterations += int(state.iteration)
+        if converged:
+            best = state
+            break
+        if best is None or float(state.gradient_norm) < float(best.gradient_norm):
+            best = state
+    if not converged:
+        message = (f"SCF NOT CONVERGED after {iterations} iterations: "
+                   f"dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}")
+        _log(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped)
+
+
+def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped):
+    s2, multiplicity = spin_square(state.density, overlap)
+    e_nuc = jnp.asarray(e_nuc, jnp.float64)
+    if restricted:
+        mo_energy, mo_coeff = state.mo_energy[0], state.mo_coeff[0]
+        mo_occ, density = 2.0 * state.mo_occ[0], state.density.sum(axis=0)
+        s2, multiplicity = jnp.zeros(()), jnp.ones(())
+    else:
+        mo_energy, mo_coeff, mo_occ, density = (
+            state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
+    return SCFResult(
+        energy=state.energy + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
+        mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, density_matrix=density,
+        gradient_norm=state.gradient_norm, s2=s2, multiplicity=multiplicity,
+        converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped)

@@ -1,0 +1,43 @@
+"""Orthogonalisation of the AO basis: a matrix X with X^T S X = 1.
+
+S is the AO overlap matrix (nao, nao). X is (nao, nmo) with nmo <= nao:
+
+* symmetric (Löwdin) orthogonalisation X = S^(-1/2) when every eigenvalue of S
+  is at least ``lindep_threshold`` (nmo = nao);
+* canonical orthogonalisation X = U s^(-1/2) over the eigenvectors of S whose
+  eigenvalue s is at least the threshold otherwise: the near linear
+  dependencies are dropped from the variational space (nmo < nao).
+
+The threshold 1e-8 is absolute, as PySCF's default linear-dependency threshold
+(``scf.addons.remove_linear_dep_``). Which branch runs changes the shape of X,
+so it is decided on the host, once per basis; X itself is built with jnp.
+Reference: Szabo & Ostlund, Modern Quantum Chemistry, §3.4.5.
+"""
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+LINDEP_THRESHOLD = 1e-8
+
+
+class Orthogonalizer(NamedTuple):
+    """X (nao, nmo) with X^T S X = 1, and how many directions of S were dropped."""
+
+    X: jnp.ndarray
+    n_dropped: int
+
+
+def orthogonalizer(overlap, lindep_threshold=LINDEP_THRESHOLD):
+    """Return an ``Orthogonalizer`` for the overlap matrix (nao, nao)."""
+    overlap = jnp.asarray(overlap, dtype=jnp.float64)
+    eigenvalues, eigenvectors = jnp.linalg.eigh(overlap)
+    keep = np.asarray(eigenvalues) >= lindep_threshold
+    n_dropped = int(keep.size - keep.sum())
+    if n_dropped == 0:
+        X = (eigenvectors / jnp.sqrt(eigenvalues)) @ eigenvectors.T
+    else:
+        kept = np.flatnonzero(keep)
+        X = eigenvectors[:, kept] / jnp.sqrt(eigenvalues[kept])
+    return Orthogonalizer(X, n_dropped)

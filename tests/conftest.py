@@ -1,0 +1,43 @@
+"""Session set-up shared by all tests.
+
+- JAX runs on the CPU unless ``JAX_PLATFORMS`` says otherwise, so results and timings do
+  not depend on whether the machine happens to have an accelerator.
+- JAX's persistent compilation cache is on, in ``JAX_COMPILATION_CACHE_DIR`` or else
+  ``.jax_cache/`` at the repository root: compile time dominates a cold test run, and the
+  cache makes the second run (and every CI run after the first) much faster.
+
+Markers (``live``, ``slow``) are declared in pyproject.toml, not here.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402  (after JAX_PLATFORMS is set, before any test imports dftjax)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+jax.config.update(
+    "jax_compilation_cache_dir",
+    os.environ.get("JAX_COMPILATION_CACHE_DIR", str(REPO_ROOT / ".jax_cache")),
+)
+# Cache every compiled function, however quick to compile or small: the test suite
+# compiles many small kernels whose sum is what costs.
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Directory of frozen reference data and input files, ``tests/data``."""
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def water_xyz(data_dir) -> Path:
+    """Water at a fixed geometry (Angstrom): O 0 0 0.1173; H 0 ±0.7572 -0.4692."""
+    return data_dir / "water.xyz"

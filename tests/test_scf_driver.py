@@ -1,0 +1,156 @@
+"""SCF driver: HF energies, orbitals and dipoles against frozen PySCF numbers.
+
+Integrals and references come from tests/data/make_scf_reference.py (PySCF 2.x,
+conv_tol 1e-12). Energies agree to 1e-8 Ha: exact integrals, no grid, and the
+converged energy is quadratic in the remaining density error. Orbital energies
+and dipoles are first order in it, so those runs converge tighter.
+"""
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dftjax.scf import (
+    autodiff_fock_and_energy, hf_energy, hf_fock_and_energy, run_scf, sad_density)
+from dftjax.scf import driver
+from dftjax.scf.occupations import aufbau_occupations
+from dftjax.scf.orthogonalize import orthogonalizer
+
+DATA = np.load(Path(__file__).parent / "data" / "scf_reference.npz")
+MOLECULES = ["h2o_631g", "oh_631g", "o2_sto3g"]
+
+
+@functools.lru_cache(maxsize=None)
+def case(name):
+    """Integrals, energy model, electron counts and SAD guess of a frozen molecule."""
+    ref = {key[len(name) + 1:]: DATA[key] for key in DATA.files if key.startswith(name + "_")}
+    ref["h_core"] = ref["T"] + ref["V"]
+    ref["model"] = hf_fock_and_energy(ref["h_core"], ref["eri"])
+    ref["nalpha"], ref["nbeta"] = int(ref["nalpha"]), int(ref["nbeta"])
+    ref["restricted"] = ref["nalpha"] == ref["nbeta"]
+    atom_ints = lambda symbol: {k: ref[f"atom_{symbol}_{k}"] for k in ("S", "T", "V", "eri")}
+    ref["D0"] = sad_density(ref["ao_ranges"], [str(s) for s in ref["symbols"]], atom_ints)
+    return ref
+
+
+def solve(name, **options):
+    ref = case(name)
+    options.setdefault("D0", ref["D0"])
+    return run_scf(ref["model"], ref["S"], ref["h_core"], ref["e_nuc"], ref["nalpha"],
+                   ref["nbeta"], ref["restricted"], **options)
+
+
+@pytest.mark.parametrize("name", MOLECULES)
+def test_energy_matches_pyscf(name):
+    ref = case(name)
+    result = solve(name)
+    assert result.converged
+    assert abs(float(result.energy) - float(ref["e_tot"])) < 1e-8
+    assert abs(float(result.s2) - float(ref["s2"])) < 1e-6
+    assert abs(float(result.multiplicity) - float(ref["mult"])) < 1e-6
+
+
+@pytest.mark.parametrize("name", MOLECULES)
+def test_orbital_energies_and_dipole_match_pyscf(name):
+    ref = case(name)
+    result = solve(name, conv_tol=1e-12, conv_tol_grad=1e-8)
+    nao = ref["S"].shape[0]
+    expected_shape = (nao,) if ref["restricted"] else (2, nao)
+    assert result.mo_energy.shape == expected_shape
+    assert result.density_matrix.shape == expected_shape + (nao,)
+    np.testing.assert_allclose(result.mo_energy, ref["mo_energy"], atol=1e-6, rtol=0)
+    dipole = result.dipole_moment(ref["dip_ints"], ref["charges"], ref["coords"])
+    np.testing.assert_allclose(dipole, ref["dipole"], atol=1e-6, rtol=0)
+    electrons = ref["nalpha"] + ref["nbeta"]
+    assert abs(float(result.mo_occ.sum()) - electrons) < 1e-12
+
+
+@pytest.mark.xfail(strict=True, reason="no internal stability check yet (DESIGN §8): UHF O2/sto-3g "
+                   "converges, like PySCF's default run, to a saddle point 1.5 mHa above the stable state")
+def test_o2_reaches_stable_uhf_state():
+    assert abs(float(solve("o2_sto3g").energy) - float(case("o2_sto3g")["e_tot_stable"])) < 1e-8
+
+
+def test_diis_reduces_iterations():
+    with_diis = solve("h2o_631g")
+    without = solve("h2o_631g", diis_space=0, retry=False)
+    assert with_diis.converged and without.converged
+    assert with_diis.iterations < without.iterations
+    assert abs(float(with_diis.energy) - float(without.energy)) < 1e-8
+
+
+def test_unconverged_scf_says_so(capsys):
+    with pytest.warns(RuntimeWarning, match="SCF NOT CONVERGED"):
+        result = solve("h2o_631g", max_cycle=2)
+    assert not result.converged
+    assert result.iterations == 2 * (1 + len(driver.RETRY_LADDER))
+    assert "SCF NOT CONVERGED after 8 iterations" in capsys.readouterr().err
+
+
+def test_retry_ladder_recovers():
+    # Damping 0.95 crawls; the ladder's first rung (damping 0.5 with DIIS) converges.
+    result = solve("oh_631g", damping=0.95, max_cycle=25)
+    assert result.converged and result.iterations > 25
+    assert abs(float(result.energy) - float(case("oh_631g")["e_tot"])) < 1e-8
+
+
+def test_core_guess_when_no_density_given():
+    result = solve("h2o_631g", D0=None)
+    assert result.converged
+    assert abs(float(result.energy) - float(case("h2o_631g")["e_tot"])) < 1e-8
+
+
+@pytest.mark.parametrize("wrap", ["autodiff", "closure"])
+def test_other_energy_models_plug_in(wrap):
+    # The Kohn-Sham path: a model giving only its energy, Fock by autodiff; and a
+    # plain function, which the driver wraps (its arrays become compile-time constants).
+    ref = case("oh_631g")
+    if wrap == "autodiff":
+        model = autodiff_fock_and_energy(hf_energy, {"h_core": ref["h_core"], "eri": ref["eri"]})
+    else:
+        model = lambda density: ref["model"](density)
+    result = run_scf(model, ref["S"], ref["h_core"], ref["e_nuc"], 5, 4, False, ref["D0"])
+    assert result.converged
+    assert abs(float(result.energy) - float(ref["e_tot"])) < 1e-8
+
+
+def test_restricted_needs_equal_spin_counts():
+    ref = case("oh_631g")
+    with pytest.raises(ValueError, match="nalpha == nbeta"):
+        run_scf(ref["model"], ref["S"], ref["h_core"], ref["e_nuc"], 5, 4, True, ref["D0"])
+
+
+def test_finite_field_reuses_compiled_step_and_obeys_hellmann_feynman():
+    # A field f along z adds f z to h (electrons: charge -1 times potential -f z), so
+    # dE/df = tr(D z). Same shapes: the jitted step must not compile again.
+    ref = case("h2o_631g")
+    solve("h2o_631g")
+    compiled = driver._scf_step_jit._cache_size()
+    field, energies = 1e-4, []
+    for sign in (1.0, -1.0):
+        h_core = ref["h_core"] + sign * field * ref["dip_ints"][2]
+        result = run_scf(hf_fock_and_energy(h_core, ref["eri"]), ref["S"], h_core, ref["e_nuc"],
+                         5, 5, True, ref["D0"], conv_tol=1e-12, conv_tol_grad=1e-8)
+        energies.append(float(result.energy))
+    assert driver._scf_step_jit._cache_size() == compiled
+    zero_field = solve("h2o_631g", conv_tol=1e-12, conv_tol_grad=1e-8)
+    expected = float(jnp.vdot(ref["dip_ints"][2], zero_field.density_matrix))
+    assert abs((energies[0] - energies[1]) / (2 * field) - expected) < 1e-6 * abs(expected)
+
+
+def test_scf_solve_inside_jit_matches_host_loop():
+    ref = case("oh_631g")
+    X = orthogonalizer(jnp.asarray(ref["S"])).X
+    solve_jit = jax.jit(functools.partial(
+        driver.scf_solve, restricted=False, occupations=aufbau_occupations, conv_tol=1e-9,
+        conv_tol_grad=3e-5, max_cycle=50, diis_space=8))
+    state, converged = solve_jit(ref["model"], jnp.asarray(ref["S"]), X, ref["D0"],
+                                 driver.make_settings(5, 4))
+    host = solve("oh_631g")
+    assert bool(converged)
+    assert int(state.iteration) == host.iterations
+    assert abs(float(state.energy) + float(ref["e_nuc"]) - float(ref["e_tot"])) < 1e-8
