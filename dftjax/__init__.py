@@ -11,6 +11,10 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from ._cache import enable_persistent_cache  # noqa: E402
+
+enable_persistent_cache()
+
 from .molecule import Molecule  # noqa: E402
 from .basis import BasisSet, build_basis  # noqa: E402
 from .api import Integrals, SCFCalculation, compute_integrals  # noqa: E402

@@ -1,4 +1,4 @@
-"""One-electron integrals: overlap, kinetic energy, nuclear attraction, dipole.
+"""One-electron integrals (overlap, kinetic, dipole, nuclear attraction) and pair data.
 
 McMurchie-Davidson (Helgaker, Jorgensen & Olsen, ch. 9): with E^{ij}_t the 1D Hermite
 coefficients of a primitive pair and p = alpha + beta,
@@ -8,8 +8,12 @@ coefficients of a primitive pair and p = alpha + beta,
 * kinetic         T^{ij} = -1/2 [j(j-1) S^{i,j-2} - 2b(2j+1) S^{ij} + 4b^2 S^{i,j+2}]
 * nuclear         V = -Z (2 pi/p) sum_tuv E^{ab}_{tuv} R_{tuv}(p, R_PC)    (eq. 9.9.32)
 
-All matrices are (nao, nao) in Hartree atomic units, AO order as PySCF. Coordinates
-(Bohr, (natom, 3)) are traced, so every integral is differentiable with respect to them.
+One jitted kernel per pair class (l_a, l_b) handles all primitive pairs of the class at
+once (their number padded to a power of two, so molecules of similar size share the
+compiled code) and returns both the contracted one-electron blocks and the per-primitive
+Hermite data the electron-repulsion integrals reuse. All matrices are (nao, nao) in
+Hartree atomic units, AO order as PySCF. Coordinates (Bohr, (natom, 3)) are traced, so
+every integral is differentiable with respect to them.
 """
 
 from functools import lru_cache, partial
@@ -19,9 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..basis.spherical import cart_to_sph, cartesian_powers, cartesian_prefactor
-from .batching import chunk_size_for, map_chunks
-from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d, n_hermite
-from .plan import pair_plan
+from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d
+from .plan import bucket, pair_plan, padded_pair_class
 
 
 @lru_cache(maxsize=None)
@@ -31,44 +34,16 @@ def ao_transform(l: int, cartesian: bool) -> np.ndarray:
     return base * cartesian_prefactor(l)
 
 
-def _pair_geometry(alpha, beta, a, b):
-    p = alpha + beta
-    centre = (alpha[:, None] * a + beta[:, None] * b) / p[:, None]
-    ab = a - b
-    prefactor = jnp.exp(-(alpha * beta / p) * jnp.sum(ab * ab, axis=-1))
-    return p, centre, prefactor
-
-
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def hermite_pair_kernel(la, lb, cartesian, alpha, beta, coef, a, b):
-    """Per primitive pair: p (C,), P (C,3), and E^{ab}_{tuv} (C, nfa*nfb, K) in AO basis.
-
-    Contraction coefficients and exp(-mu |AB|^2) are folded into E.
-    """
-    p, centre, prefactor = _pair_geometry(alpha, beta, a, b)
-    e1d = hermite_expansion_1d(la, lb, p, centre - a, centre - b)
-    e_cart = cartesian_hermite_matrix(cartesian_powers(la), cartesian_powers(lb), e1d)
-    ta, tb = ao_transform(la, cartesian), ao_transform(lb, cartesian)
-    e_ao = jnp.einsum("ax,by,cxyh->cabh", ta, tb, e_cart) * (coef * prefactor)[:, None, None, None]
-    return p, centre, e_ao.reshape(len(p), ta.shape[0] * tb.shape[0], -1)
-
-
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _overlap_kinetic_dipole_kernel(la, lb, cartesian, origin, alpha, beta, coef, a, b):
-    """Per primitive pair: (C, 5, nfa, nfb) = overlap, kinetic, dipole x, y, z."""
-    p, centre, prefactor = _pair_geometry(alpha, beta, a, b)
-    e1d = hermite_expansion_1d(la, lb + 2, p, centre - a, centre - b)
+def _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d):
+    """Cartesian (C, 5, ncart_a, ncart_b): overlap, kinetic, dipole x, y, z (no prefactors)."""
     root = jnp.sqrt(jnp.pi / p)[:, None, None, None]
     s1d = e1d[..., 0] * root
     moment = (e1d[..., : lb + 1, 1] + (centre - origin)[:, :, None, None] * e1d[..., : lb + 1, 0]) * root
     j = np.arange(lb + 1)
     b2 = beta[:, None, None, None]
     lower = np.where(j >= 2, j - 2, 0)
-    kin = -0.5 * (
-        (j * (j - 1)) * s1d[..., lower]
-        - 2.0 * b2 * (2 * j + 1) * s1d[..., j]
-        + 4.0 * b2 * b2 * s1d[..., j + 2]
-    )
+    kin = -0.5 * ((j * (j - 1)) * s1d[..., lower] - 2.0 * b2 * (2 * j + 1) * s1d[..., j]
+                  + 4.0 * b2 * b2 * s1d[..., j + 2])
     pa, pb = cartesian_powers(la), cartesian_powers(lb)
 
     def pick(table, d):
@@ -80,37 +55,97 @@ def _overlap_kinetic_dipole_kernel(la, lb, cartesian, origin, alpha, beta, coef,
     overlap = s[0] * s[1] * s[2]
     kinetic = t[0] * s[1] * s[2] + s[0] * t[1] * s[2] + s[0] * s[1] * t[2]
     dipole = [m[0] * s[1] * s[2], s[0] * m[1] * s[2], s[0] * s[1] * m[2]]
-    cart = jnp.stack([overlap, kinetic] + dipole, axis=1)
+    return jnp.stack([overlap, kinetic] + dipole, axis=1)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def pair_class_kernel(la, lb, cartesian, npair, coords, charges, charge_positions, origin,
+                      alpha, beta, coef, atom_a, atom_b, prim_pair):
+    """All primitive pairs of one class -> Hermite data and contracted one-electron blocks.
+
+    Inputs (padded length n): exponents alpha, beta, coefficient products coef (0 for
+    padding), atom indices, and the shell pair of each primitive pair (>= npair drops it).
+    coords (natom_pad, 3) and charges (natom_pad,) are the point charges of the nuclear
+    attraction (padding has charge 0). Returns
+    ``p (n,), P (n, 3), E (n, nfa*nfb, K)`` with coefficients and exp(-mu AB^2) folded
+    into E, and blocks (npair, 6, nfa, nfb): overlap, kinetic, dipole xyz, nuclear.
+    """
+    a, b = coords[atom_a], coords[atom_b]
+    p = alpha + beta
+    centre = (alpha[:, None] * a + beta[:, None] * b) / p[:, None]
+    ab = a - b
+    weight = coef * jnp.exp(-(alpha * beta / p) * jnp.sum(ab * ab, axis=-1))
     ta, tb = ao_transform(la, cartesian), ao_transform(lb, cartesian)
-    return jnp.einsum("ax,by,cqxy->cqab", ta, tb, cart) * (coef * prefactor)[:, None, None, None]
+    e1d = hermite_expansion_1d(la, lb + 2, p, centre - a, centre - b)
+    one = _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d)
+    e_cart = cartesian_hermite_matrix(cartesian_powers(la), cartesian_powers(lb),
+                                      e1d[..., : lb + 1, : la + lb + 1])
+    e_ao = jnp.einsum("ax,by,cxyh->cabh", ta, tb, e_cart) * weight[:, None, None, None]
+    e_ao = e_ao.reshape(len(p), ta.shape[0] * tb.shape[0], -1)
+
+    def add_charge(total, charge_and_position):
+        charge, position = charge_and_position
+        return total + charge * hermite_coulomb(la + lb, p, centre - position), None
+
+    potential, _ = jax.lax.scan(add_charge, jnp.zeros(e_ao.shape[::2]),
+                                (charges, charge_positions))
+    nuclear = jnp.einsum("cfh,ch->cf", e_ao, potential) * (-2.0 * jnp.pi / p)[:, None]
+    one = jnp.einsum("ax,by,cqxy->cqab", ta, tb, one) * weight[:, None, None, None]
+    blocks = jnp.concatenate([one, nuclear.reshape(len(p), 1, ta.shape[0], tb.shape[0])], axis=1)
+    return p, centre, e_ao, jax.ops.segment_sum(blocks, prim_pair, npair)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _point_charge_kernel(degree, p, centre, charge_position, charge):
-    """Per (primitive pair, point charge): -Z (2 pi / p) R_tuv(p, P - C), shape (C, K)."""
-    r = hermite_coulomb(degree, p, centre - charge_position)
-    return (-2.0 * jnp.pi * charge / p)[:, None] * r
+def _pad_rows(array, size: int):
+    """Pad the leading axis of ``array`` with zeros to ``size``."""
+    return jnp.concatenate([array, jnp.zeros((size - array.shape[0],) + array.shape[1:])])
 
 
-def _assemble(basis, blocks_by_class, leading=()):
-    """Scatter shell-pair blocks (npair, *leading, nfa, nfb) of each pair class into (*leading, nao, nao)."""
-    nao = basis.nao
-    out = jnp.zeros(leading + (nao, nao))
+def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0.0, 0.0)):
+    """Run every pair-class kernel; returns a list of (p, P, E, blocks), one per class.
+
+    Point charges default to none (nuclear blocks zero); pass the atomic numbers and
+    ``coords`` for the nuclear attraction. Atom and charge counts are padded to buckets
+    so that molecules of similar size share compiled kernels.
+    """
+    coords = jnp.asarray(coords, dtype=jnp.float64)
+    if charges is None:
+        charges, charge_positions = jnp.zeros(0), jnp.zeros((0, 3))
+    charges = jnp.asarray(charges, dtype=jnp.float64)
+    charge_positions = jnp.asarray(charge_positions, dtype=jnp.float64)
+    coords = _pad_rows(coords, bucket(coords.shape[0], smallest=8))
+    ncharge = bucket(charges.shape[0], smallest=8)
+    charges, charge_positions = _pad_rows(charges, ncharge), _pad_rows(charge_positions, ncharge)
+    origin = jnp.asarray(origin, dtype=jnp.float64)
+    out = []
+    for k, pc in enumerate(pair_plan(basis)):
+        pp = padded_pair_class(basis, k)
+        out.append(pair_class_kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket, coords,
+                                     charges, charge_positions, origin, pp.alpha, pp.beta,
+                                     pp.coef, pp.atom_a, pp.atom_b, pp.prim_pair))
+    return out
+
+
+def _assemble_pairs(basis, blocks_by_class):
+    """Scatter shell-pair blocks (npair_bucket, q, nfa, nfb) into (q, nao, nao) matrices."""
+    rows_all, cols_all, values_all = [], [], []
     for pc, block in zip(pair_plan(basis), blocks_by_class):
         if pc.npair == 0:
             continue
         na, nb = block.shape[-2:]
         rows = basis.ao_offset[pc.shell_a][:, None, None] + np.arange(na)[None, :, None]
         cols = basis.ao_offset[pc.shell_b][:, None, None] + np.arange(nb)[None, None, :]
-        rows, cols = np.broadcast_to(rows, (pc.npair, na, nb)), np.broadcast_to(cols, (pc.npair, na, nb))
-        values = jnp.moveaxis(block, 0, -3) if leading else block
-        out = out.at[..., rows, cols].set(values)
-        out = out.at[..., cols, rows].set(values)
-    return out
+        rows_all.append(np.broadcast_to(rows, (pc.npair, na, nb)).ravel())
+        cols_all.append(np.broadcast_to(cols, (pc.npair, na, nb)).ravel())
+        values_all.append(jnp.moveaxis(block[: pc.npair], 1, 0).reshape(block.shape[1], -1))
+    return _scatter_matrices(basis.nao, jnp.concatenate(values_all, axis=1),
+                             np.concatenate(rows_all), np.concatenate(cols_all))
 
 
-def _prim_centres(pc, coords):
-    return coords[pc.prim_atom_a], coords[pc.prim_atom_b]
+@partial(jax.jit, static_argnums=(0,))
+def _scatter_matrices(nao, values, rows, cols):
+    out = jnp.zeros((values.shape[0], nao, nao))
+    out = out.at[:, rows, cols].set(values)
+    return out.at[:, cols, rows].set(values)
 
 
 def one_electron_matrices(basis, coords, origin=(0.0, 0.0, 0.0)):
@@ -126,57 +161,22 @@ def one_electron_matrices(basis, coords, origin=(0.0, 0.0, 0.0)):
     -------
     overlap (nao, nao), kinetic (nao, nao), dipole (3, nao, nao) = <i|r - origin|j>
     """
-    coords = jnp.asarray(coords, dtype=jnp.float64)
-    origin = jnp.asarray(origin, dtype=jnp.float64)
-    blocks = []
-    for pc in pair_plan(basis):
-        a, b = _prim_centres(pc, coords)
-        kernel = partial(_overlap_kinetic_dipole_kernel, pc.la, pc.lb, basis.cartesian)
-        chunk = chunk_size_for(5 * (pc.la + 3) * (pc.lb + 5) ** 2 * 8, budget=1 << 20)
-        prim = map_chunks(kernel, (pc.prim_alpha, pc.prim_beta, pc.prim_coef, a, b), chunk, shared=(origin,))
-        blocks.append(jax.ops.segment_sum(prim, pc.prim_pair, pc.npair))
-    stacked = _assemble(basis, blocks, leading=(5,))
+    data = pair_data(basis, coords, origin=origin)
+    stacked = _assemble_pairs(basis, [d[3][:, :5] for d in data])
     return stacked[0], stacked[1], stacked[2:]
 
 
-def hermite_pairs(basis, coords):
-    """Per pair class: (p, P, E) of every primitive pair, see :func:`hermite_pair_kernel`."""
-    coords = jnp.asarray(coords, dtype=jnp.float64)
-    out = []
-    for pc in pair_plan(basis):
-        a, b = _prim_centres(pc, coords)
-        kernel = partial(hermite_pair_kernel, pc.la, pc.lb, basis.cartesian)
-        nf = ao_transform(pc.la, False).shape[1] * ao_transform(pc.lb, False).shape[1]
-        chunk = chunk_size_for(nf * n_hermite(pc.la + pc.lb) * 4, budget=1 << 21)
-        out.append(map_chunks(kernel, (pc.prim_alpha, pc.prim_beta, pc.prim_coef, a, b), chunk))
-    return out
-
-
-def point_charge_matrix(basis, coords, charges, charge_positions, pairs=None):
+def point_charge_matrix(basis, coords, charges, charge_positions):
     """Sum_C <i| -Z_C / |r - R_C| |j> for point charges Z_C at R_C (Bohr), shape (nao, nao).
 
     With ``charges`` = atomic numbers and ``charge_positions`` = ``coords`` this is the
-    nuclear attraction matrix. ``pairs`` may pass precomputed :func:`hermite_pairs`.
+    nuclear attraction matrix.
     """
-    charges = jnp.asarray(charges, dtype=jnp.float64)
-    charge_positions = jnp.asarray(charge_positions, dtype=jnp.float64)
-    pairs = hermite_pairs(basis, coords) if pairs is None else pairs
-    ncharge = charges.shape[0]
-    blocks = []
-    for pc, (p, centre, e_ao) in zip(pair_plan(basis), pairs):
-        degree = pc.la + pc.lb
-        which_pair = np.repeat(np.arange(pc.nprim_pair), ncharge)
-        which_charge = np.tile(np.arange(ncharge), pc.nprim_pair)
-        kernel = partial(_point_charge_kernel, degree)
-        chunk = chunk_size_for(n_hermite(degree) * (degree + 2) * 4, budget=1 << 21)
-        r = map_chunks(
-            kernel,
-            (p[which_pair], centre[which_pair], charge_positions[which_charge], charges[which_charge]),
-            chunk,
-        )
-        r = jax.ops.segment_sum(r, which_pair, pc.nprim_pair)
-        prim = jnp.einsum("cfh,ch->cf", e_ao, r)
-        block = jax.ops.segment_sum(prim, pc.prim_pair, pc.npair)
-        na = ao_transform(pc.la, basis.cartesian).shape[0]
-        blocks.append(block.reshape(pc.npair, na, -1))
-    return _assemble(basis, blocks)
+    data = pair_data(basis, coords, charges, charge_positions)
+    return _assemble_pairs(basis, [d[3][:, 5:] for d in data])[0]
+
+
+def hermite_pairs(basis, coords):
+    """Per pair class: (p, P, E) of every (padded) primitive pair, for the ERIs."""
+    data = pair_data(basis, coords)
+    return [d[:3] for d in data]

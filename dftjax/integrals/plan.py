@@ -67,10 +67,26 @@ class QuartetClass:
     min_items: int
 
 
+def bucket(n: int, smallest: int = 64) -> int:
+    """The padded size for ``n`` items: the next power of two, at least ``smallest``."""
+    return max(smallest, 1 << int(np.ceil(np.log2(max(n, 1)))))
+
+
 @dataclass(frozen=True, eq=False)
-class IntegralPlan:
-    pair_classes: tuple
-    quartet_classes: tuple
+class PaddedPairClass:
+    """A pair class's primitive-pair arrays padded to a bucketed length (kernel inputs).
+
+    Padding has coefficient 0, exponents 1, atom 0 and shell pair ``npair_bucket``
+    (dropped by the kernel's segment sum).
+    """
+
+    npair_bucket: int
+    alpha: np.ndarray
+    beta: np.ndarray
+    coef: np.ndarray
+    atom_a: np.ndarray
+    atom_b: np.ndarray
+    prim_pair: np.ndarray
 
 
 def _pair_class(basis, la: int, lb: int) -> PairClass:
@@ -151,3 +167,32 @@ def quartet_plan(basis) -> tuple:
     """Quartet classes of ``basis`` (class_ab >= class_cd in :func:`pair_plan` order)."""
     pairs = pair_plan(basis)
     return tuple(_quartet_class(pairs, i, j) for i in range(len(pairs)) for j in range(i + 1))
+
+
+@lru_cache(maxsize=64)
+def _padded_pair_classes(basis) -> tuple:
+    out = []
+    for pc in pair_plan(basis):
+        size = bucket(pc.nprim_pair)
+        npair_bucket = bucket(pc.npair, smallest=16)
+
+        def pad(array, fill, dtype):
+            padded = np.full(size, fill, dtype=dtype)
+            padded[: len(array)] = array
+            return padded
+
+        out.append(PaddedPairClass(
+            npair_bucket=npair_bucket,
+            alpha=pad(pc.prim_alpha, 1.0, np.float64),
+            beta=pad(pc.prim_beta, 1.0, np.float64),
+            coef=pad(pc.prim_coef, 0.0, np.float64),
+            atom_a=pad(pc.prim_atom_a, 0, np.int32),
+            atom_b=pad(pc.prim_atom_b, 0, np.int32),
+            prim_pair=pad(pc.prim_pair, npair_bucket, np.int32),
+        ))
+    return tuple(out)
+
+
+def padded_pair_class(basis, index: int) -> PaddedPairClass:
+    """Padded kernel inputs of pair class ``index`` of :func:`pair_plan`."""
+    return _padded_pair_classes(basis)[index]

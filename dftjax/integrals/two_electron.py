@@ -13,7 +13,8 @@ a final segment sum adds slots of quartets that straddle chunks. The unique bloc
 then scattered into the full (nao, nao, nao, nao) tensor with its 8-fold symmetry.
 """
 
-from functools import partial
+from dataclasses import dataclass
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ import numpy as np
 from .batching import chunk_size_for
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
-from .plan import pair_plan, quartet_plan
+from .plan import bucket, pair_plan, quartet_plan
 
 
 def _coulomb_gather(degree_ab: int, degree_cd: int):
@@ -34,80 +35,104 @@ def _coulomb_gather(degree_ab: int, degree_cd: int):
     return index, sign
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def eri_kernel(degree_ab, degree_cd, nslot, e_ab, p, centre_p, e_cd, q, centre_q, slot):
-    """Primitive quartets -> contracted quartet slots.
+@partial(jax.jit, static_argnums=(0, 1), donate_argnums=(2,))
+def eri_chunk_kernel(degree_ab, degree_cd, accumulator, e_ab, p, centre_p, e_cd, q,
+                     centre_q, item_ab, item_cd, item_quartet):
+    """Add one chunk of primitive quartets into the class accumulator (in place).
 
-    e_ab : (C, nab, K_ab); p : (C,); centre_p : (C, 3); likewise for cd;
-    slot : (C,) int, the output slot of each item (slots >= nslot are dropped).
-    Returns (nslot, nab, ncd).
+    e_ab (n_ab, nab, K_ab), p (n_ab,), centre_p (n_ab, 3): primitive pairs of the bra class
+    (likewise for the ket); item_ab, item_cd (C,): the primitive pairs of each item;
+    item_quartet (C,): the quartet it adds to (>= len(accumulator) for padding, dropped).
+    accumulator: (nquartet_bucket, nab, ncd).
     """
-    alpha = p * q / (p + q)
-    r = hermite_coulomb(degree_ab + degree_cd, alpha, centre_p - centre_q)
+    pa, pc = p[item_ab], q[item_cd]
+    alpha = pa * pc / (pa + pc)
+    r = hermite_coulomb(degree_ab + degree_cd, alpha, centre_p[item_ab] - centre_q[item_cd])
     index, sign = _coulomb_gather(degree_ab, degree_cd)
     coulomb = r[:, index] * sign
-    prefactor = 2.0 * jnp.pi**2.5 / (p * q * jnp.sqrt(p + q))
-    ket = jnp.einsum("chk,cfk->chf", coulomb, e_cd)
-    values = jnp.einsum("ceh,chf->cef", e_ab, ket) * prefactor[:, None, None]
-    return jax.ops.segment_sum(values, slot, nslot)
+    prefactor = 2.0 * jnp.pi**2.5 / (pa * pc * jnp.sqrt(pa + pc))
+    ket = jnp.einsum("chk,cfk->chf", coulomb, e_cd[item_cd])
+    values = jnp.einsum("ceh,chf->cef", e_ab[item_ab], ket) * prefactor[:, None, None]
+    return accumulator.at[item_quartet].add(values, mode="drop", indices_are_sorted=True)
 
 
-def _chunk_slots(item_quartet: np.ndarray, chunk: int, nslot: int):
-    """Split sorted items into chunks of ``chunk``; local slot of each item and slot owners.
+@dataclass(frozen=True, eq=False)
+class ChunkedQuartets:
+    """Kernel inputs of one quartet class, cut into chunks (host arrays, geometry-free).
 
-    Returns (slot (nchunk*chunk,), owner (nchunk*nslot,)), where padded items get slot
-    ``nslot`` (dropped) and unused slots get owner -1.
+    item_ab, item_cd, item_quartet : (nchunk, chunk); padding items add to quartet
+    ``nquartet_bucket`` (dropped).
     """
-    n = len(item_quartet)
+
+    chunk: int
+    nquartet_bucket: int
+    item_ab: np.ndarray
+    item_cd: np.ndarray
+    item_quartet: np.ndarray
+
+
+def _chunk_quartets(qc, work_per_item: int) -> ChunkedQuartets:
+    """Cut the primitive quartets of a class into fixed-size chunks."""
+    chunk = chunk_size_for(work_per_item, budget=1 << 22, smallest=256)
+    n = len(qc.item_quartet)
     nchunk = max(1, -(-n // chunk))
-    padded = np.full(nchunk * chunk, -1, dtype=np.int64)
-    padded[:n] = item_quartet
-    blocks = padded.reshape(nchunk, chunk)
-    first = blocks[:, :1]
-    slot = np.where(blocks >= 0, blocks - first, nslot)
-    if slot[blocks >= 0].max(initial=0) >= nslot:
-        raise AssertionError("quartet slot overflow: chunk planning is inconsistent")
-    owner = first + np.arange(nslot)[None, :]
-    last = np.where(blocks >= 0, blocks, -1).max(axis=1, keepdims=True)
-    owner = np.where(owner <= last, owner, -1)
-    return slot.ravel(), owner.ravel()
+    nquartet_bucket = bucket(len(qc.pair_ab), smallest=16)
+
+    def items(values, fill):
+        padded = np.full(nchunk * chunk, fill, dtype=np.int32)
+        padded[:n] = values
+        return padded.reshape(nchunk, chunk)
+
+    return ChunkedQuartets(chunk, nquartet_bucket, items(qc.item_ab, 0), items(qc.item_cd, 0),
+                           items(qc.item_quartet, nquartet_bucket))
 
 
-def _class_blocks(basis, qc, pairs):
-    """Contracted blocks (nquartet, nab, ncd) of one quartet class."""
-    pc_ab, pc_cd = pair_plan(basis)[qc.bra], pair_plan(basis)[qc.ket]
-    p_all, cp_all, e_ab_all = pairs[qc.bra]
-    q_all, cq_all, e_cd_all = pairs[qc.ket]
-    degree_ab, degree_cd = pc_ab.la + pc_ab.lb, pc_cd.la + pc_cd.lb
-    nab, ncd = e_ab_all.shape[1], e_cd_all.shape[1]
-    work = n_hermite(degree_ab) * (n_hermite(degree_cd) + ncd) + nab * ncd * 2 + n_hermite(degree_ab + degree_cd) * 4
-    chunk = chunk_size_for(work, budget=1 << 23, smallest=256)
-    chunk = max(chunk, 1 << int(np.ceil(np.log2(max(1, qc.min_items)))))
-    nslot = chunk // qc.min_items + 2
-    nslot = 1 << int(np.ceil(np.log2(nslot)))
-    slot, owner = _chunk_slots(qc.item_quartet, chunk, nslot)
-    n = len(qc.item_ab)
-    nchunk = len(slot) // chunk
-    item_ab = np.zeros(nchunk * chunk, dtype=np.int64)
-    item_cd = np.zeros(nchunk * chunk, dtype=np.int64)
-    item_ab[:n], item_cd[:n] = qc.item_ab, qc.item_cd
-    kernel = partial(eri_kernel, degree_ab, degree_cd, nslot)
-    pieces = []
-    for k in range(nchunk):
-        ia = item_ab[k * chunk : (k + 1) * chunk]
-        ic = item_cd[k * chunk : (k + 1) * chunk]
-        pieces.append(
-            kernel(e_ab_all[ia], p_all[ia], cp_all[ia], e_cd_all[ic], q_all[ic], cq_all[ic],
-                   slot[k * chunk : (k + 1) * chunk])
-        )
-    slots = jnp.concatenate(pieces)
-    nquartet = len(qc.pair_ab)
-    owner = np.where(owner >= 0, owner, nquartet)
-    return jax.ops.segment_sum(slots, owner, nquartet)
+@lru_cache(maxsize=8)
+def _chunked_plan(basis) -> tuple:
+    plan = pair_plan(basis)
+    out = []
+    for qc in quartet_plan(basis):
+        ab, cd = plan[qc.bra], plan[qc.ket]
+        k_ab, k_cd = n_hermite(ab.la + ab.lb), n_hermite(cd.la + cd.lb)
+        nab = ao_transform(ab.la, False).shape[1] * ao_transform(ab.lb, False).shape[1]
+        ncd = ao_transform(cd.la, False).shape[1] * ao_transform(cd.lb, False).shape[1]
+        work = k_ab * (k_cd + ncd) + nab * ncd * 2 + n_hermite(ab.la + ab.lb + cd.la + cd.lb) * 4
+        out.append(_chunk_quartets(qc, work))
+    return tuple(out)
 
 
-def _shell_offsets(basis, pc, pair_index):
-    return basis.ao_offset[pc.shell_a[pair_index]], basis.ao_offset[pc.shell_b[pair_index]]
+def _class_accumulator(basis, k, qc, pairs):
+    """Contracted blocks (nquartet_bucket, nab, ncd) of quartet class ``k``."""
+    plan = pair_plan(basis)
+    chunks = _chunked_plan(basis)[k]
+    p, centre_p, e_ab = pairs[qc.bra]
+    q, centre_q, e_cd = pairs[qc.ket]
+    degree_ab = plan[qc.bra].la + plan[qc.bra].lb
+    degree_cd = plan[qc.ket].la + plan[qc.ket].lb
+    accumulator = jnp.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
+    for c in range(chunks.item_ab.shape[0]):
+        accumulator = eri_chunk_kernel(
+            degree_ab, degree_cd, accumulator, e_ab, p, centre_p, e_cd, q, centre_q,
+            chunks.item_ab[c], chunks.item_cd[c], chunks.item_quartet[c])
+    return accumulator
+
+
+@lru_cache(maxsize=8)
+def _assembly_indices(basis) -> tuple:
+    """Per quartet class, AO-pair indices (nquartet, nab) and (nquartet, ncd) of its blocks."""
+    plan = pair_plan(basis)
+    nao = basis.nao
+    out = []
+    for qc in quartet_plan(basis):
+        sides = []
+        for pc, pairs in ((plan[qc.bra], qc.pair_ab), (plan[qc.ket], qc.pair_cd)):
+            na = ao_transform(pc.la, basis.cartesian).shape[0]
+            nb = ao_transform(pc.lb, basis.cartesian).shape[0]
+            i = basis.ao_offset[pc.shell_a[pairs]][:, None, None] + np.arange(na)[None, :, None]
+            j = basis.ao_offset[pc.shell_b[pairs]][:, None, None] + np.arange(nb)[None, None, :]
+            sides.append((i * nao + j).reshape(len(pairs), -1).astype(np.int32))
+        out.append(tuple(sides))
+    return tuple(out)
 
 
 def electron_repulsion(basis, coords):
@@ -118,36 +143,28 @@ def electron_repulsion(basis, coords):
     basis : BasisSet
     coords : array (natom, 3), Bohr (traced: the integrals are differentiable in it)
     """
-    coords = jnp.asarray(coords, dtype=jnp.float64)
-    pairs = hermite_pairs(basis, coords)
-    nao = basis.nao
-    plan = pair_plan(basis)
-    out = jnp.zeros((nao, nao, nao, nao))
-    for qc in quartet_plan(basis):
+    return electron_repulsion_from_pairs(basis, hermite_pairs(basis, coords))
+
+
+def electron_repulsion_from_pairs(basis, pairs):
+    """:func:`electron_repulsion` from precomputed :func:`hermite_pairs` data."""
+    blocks, bra, ket = [], [], []
+    for k, (qc, (ab, cd)) in enumerate(zip(quartet_plan(basis), _assembly_indices(basis))):
         if len(qc.pair_ab) == 0:
             continue
-        block = _class_blocks(basis, qc, pairs)
-        pc_ab, pc_cd = plan[qc.bra], plan[qc.ket]
-        na = ao_transform(pc_ab.la, basis.cartesian).shape[0]
-        nb = ao_transform(pc_ab.lb, basis.cartesian).shape[0]
-        nc = ao_transform(pc_cd.la, basis.cartesian).shape[0]
-        nd = ao_transform(pc_cd.lb, basis.cartesian).shape[0]
-        block = block.reshape(-1, na, nb, nc, nd)
-        oa, ob = _shell_offsets(basis, pc_ab, qc.pair_ab)
-        oc, od = _shell_offsets(basis, pc_cd, qc.pair_cd)
-        i = (oa[:, None] + np.arange(na))[:, :, None, None, None]
-        j = (ob[:, None] + np.arange(nb))[:, None, :, None, None]
-        k = (oc[:, None] + np.arange(nc))[:, None, None, :, None]
-        l = (od[:, None] + np.arange(nd))[:, None, None, None, :]
-        out = _scatter_symmetric(out, block, i, j, k, l)
-    return out
+        blocks.append(_class_accumulator(basis, k, qc, pairs)[: len(qc.pair_ab)].reshape(-1))
+        bra.append(np.broadcast_to(ab[:, :, None], (ab.shape[0], ab.shape[1], cd.shape[1])).ravel())
+        ket.append(np.broadcast_to(cd[:, None, :], (ab.shape[0], ab.shape[1], cd.shape[1])).ravel())
+    return _assemble(basis.nao, jnp.concatenate(blocks), np.concatenate(bra), np.concatenate(ket))
 
 
-@partial(jax.jit, donate_argnums=(0,))
-def _scatter_symmetric(out, block, i, j, k, l):
-    """Write a block of (ij|kl) and its 7 symmetry partners into ``out``."""
-    i, j, k, l = jnp.broadcast_arrays(i, j, k, l)
+@partial(jax.jit, static_argnums=(0,))
+def _assemble(nao, values, bra, ket):
+    """Full (nao,)*4 tensor from unique values at AO pairs bra = i*nao+j, ket = k*nao+l."""
+    i, j = bra // nao, bra % nao
+    k, l = ket // nao, ket % nao
+    pairs = jnp.zeros((nao * nao, nao * nao))
     for a, b, c, d in ((i, j, k, l), (j, i, k, l), (i, j, l, k), (j, i, l, k)):
-        out = out.at[a, b, c, d].set(block)
-        out = out.at[c, d, a, b].set(block)
-    return out
+        pairs = pairs.at[a * nao + b, c * nao + d].set(values)
+        pairs = pairs.at[c * nao + d, a * nao + b].set(values)
+    return pairs.reshape(nao, nao, nao, nao)
