@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .basis import BasisSet, build_basis
-from .elements import GROUND_STATE_MULTIPLICITY, atomic_number
-from .integrals import electron_repulsion, one_electron_matrices, point_charge_matrix
+from .integrals.one_electron import one_electron_from_pairs, pair_data
+from .integrals.two_electron import electron_repulsion_from_pairs
 from .molecule import Molecule
 from .scf import SCFResult, hf_fock_and_energy, run_scf, sad_density
 
@@ -43,22 +43,34 @@ class Integrals:
 def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None) -> Integrals:
     """All integrals HF needs; ``coordinates`` (Bohr) default to the molecule's."""
     coords = jnp.asarray(molecule.coordinates if coordinates is None else coordinates)
-    overlap, kinetic, dipole = one_electron_matrices(basis, coords)
-    nuclear = point_charge_matrix(basis, coords, molecule.atomic_numbers.astype(float), coords)
-    eri = electron_repulsion(basis, coords)
+    data = pair_data(basis, coords, molecule.atomic_numbers.astype(float), coords)
+    overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
+    eri = electron_repulsion_from_pairs(basis, [d[:3] for d in data])
     return Integrals(overlap, kinetic, nuclear, eri, dipole)
 
 
-def _atom_integrals_fn(basis_spec, cartesian: bool):
-    """Integrals of an isolated neutral atom, for the SAD guess."""
+def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
+    """Integrals of each isolated neutral atom, for the SAD guess, cut from the molecule's.
+
+    An atom's overlap, kinetic and two-electron integrals are the diagonal blocks of the
+    molecular ones; only its nuclear attraction differs (its own nucleus alone), which
+    the same compiled pair kernels give with the other charges set to zero. So the guess
+    compiles no new integral code.
+    """
+    ranges = basis.atom_ao_ranges()
+    overlap, kinetic, eri = (np.asarray(m) for m in (ints.overlap, ints.kinetic, ints.eri))
+    coords = jnp.asarray(molecule.coordinates)
 
     def atom_integrals(symbol):
-        z = atomic_number(symbol)
-        atom = Molecule([symbol], np.zeros((1, 3)), unit="bohr",
-                        multiplicity=GROUND_STATE_MULTIPLICITY.get(z, 1 + z % 2))
-        ints = compute_integrals(atom, build_basis(atom, basis_spec, cartesian))
-        return {"S": ints.overlap, "T": ints.kinetic, "V": ints.nuclear, "eri": ints.eri,
-                "nelectron": z}
+        atom = molecule.symbols.index(symbol)
+        start, stop = ranges[atom]
+        block = slice(start, stop)
+        charges = np.zeros(molecule.natom)
+        charges[atom] = molecule.atomic_numbers[atom]
+        own_nucleus = np.asarray(one_electron_from_pairs(basis, pair_data(basis, coords, charges, coords))[3])
+        return {"S": overlap[block, block], "T": kinetic[block, block],
+                "V": own_nucleus[block, block], "eri": eri[block, block, block, block],
+                "nelectron": int(molecule.atomic_numbers[atom])}
 
     return atom_integrals
 
@@ -130,7 +142,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc: str = "hf", conv_tol: float = 
     density = None
     if guess == "sad":
         density = sad_density(basis_set.atom_ao_ranges(), molecule.symbols,
-                              _atom_integrals_fn(basis, cartesian))
+                              _atom_integrals_fn(molecule, basis_set, ints))
     timings["guess"] = time.perf_counter() - tick
     tick = time.perf_counter()
     result = run_scf(hf_fock_and_energy(ints.h_core, ints.eri), ints.overlap, ints.h_core,

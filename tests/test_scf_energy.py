@@ -53,8 +53,10 @@ def test_restricted_energy_is_textbook_rhf():
 def test_energy_model_is_a_pytree_with_traced_integrals():
     ints = integrals()
     model = hf_fock_and_energy(ints["h_core"], ints["eri"])
-    assert len(jax.tree_util.tree_leaves(model)) == 2
+    # leaves: h_core and the ERIs laid out as the J and K matrices
+    assert len(jax.tree_util.tree_leaves(model)) == 3
     density = random_spin_densities(ints["h_core"].shape[0], seed=3)
-    energy = jax.jit(lambda model, density: model(density)[1])(model, density)
+    fock, energy = jax.jit(lambda model, density: model(density))(model, density)
     assert isinstance(model, EnergyModel)
     assert abs(float(energy - hf_energy(density, ints))) < 1e-10
+    assert float(jnp.abs(fock - hf_fock(density, ints)).max()) < 1e-10

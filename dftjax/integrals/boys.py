@@ -2,12 +2,14 @@
 
 Accuracy about 1e-15 relative for all T >= 0 and n <= MAX_ORDER:
 
-* T < T_SWITCH: seven-term Taylor expansion about the nearest point of a table with
-  spacing 0.05, ``F_n(T) = sum_k F_{n+k}(T_i) (T_i - T)^k / k!``; the table comes from
-  the convergent all-positive series
+* T < T_SWITCH: seven-term Taylor expansion of the highest order about the nearest
+  point of a table with spacing 0.05, ``F_n(T) = sum_k F_{n+k}(T_i) (T_i - T)^k / k!``,
+  then the stable downward recursion ``F_{n-1} = (2T F_n + exp(-T)) / (2n-1)``. The
+  table comes from the convergent all-positive series
   ``F_n(T) = exp(-T) sum_k (2T)^k / ((2n+1)(2n+3)...(2n+2k+1))``.
-* T >= T_SWITCH: ``F_0 = sqrt(pi/T) erf(sqrt T) / 2`` and upward recursion
-  ``F_{n+1} = ((2n+1) F_n - exp(-T)) / (2T)``, stable because 2T > 2n+1 there.
+* T >= T_SWITCH = 40: ``F_0 = sqrt(pi/T) / 2`` (erf(sqrt 40) = 1 in double precision)
+  and upward recursion ``F_{n+1} = ((2n+1) F_n - exp(-T)) / (2T)``, stable because
+  2T > 2n+1 there.
 
 The derivative uses the exact identity dF_n/dT = -F_{n+1} (a custom JVP), so it is
 exact to all orders and never divides by T; the large-T branch only ever sees T >=
@@ -19,7 +21,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import erf
 
 MAX_ORDER = 32
 T_SWITCH = 40.0
@@ -48,22 +49,31 @@ def _boys_values(n_max: int, t):
     """F_0..F_{n_max}(t) without derivative rules; t any shape, result shape t.shape + (n_max+1,)."""
     t = jnp.asarray(t, dtype=jnp.float64)
     small = t < T_SWITCH
-    # Taylor branch (evaluated on a clipped copy so the other branch's T cannot index out).
+    # Small T: Taylor expansion of F_{n_max} about the nearest table point, then the
+    # stable downward recursion F_{n-1} = (2T F_n + exp(-T)) / (2n - 1).
     t_small = jnp.where(small, t, 0.0)
     index = jnp.round(t_small / _STEP).astype(jnp.int32)
     delta = index * _STEP - t_small
-    rows = jnp.asarray(_TABLE)[index][..., : n_max + _TAYLOR_TERMS]
-    powers = delta[..., None] ** jnp.arange(_TAYLOR_TERMS) * _INV_FACTORIAL
-    taylor = sum(rows[..., k : k + n_max + 1] * powers[..., k : k + 1] for k in range(_TAYLOR_TERMS))
-    # Asymptotic branch with upward recursion, on a copy kept >= T_SWITCH.
+    rows = jnp.asarray(_TABLE[:, n_max : n_max + _TAYLOR_TERMS])[index]
+    f = rows[..., _TAYLOR_TERMS - 1]
+    for k in range(_TAYLOR_TERMS - 2, -1, -1):  # Horner in delta
+        f = rows[..., k] + f * delta / (k + 1)
+    exp_t = jnp.exp(-t_small)
+    downward = [f]
+    for n in range(n_max, 0, -1):
+        f = (2.0 * t_small * f + exp_t) / (2 * n - 1)
+        downward.append(f)
+    downward = downward[::-1]
+    # Large T: F_0 = sqrt(pi/T)/2 (erf(sqrt T) = 1 to double precision for T >= 40), then
+    # upward recursion, stable for 2T > 2n + 1.
     t_large = jnp.where(small, T_SWITCH, t)
-    exp_t = jnp.exp(-t_large)
-    f = 0.5 * jnp.sqrt(jnp.pi / t_large) * erf(jnp.sqrt(t_large))
+    exp_large = jnp.exp(-t_large)
+    f = 0.5 * jnp.sqrt(jnp.pi / t_large)
     upward = [f]
     for n in range(n_max):
-        f = ((2 * n + 1) * f - exp_t) / (2.0 * t_large)
+        f = ((2 * n + 1) * f - exp_large) / (2.0 * t_large)
         upward.append(f)
-    return jnp.where(small[..., None], taylor, jnp.stack(upward, axis=-1))
+    return jnp.stack([jnp.where(small, d, u) for d, u in zip(downward, upward)], axis=-1)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))

@@ -10,6 +10,7 @@ prefix of the list for any larger degree.
 
 from functools import lru_cache
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -92,6 +93,66 @@ def cartesian_hermite_matrix(powers_a: np.ndarray, powers_b: np.ndarray, e1d):
     return out
 
 
+#: Up to this degree R is built as fused straight-line code (fast, compiles in about a
+#: second); above it, level by level with gathers (compiles in a fraction of a second,
+#: runs about twice slower). High degrees are rare items (d and f quartets).
+UNROLL_MAX_DEGREE = 4
+
+
+def hermite_coulomb(degree: int, alpha, r_pq):
+    """Hermite Coulomb integrals R_{tuv}(alpha, R_PQ) for t+u+v <= degree.
+
+    R^{(n)}_{000} = (-2 alpha)^n F_n(alpha |R_PQ|^2), and
+    R^{(n)}_{tuv} = (t-1) R^{(n+1)}_{t-2,u,v} + X_PQ R^{(n+1)}_{t-1,u,v} (likewise for u, v);
+    Helgaker eq. (9.9.18)-(9.9.20).
+
+    Parameters
+    ----------
+    alpha : array (...,)
+    r_pq : array (..., 3)
+    Returns
+    -------
+    array (..., n_hermite(degree)) in :func:`hermite_indices` order.
+    """
+    t_arg = alpha * jnp.sum(r_pq * r_pq, axis=-1)
+    f = boys(degree, t_arg)
+    scale = (-2.0 * alpha)[..., None] ** jnp.arange(degree + 1)
+    base = f * scale  # base[..., n] = R^{(n)}_{000}
+    if degree <= UNROLL_MAX_DEGREE:
+        return _coulomb_unrolled(degree, base, r_pq)
+    return _coulomb_gathered(degree, base, r_pq)
+
+
+def _coulomb_unrolled(degree, base, r_pq):
+    """R_{tuv} as straight-line code, one optimisation barrier per recursion level so XLA
+    materialises each level instead of duplicating shared sub-expressions."""
+    base = [base[..., n] for n in range(degree + 1)]
+    xyz = (r_pq[..., 0], r_pq[..., 1], r_pq[..., 2])
+    # level[n] maps (t, u, v) with t+u+v <= degree-n to R^{(n)}_{tuv}; each level is built
+    # from the one above only, behind an optimisation barrier so XLA materialises it
+    # instead of duplicating shared sub-expressions into every consumer.
+    level = {(0, 0, 0): base[degree]}
+    for n in range(degree - 1, -1, -1):
+        new = {}
+        for h in hermite_indices(degree - n):
+            t, u, v = map(int, h)
+            if t == u == v == 0:
+                new[(0, 0, 0)] = base[n]
+                continue
+            h1 = [t, u, v]
+            d = 0 if t > 0 else (1 if u > 0 else 2)
+            h1[d] -= 1
+            value = xyz[d] * level[tuple(h1)]
+            if h1[d] > 0:
+                h2 = list(h1)
+                h2[d] -= 1
+                value = value + h1[d] * level[tuple(h2)]
+            new[(t, u, v)] = value
+        keys = list(new)
+        level = dict(zip(keys, jax.lax.optimization_barrier([new[k] for k in keys])))
+    return jnp.stack([level[tuple(map(int, h))] for h in hermite_indices(degree)], axis=-1)
+
+
 @lru_cache(maxsize=None)
 def _coulomb_recursion_plan(degree: int):
     """Static gather indices for building R^{(n)} from R^{(n+1)} level by level."""
@@ -120,26 +181,8 @@ def direction_of(herm: np.ndarray) -> np.ndarray:
     return np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), 0)
 
 
-def hermite_coulomb(degree: int, alpha, r_pq):
-    """Hermite Coulomb integrals R_{tuv}(alpha, R_PQ) for t+u+v <= degree.
-
-    R^{(n)}_{000} = (-2 alpha)^n F_n(alpha |R_PQ|^2), and
-    R^{(n)}_{t+1,u,v} = t R^{(n+1)}_{t-1,u,v} + X_PQ R^{(n+1)}_{t,u,v} (likewise for u, v);
-    Helgaker eq. (9.9.18)-(9.9.20). Built level by level with static gathers, so the
-    graph has O(degree) operations.
-
-    Parameters
-    ----------
-    alpha : array (...,)
-    r_pq : array (..., 3)
-    Returns
-    -------
-    array (..., n_hermite(degree)) in :func:`hermite_indices` order.
-    """
-    t_arg = alpha * jnp.sum(r_pq * r_pq, axis=-1)
-    f = boys(degree, t_arg)
-    scale = (-2.0 * alpha)[..., None] ** jnp.arange(degree + 1)
-    base = f * scale  # base[..., n] = R^{(n)}_{000}
+def _coulomb_gathered(degree, base, r_pq):
+    """R_{tuv} level by level with static gathers: O(degree) graph operations."""
     direction, minus1, minus2, factor = _coulomb_recursion_plan(degree)
     r_dir = r_pq[..., direction]
     level = base[..., degree : degree + 1]

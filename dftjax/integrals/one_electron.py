@@ -176,6 +176,12 @@ def point_charge_matrix(basis, coords, charges, charge_positions):
     return _assemble_pairs(basis, [d[3][:, 5:] for d in data])[0]
 
 
+def one_electron_from_pairs(basis, data):
+    """(overlap, kinetic, dipole (3, nao, nao), nuclear) from :func:`pair_data` output."""
+    stacked = _assemble_pairs(basis, [d[3] for d in data])
+    return stacked[0], stacked[1], stacked[2:5], stacked[5]
+
+
 def hermite_pairs(basis, coords):
     """Per pair class: (p, P, E) of every (padded) primitive pair, for the ERIs."""
     data = pair_data(basis, coords)

@@ -109,7 +109,7 @@ def _class_accumulator(basis, k, qc, pairs):
     q, centre_q, e_cd = pairs[qc.ket]
     degree_ab = plan[qc.bra].la + plan[qc.bra].lb
     degree_cd = plan[qc.ket].la + plan[qc.ket].lb
-    accumulator = jnp.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
+    accumulator = np.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
     for c in range(chunks.item_ab.shape[0]):
         accumulator = eri_chunk_kernel(
             degree_ab, degree_cd, accumulator, e_ab, p, centre_p, e_cd, q, centre_q,
@@ -119,18 +119,25 @@ def _class_accumulator(basis, k, qc, pairs):
 
 @lru_cache(maxsize=8)
 def _assembly_indices(basis) -> tuple:
-    """Per quartet class, AO-pair indices (nquartet, nab) and (nquartet, ncd) of its blocks."""
+    """Per quartet class, canonical AO-pair indices of its blocks' bra and ket.
+
+    Shapes (nquartet_bucket, nab) and (nquartet_bucket, ncd); the canonical index of AOs
+    (i, j) is max*(max+1)/2 + min; padding rows hold npair (out of range: dropped).
+    """
     plan = pair_plan(basis)
-    nao = basis.nao
+    npair = basis.nao * (basis.nao + 1) // 2
     out = []
-    for qc in quartet_plan(basis):
+    for qc, chunks in zip(quartet_plan(basis), _chunked_plan(basis)):
         sides = []
         for pc, pairs in ((plan[qc.bra], qc.pair_ab), (plan[qc.ket], qc.pair_cd)):
             na = ao_transform(pc.la, basis.cartesian).shape[0]
             nb = ao_transform(pc.lb, basis.cartesian).shape[0]
             i = basis.ao_offset[pc.shell_a[pairs]][:, None, None] + np.arange(na)[None, :, None]
             j = basis.ao_offset[pc.shell_b[pairs]][:, None, None] + np.arange(nb)[None, None, :]
-            sides.append((i * nao + j).reshape(len(pairs), -1).astype(np.int32))
+            high, low = np.maximum(i, j), np.minimum(i, j)
+            index = np.full((chunks.nquartet_bucket, na * nb), npair, dtype=np.int32)
+            index[: len(pairs)] = (high * (high + 1) // 2 + low).reshape(len(pairs), -1)
+            sides.append(index)
         out.append(tuple(sides))
     return tuple(out)
 
@@ -148,23 +155,32 @@ def electron_repulsion(basis, coords):
 
 def electron_repulsion_from_pairs(basis, pairs):
     """:func:`electron_repulsion` from precomputed :func:`hermite_pairs` data."""
-    blocks, bra, ket = [], [], []
-    for k, (qc, (ab, cd)) in enumerate(zip(quartet_plan(basis), _assembly_indices(basis))):
-        if len(qc.pair_ab) == 0:
-            continue
-        blocks.append(_class_accumulator(basis, k, qc, pairs)[: len(qc.pair_ab)].reshape(-1))
-        bra.append(np.broadcast_to(ab[:, :, None], (ab.shape[0], ab.shape[1], cd.shape[1])).ravel())
-        ket.append(np.broadcast_to(cd[:, None, :], (ab.shape[0], ab.shape[1], cd.shape[1])).ravel())
-    return _assemble(basis.nao, jnp.concatenate(blocks), np.concatenate(bra), np.concatenate(ket))
+    blocks, indices = [], []
+    for k, (qc, index) in enumerate(zip(quartet_plan(basis), _assembly_indices(basis))):
+        if len(qc.pair_ab):
+            blocks.append(_class_accumulator(basis, k, qc, pairs))
+            indices.append(index)
+    return _assemble(basis.nao, tuple(blocks), tuple(indices))
 
 
 @partial(jax.jit, static_argnums=(0,))
-def _assemble(nao, values, bra, ket):
-    """Full (nao,)*4 tensor from unique values at AO pairs bra = i*nao+j, ket = k*nao+l."""
-    i, j = bra // nao, bra % nao
-    k, l = ket // nao, ket % nao
-    pairs = jnp.zeros((nao * nao, nao * nao))
-    for a, b, c, d in ((i, j, k, l), (j, i, k, l), (i, j, l, k), (j, i, l, k)):
-        pairs = pairs.at[a * nao + b, c * nao + d].set(values)
-        pairs = pairs.at[c * nao + d, a * nao + b].set(values)
-    return pairs.reshape(nao, nao, nao, nao)
+def _assemble(nao, blocks, indices):
+    """Full (nao,)*4 tensor from the class blocks (nquartet_bucket, nab, ncd).
+
+    The values are first written into the matrix of canonical AO pairs (i >= j, k >= l),
+    as (ij|kl) and (kl|ij); the full tensor is then two row/column gathers of it, much
+    cheaper than scattering all eight permutations.
+    """
+    npair = nao * (nao + 1) // 2
+    values = jnp.concatenate([b.reshape(-1) for b in blocks])
+    bra = jnp.concatenate([jnp.broadcast_to(ab[:, :, None], b.shape).reshape(-1)
+                           for b, (ab, _) in zip(blocks, indices)])
+    ket = jnp.concatenate([jnp.broadcast_to(cd[:, None, :], b.shape).reshape(-1)
+                           for b, (_, cd) in zip(blocks, indices)])
+    pairs = jnp.zeros((npair, npair))
+    pairs = pairs.at[bra, ket].set(values, mode="drop").at[ket, bra].set(values, mode="drop")
+    i, j = np.tril_indices(nao)
+    index = np.zeros((nao, nao), dtype=np.int32)
+    index[i, j] = index[j, i] = np.arange(npair)
+    full = jnp.take(jnp.take(pairs, index.ravel(), axis=0), index.ravel(), axis=1)
+    return full.reshape(nao, nao, nao, nao)

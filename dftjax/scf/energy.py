@@ -73,14 +73,18 @@ class EnergyModel:
     energy_fn(density, params) -> scalar energy (Ha); static.
     fock_fn(density, params) -> (2, nao, nao), or None to take F = dE/dD by autodiff,
     symmetrised since D is symmetric; static.
+    fock_and_energy_fn(density, params) -> (F, E), optional: both at once, sharing work.
     params: pytree of arrays (integrals, grids, functional parameters); traced.
     """
 
     energy_fn: Callable
     fock_fn: Optional[Callable]
     params: Any
+    fock_and_energy_fn: Optional[Callable] = None
 
     def __call__(self, density):
+        if self.fock_and_energy_fn is not None:
+            return self.fock_and_energy_fn(density, self.params)
         if self.fock_fn is not None:
             return self.fock_fn(density, self.params), self.energy_fn(density, self.params)
         energy, gradient = jax.value_and_grad(self.energy_fn)(density, self.params)
@@ -88,13 +92,47 @@ class EnergyModel:
 
 
 jax.tree_util.register_dataclass(
-    EnergyModel, data_fields=["params"], meta_fields=["energy_fn", "fock_fn"])
+    EnergyModel, data_fields=["params"], meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn"])
+
+
+def _jk_matrices(eri):
+    """(ij|kl) as two (nao^2, nao^2) matrices: J[ij,kl] = (ij|kl) and K[ij,kl] = (ik|jl).
+
+    Computed once per SCF, so each iteration's J and K are plain matrix-vector products
+    instead of contractions over non-adjacent axes (which copy the tensor every time).
+    """
+    nao = eri.shape[0]
+    return (eri.reshape(nao * nao, nao * nao),
+            jnp.transpose(eri, (0, 2, 1, 3)).reshape(nao * nao, nao * nao))
+
+
+def _hf_fock_and_energy(density, params):
+    """Fock matrices (2, nao, nao) and HF electronic energy from shared J and K."""
+    nao = density.shape[-1]
+    flat = density.reshape(2, nao * nao)
+    coulomb_total = (params["eri_j"] @ flat.sum(axis=0)).reshape(nao, nao)
+    exchange_spin = (flat @ params["eri_k"]).reshape(2, nao, nao)
+    fock = params["h_core"] + coulomb_total - exchange_spin
+    energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
+    return fock, energy
+
+
+def _hf_energy_jk(density, params):
+    return _hf_fock_and_energy(density, params)[1]
+
+
+def _hf_fock_jk(density, params):
+    return _hf_fock_and_energy(density, params)[0]
 
 
 def hf_fock_and_energy(h_core, eri):
-    """Hartree-Fock energy model with the hand-written Fock matrix."""
-    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64)}
-    return EnergyModel(hf_energy, hf_fock, params)
+    """Hartree-Fock energy model with the hand-written Fock matrix.
+
+    E = 1/2 sum_sigma tr[(h + F_sigma) D_sigma], F_sigma = h + J[D] - K[D_sigma].
+    """
+    eri_j, eri_k = _jk_matrices(jnp.asarray(eri, jnp.float64))
+    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri_j": eri_j, "eri_k": eri_k}
+    return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
 
 
 def autodiff_fock_and_energy(energy_fn, params):
