@@ -35,10 +35,14 @@ def _coulomb_gather(degree_ab: int, degree_cd: int):
     return index, sign
 
 
-@partial(jax.jit, static_argnums=(0, 1), donate_argnums=(2,))
-def eri_chunk_kernel(degree_ab, degree_cd, accumulator, e_ab, p, centre_p, e_cd, q,
+@partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))
+def eri_chunk_kernel(degree_ab, degree_cd, omega, accumulator, e_ab, p, centre_p, e_cd, q,
                      centre_q, item_ab, item_cd, item_quartet):
     """Add one chunk of primitive quartets into the class accumulator (in place).
+
+    ``omega`` > 0 gives the long-range operator erf(omega r12) / r12: the Boys argument
+    uses alpha' = alpha omega^2 / (alpha + omega^2) and the integral gains a factor
+    sqrt(alpha' / alpha) (e.g. Ahlrichs, PCCP 8, 3072 (2006)); omega = 0 is plain 1/r12.
 
     e_ab (n_ab, nab, K_ab), p (n_ab,), centre_p (n_ab, 3): primitive pairs of the bra class
     (likewise for the ket); item_ab, item_cd (C,): the primitive pairs of each item;
@@ -47,10 +51,14 @@ def eri_chunk_kernel(degree_ab, degree_cd, accumulator, e_ab, p, centre_p, e_cd,
     """
     pa, pc = p[item_ab], q[item_cd]
     alpha = pa * pc / (pa + pc)
+    prefactor = 2.0 * jnp.pi**2.5 / (pa * pc * jnp.sqrt(pa + pc))
+    if omega > 0.0:
+        attenuated = alpha * omega**2 / (alpha + omega**2)
+        prefactor = prefactor * jnp.sqrt(attenuated / alpha)
+        alpha = attenuated
     r = hermite_coulomb(degree_ab + degree_cd, alpha, centre_p[item_ab] - centre_q[item_cd])
     index, sign = _coulomb_gather(degree_ab, degree_cd)
     coulomb = r[:, index] * sign
-    prefactor = 2.0 * jnp.pi**2.5 / (pa * pc * jnp.sqrt(pa + pc))
     ket = jnp.einsum("chk,cfk->chf", coulomb, e_cd[item_cd])
     values = jnp.einsum("ceh,chf->cef", e_ab[item_ab], ket) * prefactor[:, None, None]
     return accumulator.at[item_quartet].add(values, mode="drop", indices_are_sorted=True)
@@ -101,7 +109,7 @@ def _chunked_plan(basis) -> tuple:
     return tuple(out)
 
 
-def _class_accumulator(basis, k, qc, pairs):
+def _class_accumulator(basis, k, qc, pairs, omega=0.0):
     """Contracted blocks (nquartet_bucket, nab, ncd) of quartet class ``k``."""
     plan = pair_plan(basis)
     chunks = _chunked_plan(basis)[k]
@@ -112,7 +120,7 @@ def _class_accumulator(basis, k, qc, pairs):
     accumulator = np.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
     for c in range(chunks.item_ab.shape[0]):
         accumulator = eri_chunk_kernel(
-            degree_ab, degree_cd, accumulator, e_ab, p, centre_p, e_cd, q, centre_q,
+            degree_ab, degree_cd, float(omega), accumulator, e_ab, p, centre_p, e_cd, q, centre_q,
             chunks.item_ab[c], chunks.item_cd[c], chunks.item_quartet[c])
     return accumulator
 
@@ -142,23 +150,24 @@ def _assembly_indices(basis) -> tuple:
     return tuple(out)
 
 
-def electron_repulsion(basis, coords):
+def electron_repulsion(basis, coords, omega=0.0):
     """Electron-repulsion integrals (ij|kl), chemists' notation, shape (nao, nao, nao, nao).
 
     Parameters
     ----------
     basis : BasisSet
     coords : array (natom, 3), Bohr (traced: the integrals are differentiable in it)
+    omega : float, 1/Bohr; > 0 gives the long-range integrals of erf(omega r12) / r12
     """
-    return electron_repulsion_from_pairs(basis, hermite_pairs(basis, coords))
+    return electron_repulsion_from_pairs(basis, hermite_pairs(basis, coords), omega)
 
 
-def electron_repulsion_from_pairs(basis, pairs):
+def electron_repulsion_from_pairs(basis, pairs, omega=0.0):
     """:func:`electron_repulsion` from precomputed :func:`hermite_pairs` data."""
     blocks, indices = [], []
     for k, (qc, index) in enumerate(zip(quartet_plan(basis), _assembly_indices(basis))):
         if len(qc.pair_ab):
-            blocks.append(_class_accumulator(basis, k, qc, pairs))
+            blocks.append(_class_accumulator(basis, k, qc, pairs, omega))
             indices.append(index)
     return _assemble(basis.nao, tuple(blocks), tuple(indices))
 
