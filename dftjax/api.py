@@ -16,9 +16,11 @@ from .basis import BasisSet, build_basis
 from .integrals.one_electron import one_electron_from_pairs, pair_data
 from .integrals.two_electron import electron_repulsion_from_pairs
 from .molecule import Molecule
+from .grid import ao_values, build_grid
 from .scf import SCFResult, hf_fock_and_energy, run_scf, sad_density
+from .scf.kohn_sham import ks_fock_and_energy
+from .xc import Functional, get_functional
 
-SUPPORTED_XC = ("hf",)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class SCFCalculation:
     integrals: Integrals
     dipole: np.ndarray
     timings: dict
+    functional: Functional = None
+    grid: object = None
+    xc_energy: float = 0.0
 
     def __getattr__(self, name):
         return getattr(self.result, name)
@@ -105,16 +110,20 @@ class SCFCalculation:
         return float(self.result.nuclear_repulsion)
 
 
-def scf(molecule: Molecule, basis="def2-svp", xc: str = "hf", conv_tol: float = 1e-9,
+def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         unrestricted=None, max_cycle: int = 100, cartesian: bool = False,
-        conv_tol_grad=None, verbose: bool = False, guess: str = "sad") -> SCFCalculation:
-    """Run a self-consistent field calculation.
+        conv_tol_grad=None, verbose: bool = False, guess: str = "sad",
+        grid_level: int = 3, xc_params=None) -> SCFCalculation:
+    """Run a self-consistent field calculation: Hartree-Fock or Kohn-Sham.
 
     Parameters
     ----------
     molecule : Molecule
     basis : str or dict, basis-set-exchange name(s), case-insensitive
-    xc : "hf" (Hartree-Fock; Kohn-Sham functionals are planned)
+    xc : "hf", a functional name as PySCF/libxc spell it ("b3lyp", "pbe", "r2scan", ...),
+        or a :class:`dftjax.xc.Functional` (user-defined and neural functionals)
+    grid_level : 0..9, PySCF's grid levels (Kohn-Sham only); default 3 as PySCF
+    xc_params : parameters for the functional (default: its own)
     conv_tol : energy convergence threshold (Ha); the orbital-gradient threshold defaults
         to sqrt(conv_tol), as PySCF
     unrestricted : None picks restricted for singlets and unrestricted otherwise;
@@ -123,9 +132,10 @@ def scf(molecule: Molecule, basis="def2-svp", xc: str = "hf", conv_tol: float = 
     """
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
-    method = str(xc).strip().lower()
-    if method not in SUPPORTED_XC:
-        raise ValueError(f"unknown or unsupported xc '{xc}': supported are {SUPPORTED_XC}")
+    functional = xc if isinstance(xc, Functional) else get_functional(str(xc))
+    method = functional.name
+    pure_hf = functional.hf_full == 1.0 and functional.hf_long_range == 0.0 and (
+        functional.energy_density is None or method == "hf")
     if unrestricted is None:
         unrestricted = molecule.multiplicity != 1
     if not unrestricted and molecule.multiplicity != 1:
@@ -144,13 +154,37 @@ def scf(molecule: Molecule, basis="def2-svp", xc: str = "hf", conv_tol: float = 
         density = sad_density(basis_set.atom_ao_ranges(), molecule.symbols,
                               _atom_integrals_fn(molecule, basis_set, ints))
     timings["guess"] = time.perf_counter() - tick
+    grid = None
+    if pure_hf:
+        model = hf_fock_and_energy(ints.h_core, ints.eri)
+    else:
+        tick = time.perf_counter()
+        coords = jnp.asarray(molecule.coordinates)
+        grid = build_grid(molecule, level=grid_level)
+        ao = ao_values(basis_set, coords, grid.coords, deriv=0 if functional.family == "lda" else 1)
+        eri_lr = None
+        if functional.hf_long_range != 0.0:
+            eri_lr = electron_repulsion_from_pairs(
+                basis_set, [d[:3] for d in pair_data(basis_set, coords)], functional.omega)
+        model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, grid.weights,
+                                   eri_long_range=eri_lr, xc_params=xc_params)
+        jax.block_until_ready(model.params)
+        timings["grid"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    result = run_scf(hf_fock_and_energy(ints.h_core, ints.eri), ints.overlap, ints.h_core,
+    result = run_scf(model, ints.overlap, ints.h_core,
                      molecule.nuclear_repulsion(), molecule.nalpha, molecule.nbeta,
                      restricted=not unrestricted, D0=density, conv_tol=conv_tol,
                      conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, verbose=verbose)
     timings["scf"] = time.perf_counter() - tick
     dipole = np.asarray(result.dipole_moment(ints.dipole, molecule.atomic_numbers,
                                              molecule.coordinates))
+    e_xc = 0.0
+    if not pure_hf:
+        from .xc.features import xc_energy
+        density = result.density_matrix if not result.restricted else 0.5 * jnp.stack(
+            [result.density_matrix, result.density_matrix])
+        e_xc = float(xc_energy(functional, model.params["xc"], model.params["ao"],
+                               model.params["weights"], density))
     timings["total"] = time.perf_counter() - start
-    return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings)
+    return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings,
+                          functional, grid, e_xc)

@@ -102,6 +102,14 @@ def _add_run_parser(subparsers) -> None:
         action="store_true",
         help="use Cartesian instead of spherical d, f, ... functions",
     )
+    run.add_argument(
+        "--grid-level",
+        type=int,
+        choices=range(10),
+        default=None,
+        metavar="L",
+        help="integration grid level 0-9 for DFT, as PySCF's (default: 3)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     run.add_argument("--verbose", action="store_true", help="SCF progress on stderr")
     run.set_defaults(handler=_cmd_run)
@@ -143,7 +151,15 @@ def result_to_dict(result, mol, args) -> dict:
         "restricted": bool(result.restricted),
         "natom": int(mol.natom),
         "nuclear_repulsion": float(result.e_nuc),
+        "xc_energy": float(getattr(result, "xc_energy", 0.0) or 0.0),
+        "grid_points": int(_grid_points(result)),
     }
+
+
+def _grid_points(result) -> int:
+    """Number of XC grid points, 0 for Hartree-Fock."""
+    grid = getattr(result, "grid", None)
+    return 0 if grid is None else int(np.asarray(grid.weights).shape[0])
 
 
 def _summary(record: dict) -> str:
@@ -158,6 +174,7 @@ def _summary(record: dict) -> str:
             f"SCF {status} in {record['iterations']} iterations",
             f"total energy        {record['energy']:.10f} Ha",
             f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
+            f"XC energy           {record['xc_energy']:.10f} Ha   ({record['grid_points']} grid points)",
             f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D",
             f"timings             {timings}",
         ]
@@ -185,6 +202,8 @@ def _cmd_run(args) -> int:
         scf_options["conv_tol"] = args.conv_tol
     if args.max_cycle is not None:
         scf_options["max_cycle"] = args.max_cycle
+    if args.grid_level is not None:
+        scf_options["grid_level"] = args.grid_level
 
     molecule_options = {"charge": args.charge}
     if args.multiplicity is not None:

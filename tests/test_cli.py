@@ -26,7 +26,7 @@ WATER_RHF_STO3G_ENERGY = -74.96302316286221
 JSON_KEYS = {
     "energy", "converged", "iterations", "mo_energy", "mo_occ", "dipole", "dipole_debye",
     "timings", "nao", "basis", "xc", "charge", "multiplicity", "restricted", "natom",
-    "nuclear_repulsion",
+    "nuclear_repulsion", "xc_energy", "grid_points",
 }
 
 
@@ -94,6 +94,14 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+def test_grid_level_is_passed_on_and_checked(fake_scf, water_xyz, capsys):
+    code, _, _ = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--xc", "b3lyp", "--grid-level", "2")
+    assert code == 0
+    assert fake_scf.calls[-1][1]["grid_level"] == 2 and fake_scf.calls[-1][1]["xc"] == "b3lyp"
+    code, _, err = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--grid-level", "12")
+    assert code == 2 and "grid-level" in err
+
+
 def test_json_is_one_object_with_all_fields(fake_scf, water_xyz, capsys):
     code, out, err = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--json")
     assert code == 0
@@ -103,6 +111,7 @@ def test_json_is_one_object_with_all_fields(fake_scf, water_xyz, capsys):
     assert record["energy"] == pytest.approx(-74.963023162862, abs=1e-12)
     assert record["converged"] is True and record["restricted"] is True
     assert record["iterations"] == 12 and record["nao"] == 7 and record["natom"] == 3
+    assert record["xc_energy"] == 0.0 and record["grid_points"] == 0  # Hartree-Fock
     assert record["mo_energy"][0] == pytest.approx(-20.24) and len(record["mo_occ"]) == 7
     assert record["dipole"] == pytest.approx([0.0, 0.0, -0.678787293])
     assert record["dipole_debye"] == pytest.approx(0.678787293 * 2.5417464157449032, rel=1e-12)

@@ -1,0 +1,62 @@
+"""The Kohn-Sham energy model: HF-style Coulomb and exact exchange plus a grid XC energy.
+
+    E[D] = sum_s tr(h D_s) + 1/2 tr(J[D] D) - 1/2 sum_s tr((a K[D_s] + b K_lr[D_s]) D_s)
+           + sum_g w_g e_xc(features[D](g))
+
+with a = ``functional.hf_full``, b = ``functional.hf_long_range`` and K_lr the exchange
+with erf(omega r12)/r12. The Fock matrices are F_s = dE/dD_s: h + J - a K_s - b K_lr,s
+written out, plus the XC part by autodiff of E_xc (symmetrised). The functional's
+parameters live in the model's pytree, so they are traced and differentiable.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from ..xc.features import xc_energy
+from .energy import EnergyModel, _jk_matrices
+
+
+def _ks_fock_and_energy(density, params, functional):
+    nao = density.shape[-1]
+    flat = density.reshape(2, nao * nao)
+    fock = params["h_core"] + (params["eri_j"] @ flat.sum(axis=0)).reshape(nao, nao)
+    if "eri_k" in params:
+        fock = fock - functional.hf_full * (flat @ params["eri_k"]).reshape(2, nao, nao)
+    if "eri_k_lr" in params:
+        fock = fock - functional.hf_long_range * (flat @ params["eri_k_lr"]).reshape(2, nao, nao)
+    energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
+    e_xc, v_xc = jax.value_and_grad(xc_energy, argnums=4)(
+        functional, params["xc"], params["ao"], params["weights"], density)
+    fock = fock + 0.5 * (v_xc + jnp.swapaxes(v_xc, -1, -2))
+    return fock, energy + e_xc
+
+
+def ks_fock_and_energy(functional, h_core, eri, ao, weights, eri_long_range=None, xc_params=None):
+    """Kohn-Sham energy model for ``functional`` (see :mod:`dftjax.xc`).
+
+    h_core (nao, nao); eri (nao,)*4; ao (4, npts, nao) AO values and gradients on the grid
+    (only values are read for LDAs); weights (npts,); eri_long_range the erf-attenuated
+    ERIs when the functional has long-range exact exchange. ``xc_params`` defaults to
+    the functional's own parameters.
+    """
+    eri_j, eri_k = _jk_matrices(jnp.asarray(eri, jnp.float64))
+    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri_j": eri_j,
+              "ao": jnp.asarray(ao), "weights": jnp.asarray(weights),
+              "xc": functional.params if xc_params is None else xc_params}
+    if functional.hf_full != 0.0:
+        params["eri_k"] = eri_k
+    if functional.hf_long_range != 0.0:
+        if eri_long_range is None:
+            raise ValueError(f"functional {functional.name} needs long-range ERIs (omega={functional.omega})")
+        params["eri_k_lr"] = _jk_matrices(jnp.asarray(eri_long_range, jnp.float64))[1]
+
+    def fock_and_energy(density, params):
+        return _ks_fock_and_energy(density, params, functional)
+
+    def energy(density, params):
+        return _ks_fock_and_energy(density, params, functional)[1]
+
+    def fock(density, params):
+        return _ks_fock_and_energy(density, params, functional)[0]
+
+    return EnergyModel(energy, fock, params, fock_and_energy)
