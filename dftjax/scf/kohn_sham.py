@@ -9,6 +9,8 @@ written out, plus the XC part by autodiff of E_xc (symmetrised). The functional'
 parameters live in the model's pytree, so they are traced and differentiable.
 """
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 
@@ -31,6 +33,19 @@ def _ks_fock_and_energy(density, params, functional):
     return fock, energy + e_xc
 
 
+@dataclass(frozen=True)
+class _KohnShamPart:
+    """``(density, params) -> F, E or (F, E)`` for one functional: hashable, so a new SCF
+    with the same functional object reuses the compiled SCF step."""
+
+    functional: object
+    part: str  # "fock", "energy" or "both"
+
+    def __call__(self, density, params):
+        fock, energy = _ks_fock_and_energy(density, params, self.functional)
+        return {"fock": fock, "energy": energy, "both": (fock, energy)}[self.part]
+
+
 def ks_fock_and_energy(functional, h_core, eri, ao, weights, eri_long_range=None, xc_params=None):
     """Kohn-Sham energy model for ``functional`` (see :mod:`dftjax.xc`).
 
@@ -50,13 +65,5 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights, eri_long_range=None
             raise ValueError(f"functional {functional.name} needs long-range ERIs (omega={functional.omega})")
         params["eri_k_lr"] = _jk_matrices(jnp.asarray(eri_long_range, jnp.float64))[1]
 
-    def fock_and_energy(density, params):
-        return _ks_fock_and_energy(density, params, functional)
-
-    def energy(density, params):
-        return _ks_fock_and_energy(density, params, functional)[1]
-
-    def fock(density, params):
-        return _ks_fock_and_energy(density, params, functional)[0]
-
-    return EnergyModel(energy, fock, params, fock_and_energy)
+    return EnergyModel(_KohnShamPart(functional, "energy"), _KohnShamPart(functional, "fock"),
+                       params, _KohnShamPart(functional, "both"))

@@ -23,18 +23,25 @@ def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
     ``ao`` is (1 or 4, npts, nao): values, then d/dx, d/dy, d/dz when sigma or tau is needed.
     """
     phi = ao[0]
-    phi_d = jnp.einsum("gm,smn->sgn", phi, density)
-    rho = jnp.einsum("sgn,gn->sg", phi_d, phi)
+    npts, nao = phi.shape
+    # One (npts, nao) x (nao, 2 nao) product for both spins, then element-wise
+    # reductions: several times faster on CPU than the equivalent batched einsums.
+    phi_d = (phi @ jnp.concatenate([density[0], density[1]], axis=1))
+    phi_d = jnp.moveaxis(phi_d.reshape(npts, 2, nao), 1, 0)
+    rho = jnp.sum(phi_d * phi, axis=-1)
     sigma = tau = None
     if "sigma" in needs or "tau" in needs:
         grad_phi = ao[1:4]
         if "sigma" in needs:
-            grad = 2.0 * jnp.einsum("sgn,xgn->sxg", phi_d, grad_phi)
+            grad = 2.0 * jnp.sum(phi_d[:, None] * grad_phi[None], axis=-1)
             sigma = jnp.stack([jnp.sum(grad[0] * grad[0], axis=0),
                                jnp.sum(grad[0] * grad[1], axis=0),
                                jnp.sum(grad[1] * grad[1], axis=0)])
         if "tau" in needs:
-            tau = 0.5 * jnp.einsum("xgm,smn,xgn->sg", grad_phi, density, grad_phi)
+            grad_flat = grad_phi.reshape(3 * npts, nao)
+            grad_d = (grad_flat @ jnp.concatenate([density[0], density[1]], axis=1))
+            grad_d = jnp.moveaxis(grad_d.reshape(3, npts, 2, nao), 2, 0)
+            tau = 0.5 * jnp.sum(grad_d * grad_phi[None], axis=(1, 3))
     return Features(rho=rho, sigma=sigma, tau=tau)
 
 

@@ -38,9 +38,13 @@ jax.tree_util.register_dataclass(Features, data_fields=["rho", "sigma", "tau"], 
 FEATURE_NAMES = ("rho", "sigma", "tau")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Functional:
     """An exchange-correlation functional.
+
+    Compared and hashed by identity, so that it can be static structure in JAX
+    transformations (a new SCF with the same functional object reuses compiled code)
+    even when its ``params`` are unhashable arrays.
 
     Attributes
     ----------

@@ -15,8 +15,8 @@ import math
 
 import jax.numpy as jnp
 
-from ._numerics import (RS_FACTOR, X2S, X_FACTOR_C, libxc_inputs, opz_pow, per_volume,
-                        phi_zeta, reduced_gradients_squared, rs_zeta)
+from ._numerics import (RS_FACTOR, X2S, X_FACTOR_C, as_zeta, libxc_inputs, per_volume,
+                        phi_zeta, reduced_gradients_squared, rs_zeta, threshold_pow)
 from .functional import Features, Functional
 from .lda import PW92_MOD_PARAMS, exchange_eps, pw92_eps
 
@@ -107,32 +107,28 @@ LYP_PARAMS = {"a": 0.04918, "b": 0.132, "c": 0.2533, "d": 0.349}
 _LYP_CF = 3.0 / 10.0 * (3.0 * math.pi**2) ** (2.0 / 3.0)
 
 
-def lyp_eps(rho, xt2, xs2, params=LYP_PARAMS):
-    """LYP correlation per particle from spin densities (2, npts), xt^2 and xs_s^2 (2, npts).
-
-    Takes densities rather than rs and zeta because, like libxc, it forms 1 - zeta^2 as
-    1 - (rho_a - rho_b)^2 / n^2, whose rounding decides the value near full polarisation.
-    """
+def lyp_eps(rs, zeta, xt2, xs2, params=LYP_PARAMS):
+    """LYP correlation per particle from rs, zeta, xt^2 and xs_s^2 (2, npts)."""
     a, b, c, d = (params[key] for key in ("a", "b", "c", "d"))
-    rs, zeta = rs_zeta(rho)
-    density = rho[0] + rho[1]
+    zeta = as_zeta(zeta)
     r = rs / RS_FACTOR  # n^(-1/3)
     omega = b * jnp.exp(-c * r) / (1.0 + d * r)
     delta = (c + d / (1.0 + d * r)) * r
     aux6 = 2.0 ** (-8.0 / 3.0)
     aux4 = aux6 / 4.0
     aux5 = aux4 / 18.0
-    one_minus_z2 = 1.0 - (rho[0] - rho[1]) ** 2 * (1.0 / (density * density))
-    up83, down83 = opz_pow(zeta, 8.0 / 3.0), opz_pow(-zeta, 8.0 / 3.0)
+    one_minus_z2 = zeta.plus * zeta.minus
+    up83, down83 = threshold_pow(zeta.plus, 8.0 / 3.0), threshold_pow(zeta.minus, 8.0 / 3.0)
     same_spin = xs2[0] * up83 + xs2[1] * down83
     t1 = -one_minus_z2 / (1.0 + d * r)
     t2 = -xt2 * (one_minus_z2 * (47.0 - 7.0 * delta) / 72.0 - 2.0 / 3.0)
     t3 = -_LYP_CF / 2.0 * one_minus_z2 * (up83 + down83)
     t4 = aux4 * one_minus_z2 * (2.5 - delta / 18.0) * same_spin
     t5 = (aux5 * one_minus_z2 * (delta - 11.0)
-          * (xs2[0] * opz_pow(zeta, 11.0 / 3.0) + xs2[1] * opz_pow(-zeta, 11.0 / 3.0)))
-    t6 = -aux6 * (2.0 / 3.0 * same_spin - opz_pow(zeta, 2.0) * xs2[1] * down83 / 4.0
-                  - opz_pow(-zeta, 2.0) * xs2[0] * up83 / 4.0)
+          * (xs2[0] * threshold_pow(zeta.plus, 11.0 / 3.0)
+             + xs2[1] * threshold_pow(zeta.minus, 11.0 / 3.0)))
+    t6 = -aux6 * (2.0 / 3.0 * same_spin - threshold_pow(zeta.plus, 2.0) * xs2[1] * down83 / 4.0
+                  - threshold_pow(zeta.minus, 2.0) * xs2[0] * up83 / 4.0)
     return a * (t1 + omega * (t2 + t3 + t4 + t5 + t6))
 
 
@@ -140,7 +136,7 @@ def gga_c_lyp(params, features: Features):
     """LYP correlation energy per volume (npts,)."""
     inputs = libxc_inputs(features, 1e-14, use_sigma=True)
     xs2, xt2 = reduced_gradients_squared(inputs.rho, inputs.sigma)
-    return per_volume(lyp_eps(inputs.rho, xt2, xs2, params), inputs)
+    return per_volume(lyp_eps(*rs_zeta(inputs.rho), xt2, xs2, params), inputs)
 
 
 B88 = Functional("gga_x_b88", gga_x_b88, needs=GGA_NEEDS, params=B88_PARAMS)

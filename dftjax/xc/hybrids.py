@@ -15,16 +15,20 @@ from .gga import B88, LYP, PBE_C, PBE_X
 from .lda import SLATER, VWN5, VWN_RPA
 
 
-def mix(name: str, terms: Sequence[Tuple[float, Functional]], hf_full: float = 0.0) -> Functional:
-    """The functional ``sum_i c_i f_i`` for ``terms = [(c_i, f_i), ...]``, plus ``hf_full`` HF exchange.
+def mix(name: str, terms: Sequence[Tuple[float, Functional]], hf_full: float = 0.0,
+        hf_long_range: float = 0.0, omega: float = 0.0) -> Functional:
+    """The functional ``sum_i c_i f_i`` for ``terms = [(c_i, f_i), ...]`` plus exact exchange.
 
-    Exact-exchange fractions of the components add up with their coefficients; components
-    with range separation must share one omega.
+    ``hf_full`` full-range and ``hf_long_range`` erf-attenuated (parameter ``omega``) exact
+    exchange are added to the components' own fractions, weighted by their coefficients;
+    everything with long-range exchange must share one omega.
     """
     terms = tuple(terms)
     densities = tuple(functional.energy_density for _, functional in terms)
     needed = {feature for _, functional in terms for feature in functional.needs}
     omegas = {functional.omega for _, functional in terms if functional.hf_long_range != 0.0}
+    if hf_long_range != 0.0:
+        omegas.add(omega)
     if len(omegas) > 1:
         raise ValueError(f"{name}: components have different range-separation omegas {sorted(omegas)}")
 
@@ -40,7 +44,7 @@ def mix(name: str, terms: Sequence[Tuple[float, Functional]], hf_full: float = 0
         needs=tuple(feature for feature in FEATURE_NAMES if feature in needed or feature == "rho"),
         params=tuple((coefficient, functional.params) for coefficient, functional in terms),
         hf_full=hf_full + sum(c * functional.hf_full for c, functional in terms),
-        hf_long_range=sum(c * functional.hf_long_range for c, functional in terms),
+        hf_long_range=hf_long_range + sum(c * functional.hf_long_range for c, functional in terms),
         omega=omegas.pop() if omegas else 0.0,
     )
 
@@ -57,10 +61,10 @@ B3LYP = _b3lyp("b3lyp", VWN_RPA)
 """B3LYP: 0.2 HF + 0.08 Slater + 0.72 B88 exchange, 0.19 VWN + 0.81 LYP correlation.
 
 P. J. Stephens, F. J. Devlin, C. F. Chabalowski and M. J. Frisch, J. Phys. Chem. 98,
-11623 (1994). Which VWN differs between codes: libxc's ``hyb_gga_xc_b3lyp``, PySCF's
-``"b3lyp"`` and Gaussian use the RPA fit (VWN_RPA, "VWN3" / "VWN1RPA" elsewhere), which
-is ``B3LYP`` here; Turbomole and ORCA use VWN5, which PySCF calls ``"b3lyp5"`` and is
-``B3LYP5`` here.
+11623 (1994). Which VWN differs between codes: libxc's ``hyb_gga_xc_b3lyp`` and PySCF's
+``"b3lyp"`` (which PySCF also names ``"b3lypg"``, Gaussian's) use the RPA fit,
+libxc's lda_c_vwn_rpa: that is ``B3LYP`` here. Codes such as Turbomole and ORCA use VWN5
+by default, which PySCF calls ``"b3lyp5"`` and is ``B3LYP5`` here.
 """
 
 B3LYP5 = _b3lyp("b3lyp5", VWN5)

@@ -5,6 +5,8 @@ Each functional comes in two layers:
 * a kernel ``*_eps(rs, zeta, params)`` giving the energy per particle (Hartree) of the
   uniform gas at Wigner-Seitz radius ``rs`` (Bohr) and polarisation ``zeta``, for reuse
   inside GGAs and meta-GGAs (PBE correlation uses ``pw92_eps``, SCAN and M06-L too);
+  ``zeta`` is a plain array or, to keep 1 +- zeta exact near full polarisation, the
+  :class:`~dftjax.xc._numerics.Zeta` that ``rs_zeta(rho)`` returns;
 * an energy density ``(params, Features) -> (npts,)`` per volume (Hartree / Bohr^3) and
   a :class:`Functional` built on it, named as in libxc.
 
@@ -16,8 +18,8 @@ import math
 
 import jax.numpy as jnp
 
-from ._numerics import (RS_FACTOR, X_FACTOR_C, f_zeta, libxc_inputs, per_volume, rs_zeta,
-                        spin_zeta, threshold_pow)
+from ._numerics import (X_FACTOR_C, as_zeta, channel_opz, f_zeta, libxc_inputs, per_volume,
+                        rs_zeta, threshold_pow)
 from .functional import Features, Functional
 
 DENS_THRESHOLD = 1e-15
@@ -27,16 +29,12 @@ DENS_THRESHOLD = 1e-15
 # Z. Phys. 57, 545 (1929).  e_x = -X_FACTOR_C sum_s rho_s^(4/3), X_FACTOR_C = 3/4 (6/pi)^(1/3).
 
 
-def lda_x_spin(rs, zeta):
-    """Exchange energy per particle of one spin channel at total rs and that channel's zeta.
+def slater_channel(cbrt_density, opz):
+    """Exchange per particle of one spin channel, -X_FACTOR_C (opz / 2)^(4/3) n^(1/3).
 
-    (1 + zeta)/2 n is the channel's density, so this is -X_FACTOR_C ((1+zeta)/2)^(4/3) n^(1/3)
-    (libxc's ``lda_x_spin``); callers sum both channels.
+    ``opz`` = 1 + zeta seen from the channel = 2 rho_s / n; libxc's ``lda_x_spin``.
+    Callers sum both channels.
     """
-    return _slater_channel(RS_FACTOR / rs, 1.0 + zeta)
-
-
-def _slater_channel(cbrt_density, opz):
     return -X_FACTOR_C * threshold_pow(opz, 4.0 / 3.0) * 2.0 ** (-4.0 / 3.0) * cbrt_density
 
 
@@ -44,14 +42,12 @@ def slater_eps(rho, alpha=1.0):
     """Slater exchange per particle (npts,) from clamped spin densities (2, npts).
 
     A channel whose density is at or below the threshold is left out, as libxc does;
-    ``alpha`` multiplies the result (libxc's lda_x parameter, 1 for exchange). libxc
-    writes 1 + zeta here as 2 rho_s / n, which keeps its digits in a nearly empty channel.
+    ``alpha`` multiplies the result (libxc's lda_x parameter, 1 for exchange).
     """
-    density = rho[0] + rho[1]
-    inverse_density = 1.0 / density
-    channels = [jnp.where(rho[s] <= DENS_THRESHOLD, 0.0,
-                          _slater_channel(jnp.cbrt(density), 2.0 * rho[s] * inverse_density))
-                for s in (0, 1)]
+    _, zeta = rs_zeta(rho)
+    cbrt_density = jnp.cbrt(rho[0] + rho[1])
+    channels = [jnp.where(rho[s] <= DENS_THRESHOLD, 0.0, slater_channel(cbrt_density, opz))
+                for s, opz in ((0, zeta.plus), (1, zeta.minus))]
     return alpha * (channels[0] + channels[1])
 
 
@@ -63,9 +59,10 @@ def exchange_eps(rho, enhancement, dens_threshold=DENS_THRESHOLD):
     ``z_thr`` (its ``gga_exchange`` / ``mgga_exchange``), and leaves out channels at or
     below ``dens_threshold``.
     """
-    rs, _ = rs_zeta(rho)
+    cbrt_density = jnp.cbrt(rho[0] + rho[1])
     channels = [jnp.where(rho[s] <= dens_threshold, 0.0,
-                          lda_x_spin(rs, spin_zeta(rho, s)) * enhancement[s]) for s in (0, 1)]
+                          slater_channel(cbrt_density, channel_opz(rho, s)) * enhancement[s])
+                for s in (0, 1)]
     return channels[0] + channels[1]
 
 
@@ -107,8 +104,10 @@ def pw92_eps(rs, zeta, params=PW92_MOD_PARAMS):
     paramagnetic = _pw92_g(0, rs, params)
     ferromagnetic = _pw92_g(1, rs, params)
     stiffness = _pw92_g(2, rs, params) / params["fz20"]  # G_2 parametrises -alpha_c
+    zeta = as_zeta(zeta)
     fz = f_zeta(zeta)
-    return paramagnetic + zeta**4 * fz * (ferromagnetic - paramagnetic + stiffness) - fz * stiffness
+    zeta4 = zeta.value**4
+    return paramagnetic + zeta4 * fz * (ferromagnetic - paramagnetic + stiffness) - fz * stiffness
 
 
 def lda_c_pw(params, features: Features):
@@ -157,8 +156,8 @@ def lda_c_pz(params, features: Features):
 # Each entry is (paramagnetic, ferromagnetic, spin stiffness), in Hartree (the paper's
 # Rydberg values halved).  "VWN5" is the fit to the Ceperley-Alder energies with the
 # spin interpolation of eq. (4.4); "VWN_RPA" the fit to RPA energies interpolated with
-# f(zeta) alone - the one libxc's and PySCF's B3LYP use (also called VWN3 / VWN1RPA
-# in other codes, whose naming differs).
+# f(zeta) alone, the one libxc's and PySCF's B3LYP use. PySCF also calls it "vwn3";
+# libxc's own lda_c_vwn_3 is a different interpolation, not provided here.
 
 VWN5_PARAMS = {
     "A": (0.0310907, 0.01554535, -1.0 / (6.0 * math.pi**2)),
@@ -192,7 +191,7 @@ def vwn5_eps(rs, zeta, params=VWN5_PARAMS):
     """VWN5 correlation energy per particle (libxc lda_c_vwn)."""
     paramagnetic = _vwn_fit(0, rs, params)
     fz = f_zeta(zeta)
-    zeta4 = zeta**4
+    zeta4 = as_zeta(zeta).value ** 4
     return (paramagnetic + _vwn_fit(2, rs, params) * fz * (1.0 - zeta4) / _FPP
             + (_vwn_fit(1, rs, params) - paramagnetic) * fz * zeta4)
 

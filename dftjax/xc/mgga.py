@@ -113,27 +113,36 @@ def spin_variables(features: Features, dens_threshold: float, with_tau: bool) ->
     opposite = clip(features.sigma[1], lower=-half_sum, upper=half_sum)
     sigma = jnp.stack([same_spin[0], opposite, same_spin[1]])
     total = rho[0] + rho[1]
+    # libxc computes zeta = (rho_a - rho_b) * (1 / total), rounds it, and then 1 +- zeta. At
+    # full polarisation 1 - zeta is a few ulp (or exactly zero), so XLA contracting product
+    # and difference into one FMA would change it; the select keeps the rounded product.
+    zeta = (rho[0] - rho[1]) * (1.0 / total)
+    zeta = jnp.where(zeta == zeta, zeta, 0.0)
     return SpinVariables(
         rho=rho,
         sigma=sigma,
         tau=tau,
         total=total,
         total_raw=rho_raw[0] + rho_raw[1],
-        zeta=(rho[0] - rho[1]) * (1.0 / total),
+        zeta=zeta,
         rs=RS_FACTOR / total ** (1.0 / 3.0),
         keep=keep,
         screened=rho <= dens_threshold,
     )
 
 
-def opz_pow(zeta, power):
-    """(1 + zeta)^power, with 1 + zeta floored at libxc's zeta threshold (DBL_EPSILON)."""
-    one_plus = 1.0 + zeta
+def threshold_pow(one_plus, power):
+    """``one_plus``^power, frozen at DBL_EPSILON^power where one_plus <= DBL_EPSILON."""
     return jnp.where(
         one_plus <= ZETA_THRESHOLD,
         ZETA_THRESHOLD**power,
         jnp.maximum(one_plus, ZETA_THRESHOLD) ** power,
     )
+
+
+def opz_pow(zeta, power):
+    """(1 + zeta)^power, libxc's ``opz_pow_n`` (1 + zeta floored at the zeta threshold)."""
+    return threshold_pow(1.0 + zeta, power)
 
 
 def f_zeta(zeta):
@@ -201,12 +210,33 @@ def stoll_perpendicular(eps_lda, v: SpinVariables):
     return eps_lda(v.rs, v.zeta) - stoll_parallel(eps_lda, v, 0) - stoll_parallel(eps_lda, v, 1)
 
 
-def spin_exchange(v: SpinVariables, enhancement):
-    """Sum over spins of the LDA exchange per volume -X rho_s^(4/3) times ``enhancement`` (2, n).
+def _one_plus_zeta_thresholded(zeta):
+    """1 + z_thr(zeta): libxc keeps 1 +- zeta of an exchange channel within [thr, 2 - thr]."""
+    return jnp.where(
+        1.0 + zeta <= ZETA_THRESHOLD,
+        ZETA_THRESHOLD,
+        jnp.where(1.0 - zeta <= ZETA_THRESHOLD, 2.0 - ZETA_THRESHOLD, 1.0 + zeta),
+    )
 
-    Screened channels (rho_s <= threshold) contribute zero, as in libxc's ``mgga_exchange``.
+
+def _exchange_one_plus_zeta(v: SpinVariables):
+    return jnp.stack([_one_plus_zeta_thresholded(v.zeta), _one_plus_zeta_thresholded(-v.zeta)])
+
+
+def exchange_spin_densities(v: SpinVariables):
+    """Spin densities (2, n) as libxc's exchanges form them, (1 + z_thr(+-zeta)) n / 2."""
+    return 0.5 * _exchange_one_plus_zeta(v) * v.total
+
+
+def spin_exchange(v: SpinVariables, enhancement):
+    """Sum over spins of the LDA exchange per volume times ``enhancement`` (2, n).
+
+    The LDA exchange of channel s is -X rho_s^(4/3) = -X ((1 + zeta_s) n / 2)^(4/3), formed
+    from zeta as libxc does (its ``lda_x_spin(rs, z_thr(zeta))``), so that a nearly empty
+    channel carries libxc's rounding. Screened channels (rho_s <= threshold) contribute zero.
     """
-    lda = -X_FACTOR_C * v.rho ** (4.0 / 3.0)
+    one_plus = _exchange_one_plus_zeta(v)
+    lda = -X_FACTOR_C * 2.0 ** (-4.0 / 3.0) * threshold_pow(one_plus, 4.0 / 3.0) * v.total ** (4.0 / 3.0)
     return jnp.sum(jnp.where(v.screened, 0.0, lda * enhancement), axis=0)
 
 
@@ -290,24 +320,46 @@ def _spin_total(zeta, alpha_part, beta_part):
     return alpha_part * _signed_pow_5_3(0.5 * (1.0 + zeta)) + beta_part * _signed_pow_5_3(0.5 * (1.0 - zeta))
 
 
+def _z_thr(zeta):
+    """libxc's z_thr: zeta kept within [thr - 1, 1 - thr]."""
+    return jnp.clip(zeta, ZETA_THRESHOLD - 1.0, 1.0 - ZETA_THRESHOLD)
+
+
 def tpss_correlation(params, v: SpinVariables):
-    """TPSS correlation per particle, Eqs. (11)-(14), (24)-(34) of the JCP paper."""
+    """TPSS correlation per particle, Eqs. (11)-(14), (24)-(34) of the JCP paper.
+
+    As libxc 7 writes it: C(zeta, xi) is held at C(1, 0) = sum C0_i where 1 - |zeta| <= 1e-12
+    (its zeta derivative diverges there), and a spin channel libxc screens (rho_s <= threshold
+    or 1 + zeta_s <= DBL_EPSILON) takes the total-density PBE value in Eq. (25).
+    """
     beta, d = params["beta"], params["d"]
     zeta, rs, xt2, x2 = v.zeta, v.rs, v.xt2, v.x2
     pbe = pbe_correlation(rs, zeta, xt2, beta)
 
-    csi2 = (1.0 - zeta**2) * (_spin_total(zeta, x2[0], x2[1]) - xt2) / (2.0 * (3.0 * np.pi**2) ** (1.0 / 3.0)) ** 2
+    ferromagnetic = 1.0 - jnp.abs(zeta) <= 1e-12
+    zeta_c = jnp.where(ferromagnetic, 0.0, zeta)
+    xi2 = (1.0 - zeta_c**2) * (_spin_total(zeta_c, x2[0], x2[1]) - xt2) / (2.0 * (3.0 * np.pi**2) ** (1.0 / 3.0)) ** 2
     c00 = sum(coefficient * zeta ** (2 * i) for i, coefficient in enumerate(params["C0"]))
-    inverse_powers = opz_pow(zeta, -4.0 / 3.0) + opz_pow(-zeta, -4.0 / 3.0)
-    c0 = c00 / (1.0 + 0.5 * csi2 * inverse_powers) ** 4
+    denominator = 1.0 + 0.5 * xi2 * ((1.0 + zeta_c) ** (-4.0 / 3.0) + (1.0 - zeta_c) ** (-4.0 / 3.0))
+    c0 = jnp.where(ferromagnetic, sum(params["C0"]), c00 / denominator**4)
     # tau_W / tau of the total density, at most one
     z = jnp.minimum(xt2 / (8.0 * _spin_total(zeta, v.t[0], v.t[1])), 1.0)
 
-    def parallel(spin):
-        def eps_spin(rs_spin, ones):
-            return pbe_correlation(rs_spin, ones, x2[spin], beta)
+    zeta_thr = _z_thr(zeta)
+    pbe_thr = pbe_correlation(rs, zeta_thr, xt2, beta)
 
-        return jnp.maximum(stoll_parallel(eps_spin, v, spin), pbe)
+    def parallel(spin):
+        sign = 1.0 if spin == 0 else -1.0
+        one_plus = 1.0 + sign * zeta
+        screened = v.screened[spin] | (one_plus <= ZETA_THRESHOLD)
+        one_plus_thr = jnp.where(screened, 1.0, 1.0 + sign * zeta_thr)
+        rs_spin = rs * (2.0 / one_plus_thr) ** (1.0 / 3.0)
+        own = pbe_correlation(rs_spin, jnp.ones_like(zeta), x2[spin], beta)
+        return jnp.where(
+            screened,
+            0.5 * pbe_thr * one_plus,
+            0.5 * jnp.maximum(own, pbe_thr) * one_plus_thr,
+        )
 
     revpkzb = (1.0 + c0 * z**2) * pbe - (1.0 + c0) * z**2 * (parallel(0) + parallel(1))
     return revpkzb * (1.0 + d * revpkzb * z**3)

@@ -8,15 +8,19 @@
   + .19*VWN"``. Each term is ``[coefficient*]name``; terms are joined by ``+`` or a
   spaced ``-``. Before the comma, ``lda``/``slater``, ``b88``, ``pbe`` and ``hf`` mean
   exchange; after it, ``vwn``/``vwn5``, ``vwn3``/``vwn_rpa``, ``lyp``, ``pbe``, ``pw``,
-  ``pw_mod`` and ``pz`` mean correlation; any registered name works in either place.
+  ``pw_mod`` and ``pz`` mean correlation. Registered components may also be named as
+  libxc does (``gga_x_b88`` before the comma, ``lda_c_vwn`` after it, ``hyb_gga_xc_b3lyp``
+  in either place). Composite names (``tpss``, ``b3lyp``) are not terms: PySCF reads
+  ``"tpss,tpss"`` as TPSS exchange plus TPSS correlation, a split this registry does not know.
 
 PySCF's meanings are kept where they surprise: ``"lda"`` is Slater exchange *only*
 (``"svwn"`` or ``"lda,vwn"`` adds VWN5 correlation), ``"vwn"`` is VWN5, and ``"b3lyp"`` uses
 VWN_RPA (``"b3lyp5"`` uses VWN5; see :data:`dftjax.xc.hybrids.B3LYP`).
 
-Other modules add functionals with :func:`register`. The optional meta-GGA modules
-(``dftjax.xc.mgga``, ``dftjax.xc.minnesota``) are imported on the first look-up, so their
-functionals register themselves without this module depending on them.
+Other modules add functionals with :func:`register`. The optional meta-GGA module
+``dftjax.xc.mgga`` is imported on the first look-up of a name not registered yet; it may
+call :func:`register` or expose ``FUNCTIONALS`` (name -> Functional), whose entries are
+registered under their keys. This module does not depend on it otherwise.
 """
 
 import importlib
@@ -25,11 +29,11 @@ import re
 from . import gga, hybrids, lda
 from .functional import Functional
 
-_OPTIONAL_MODULES = ("dftjax.xc.mgga", "dftjax.xc.minnesota")
+_OPTIONAL_MODULES = ("dftjax.xc.mgga",)
 
 _REGISTRY = {}  # canonical key -> Functional
 _NAMES = {}  # canonical key -> name as registered, for messages
-_optional_loaded = False
+_optional_state = "unloaded"
 
 
 def _key(name: str) -> str:
@@ -52,16 +56,25 @@ def register(functional: Functional, aliases=()) -> Functional:
 
 
 def _load_optional_modules():
-    global _optional_loaded
-    if _optional_loaded:
+    """Import the optional modules once; each registers itself or lists ``FUNCTIONALS``."""
+    global _optional_state
+    if _optional_state != "unloaded":
         return
-    _optional_loaded = True  # before importing: those modules may call get_functional
-    for module in _OPTIONAL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
+    _optional_state = "loading"  # those modules may call get_functional while importing
+    try:
+        for module_name in _OPTIONAL_MODULES:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                if error.name != module_name:
+                    raise
+                continue
+            for name, functional in getattr(module, "FUNCTIONALS", {}).items():
+                register(functional, aliases=(name,))
+    except BaseException:
+        _optional_state = "unloaded"
+        raise
+    _optional_state = "loaded"
 
 
 def known_functionals():
@@ -72,8 +85,10 @@ def known_functionals():
 
 def get_functional(name: str) -> Functional:
     """The functional called ``name`` (see the module docstring); ValueError if unknown."""
-    _load_optional_modules()
     functional = _REGISTRY.get(_key(name))
+    if functional is None:
+        _load_optional_modules()
+        functional = _REGISTRY.get(_key(name))
     if functional is not None:
         return functional
     if re.search(r"[,*+]|\s-", name):
@@ -85,8 +100,9 @@ def get_functional(name: str) -> Functional:
 _EXCHANGE_TERMS = {"hf": hybrids.HF, "lda": lda.SLATER, "slater": lda.SLATER,
                    "b88": gga.B88, "pbe": gga.PBE_X}
 _CORRELATION_TERMS = {"vwn": lda.VWN5, "vwn5": lda.VWN5, "vwn3": lda.VWN_RPA,
-                      "vwnrpa": lda.VWN_RPA, "lyp": gga.LYP, "pbe": gga.PBE_C, "pw": lda.PW92,
-                      "pw92": lda.PW92, "pwmod": lda.PW92_MOD, "pz": lda.PZ81, "pz81": lda.PZ81}
+                      "vwn_rpa": lda.VWN_RPA, "lyp": gga.LYP, "pbe": gga.PBE_C, "pw": lda.PW92,
+                      "pw92": lda.PW92, "pw_mod": lda.PW92_MOD, "pz": lda.PZ81, "pz81": lda.PZ81}
+_LIBXC_NAME = r"(hyb_)?(lda|gga|mgga)_({kinds})(_\w+)?"
 
 # [sign] [coefficient *] name; a '-' inside a name is kept unless a coefficient follows it.
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?"
@@ -94,17 +110,23 @@ _TERM = re.compile(rf"\s*([+-]?)\s*(?:({_NUMBER})\s*\*\s*)?"
                    rf"([a-z][a-z0-9_]*(?:-(?!{_NUMBER}\s*\*)[a-z0-9_]+)*)\s*")
 
 
-def _parse_terms(text, slot_terms, description):
+def _parse_terms(text, slot_terms, libxc_kinds, description):
     terms, position = [], 0
     while position < len(text):
         match = _TERM.match(text, position)
         if match is None or match.end() == position or (terms and not match.group(1)):
             raise ValueError(f"cannot read {text[position:]!r} in functional {description!r}")
         sign, coefficient, name = match.groups()
-        functional = slot_terms.get(_key(name)) or _REGISTRY.get(_key(name))
+        functional = {_key(term): f for term, f in slot_terms.items()}.get(_key(name))
+        if functional is None and re.fullmatch(_LIBXC_NAME.format(kinds=libxc_kinds), name):
+            functional = _REGISTRY.get(_key(name))
         if functional is None:
-            raise ValueError(f"unknown functional {name!r} in {description!r}; "
-                             f"known: {', '.join(known_functionals())}")
+            any_libxc_name = _LIBXC_NAME.format(kinds="x|c|xc")
+            libxc_names = [n for n in known_functionals() if re.fullmatch(any_libxc_name, n)]
+            raise ValueError(
+                f"unknown term {name!r} in {description!r}: sums take {', '.join(sorted(_EXCHANGE_TERMS))}"
+                f" before the comma, {', '.join(sorted(_CORRELATION_TERMS))} after it, and the libxc"
+                f" names of registered components ({', '.join(libxc_names)})")
         value = float(coefficient) if coefficient else 1.0
         terms.append((-value if sign == "-" else value, functional))
         position = match.end()
@@ -116,9 +138,9 @@ def _parse_sum(description: str) -> Functional:
     parts = text.split(",")
     if len(parts) > 2:
         raise ValueError(f"functional {description!r} has more than one comma")
-    terms = _parse_terms(parts[0], _EXCHANGE_TERMS, description)
+    terms = _parse_terms(parts[0], _EXCHANGE_TERMS, "x|xc", description)
     if len(parts) == 2:
-        terms += _parse_terms(parts[1], _CORRELATION_TERMS, description)
+        terms += _parse_terms(parts[1], _CORRELATION_TERMS, "c|xc", description)
     if not terms:
         raise ValueError(f"functional {description!r} has no terms")
     return hybrids.mix(re.sub(r"\s+", "", text), terms)
