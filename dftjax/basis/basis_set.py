@@ -12,6 +12,7 @@ xx, xy, xz, yy, yz, zz, ... when ``cartesian=True``.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -113,6 +114,10 @@ def _element_basis_name(basis, symbol: str) -> str:
 def build_basis(molecule, basis="def2-svp", cartesian: bool = False) -> BasisSet:
     """Build the basis set of ``molecule``.
 
+    The same elements, basis and ``cartesian`` give back the same (immutable) object, so
+    integral plans and compiled kernels cached on it are reused by every geometry and
+    every later calculation on the molecule.
+
     Parameters
     ----------
     molecule : Molecule
@@ -125,8 +130,15 @@ def build_basis(molecule, basis="def2-svp", cartesian: bool = False) -> BasisSet
     """
     if not isinstance(basis, (str, dict)):
         raise TypeError(f"basis must be a name or a {{element: name}} dict, not {type(basis)}")
+    spec = basis if isinstance(basis, str) else tuple(sorted((str(k), str(v)) for k, v in basis.items()))
+    return _build_basis(tuple(molecule.symbols), spec, bool(cartesian))
+
+
+@lru_cache(maxsize=64)
+def _build_basis(symbols: tuple, spec, cartesian: bool) -> BasisSet:
+    basis = spec if isinstance(spec, str) else dict(spec)
     shell_atom, shell_l, exponents, coefficients = [], [], [], []
-    for atom, symbol in enumerate(molecule.symbols):
+    for atom, symbol in enumerate(symbols):
         for shell in element_shells(_element_basis_name(basis, symbol), symbol):
             shell_atom.append(atom)
             shell_l.append(shell.l)
@@ -137,7 +149,7 @@ def build_basis(molecule, basis="def2-svp", cartesian: bool = False) -> BasisSet
     return BasisSet(
         name=basis,
         cartesian=bool(cartesian),
-        symbols=tuple(molecule.symbols),
+        symbols=symbols,
         shell_atom=np.array(shell_atom, dtype=np.int64),
         shell_l=shell_l,
         shell_nprim=np.array([len(e) for e in exponents], dtype=np.int64),

@@ -95,23 +95,26 @@ jax.tree_util.register_dataclass(
     EnergyModel, data_fields=["params"], meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn"])
 
 
-def _jk_matrices(eri):
-    """(ij|kl) as two (nao^2, nao^2) matrices: J[ij,kl] = (ij|kl) and K[ij,kl] = (ik|jl).
+def coulomb_and_exchange(eri, density):
+    """J[D_a + D_b] (nao, nao) and K[D_s] (2, nao, nao) from (ij|kl) (nao,)*4.
 
-    Computed once per SCF, so each iteration's J and K are plain matrix-vector products
-    instead of contractions over non-adjacent axes (which copy the tensor every time).
+    J is one matrix-vector product with eri viewed as (nao^2, nao^2). For
+    K_il = sum_jk (ij|kl) D_jk the contracted indices j, k are adjacent in memory, so with
+    eri viewed as (nao, nao^2, nao) it is a batched (over i) vector-matrix product: no
+    transposed copy of the tensor, which would cost more than the product itself.
     """
-    nao = eri.shape[0]
-    return (eri.reshape(nao * nao, nao * nao),
-            jnp.transpose(eri, (0, 2, 1, 3)).reshape(nao * nao, nao * nao))
+    nao = density.shape[-1]
+    flat = density.reshape(2, nao * nao)
+    coulomb_total = (flat.sum(axis=0) @ eri.reshape(nao * nao, nao * nao)).reshape(nao, nao)
+    rows = jnp.broadcast_to(flat[None], (nao, 2, nao * nao))
+    exchange_spin = jax.lax.dot_general(rows, eri.reshape(nao, nao * nao, nao),
+                                        (((2,), (1,)), ((0,), (0,))))  # (i, s, l)
+    return coulomb_total, jnp.swapaxes(exchange_spin, 0, 1)
 
 
 def _hf_fock_and_energy(density, params):
     """Fock matrices (2, nao, nao) and HF electronic energy from shared J and K."""
-    nao = density.shape[-1]
-    flat = density.reshape(2, nao * nao)
-    coulomb_total = (params["eri_j"] @ flat.sum(axis=0)).reshape(nao, nao)
-    exchange_spin = (flat @ params["eri_k"]).reshape(2, nao, nao)
+    coulomb_total, exchange_spin = coulomb_and_exchange(params["eri"], density)
     fock = params["h_core"] + coulomb_total - exchange_spin
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
     return fock, energy
@@ -130,8 +133,7 @@ def hf_fock_and_energy(h_core, eri):
 
     E = 1/2 sum_sigma tr[(h + F_sigma) D_sigma], F_sigma = h + J[D] - K[D_sigma].
     """
-    eri_j, eri_k = _jk_matrices(jnp.asarray(eri, jnp.float64))
-    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri_j": eri_j, "eri_k": eri_k}
+    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64)}
     return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
 
 

@@ -15,17 +15,17 @@ import jax
 import jax.numpy as jnp
 
 from ..xc.features import xc_energy
-from .energy import EnergyModel, _jk_matrices
+from .energy import EnergyModel, coulomb_and_exchange
 
 
 def _ks_fock_and_energy(density, params, functional):
-    nao = density.shape[-1]
-    flat = density.reshape(2, nao * nao)
-    fock = params["h_core"] + (params["eri_j"] @ flat.sum(axis=0)).reshape(nao, nao)
-    if "eri_k" in params:
-        fock = fock - functional.hf_full * (flat @ params["eri_k"]).reshape(2, nao, nao)
-    if "eri_k_lr" in params:
-        fock = fock - functional.hf_long_range * (flat @ params["eri_k_lr"]).reshape(2, nao, nao)
+    coulomb_total, exchange_spin = coulomb_and_exchange(params["eri"], density)
+    fock = params["h_core"] + coulomb_total
+    if functional.hf_full != 0.0:
+        fock = fock - functional.hf_full * exchange_spin
+    if "eri_long_range" in params:
+        _, exchange_long_range = coulomb_and_exchange(params["eri_long_range"], density)
+        fock = fock - functional.hf_long_range * exchange_long_range
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
     e_xc, v_xc = jax.value_and_grad(xc_energy, argnums=4)(
         functional, params["xc"], params["ao"], params["weights"], density)
@@ -54,16 +54,13 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights, eri_long_range=None
     ERIs when the functional has long-range exact exchange. ``xc_params`` defaults to
     the functional's own parameters.
     """
-    eri_j, eri_k = _jk_matrices(jnp.asarray(eri, jnp.float64))
-    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri_j": eri_j,
+    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64),
               "ao": jnp.asarray(ao), "weights": jnp.asarray(weights),
               "xc": functional.params if xc_params is None else xc_params}
-    if functional.hf_full != 0.0:
-        params["eri_k"] = eri_k
     if functional.hf_long_range != 0.0:
         if eri_long_range is None:
             raise ValueError(f"functional {functional.name} needs long-range ERIs (omega={functional.omega})")
-        params["eri_k_lr"] = _jk_matrices(jnp.asarray(eri_long_range, jnp.float64))[1]
+        params["eri_long_range"] = jnp.asarray(eri_long_range, jnp.float64)
 
     return EnergyModel(_KohnShamPart(functional, "energy"), _KohnShamPart(functional, "fock"),
                        params, _KohnShamPart(functional, "both"))
