@@ -158,7 +158,6 @@ def _coulomb_recursion_plan(degree: int):
     """Static gather indices for building R^{(n)} from R^{(n+1)} level by level."""
     herm = hermite_indices(degree)
     lookup = {tuple(h): k for k, h in enumerate(herm)}
-    direction = np.zeros(len(herm), dtype=np.int64)
     minus1 = np.zeros(len(herm), dtype=np.int64)
     minus2 = np.zeros(len(herm), dtype=np.int64)
     factor = np.zeros(len(herm))

@@ -67,6 +67,13 @@ class QuartetClass:
     min_items: int
 
 
+def chunk_size_for(work_per_row: int, budget: int = 1 << 22, smallest: int = 64,
+                   largest: int = 1 << 16) -> int:
+    """A power-of-two chunk size so that one chunk does about ``budget`` units of work."""
+    size = max(smallest, min(largest, budget // max(1, work_per_row)))
+    return 1 << int(np.floor(np.log2(size)))
+
+
 def bucket(n: int, smallest: int = 64) -> int:
     """The padded size for ``n`` items: the next power of two, at least ``smallest``."""
     return max(smallest, 1 << int(np.ceil(np.log2(max(n, 1)))))

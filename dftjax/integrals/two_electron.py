@@ -2,15 +2,15 @@
 
 (ab|cd) = 2 pi^(5/2) / (p q sqrt(p+q)) sum_{tuv,t'u'v'} E^{ab}_{tuv} (-1)^{t'+u'+v'}
           E^{cd}_{t'u'v'} R_{t+t',u+u',v+v'}(pq/(p+q), R_PQ)
-(Helgaker, Jorgensen & Olsen eq. 9.9.33). E comes from :func:`hermite_pair_kernel`
+(Helgaker, Jorgensen & Olsen eq. 9.9.33). E comes from :func:`pair_class_kernel`
 with contraction coefficients and the AO transformation already folded in, so each
 primitive quartet costs two small matrix products.
 
 Work is organised per quartet class (class_ab, class_cd) from :mod:`.plan`; the items
 of a class are primitive quartets sorted by shell quartet. A kernel, compiled once per
-class and chunk shape, handles a chunk of items and sums them into per-quartet slots;
-a final segment sum adds slots of quartets that straddle chunks. The unique blocks are
-then scattered into the full (nao, nao, nao, nao) tensor with its 8-fold symmetry.
+class and (bucketed) shape, handles a fixed-size chunk of items and adds them into the
+class's per-quartet accumulator in place. The unique blocks are then written into the
+matrix of canonical AO pairs and expanded to the full (nao, nao, nao, nao) tensor.
 """
 
 from dataclasses import dataclass
@@ -20,10 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .batching import chunk_size_for
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
-from .plan import bucket, pair_plan, quartet_plan
+from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
 
 
 def _coulomb_gather(degree_ab: int, degree_cd: int):
