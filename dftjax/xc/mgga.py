@@ -1,25 +1,22 @@
 """Meta-GGA functionals as libxc defines them: TPSS, TPSSh, SCAN, r2SCAN.
 
-Also the libxc conventions the other modules here share (``minnesota``, ``range_separated``):
-input sanitation, the spin variables (rs, zeta), the zeta threshold, and PW92 correlation.
+Also the spin variables that this module, ``minnesota`` and ``range_separated`` share.
 
 Every energy density is per volume, e_xc (npts,) in Hartree / Bohr^3, from spin-resolved
 features (``rho`` (2, npts), ``sigma`` (3, npts), ``tau`` (2, npts), tau with libxc's 1/2).
 
-**What libxc does to the input, and so what we do** (libxc 7.0.0, ``work_mgga_inc.c``; each
-component of a mixture with its own density threshold ``thr``):
+**Input sanitation** is libxc 7.0.0's (work_mgga_inc.c, as
+:func:`dftjax.xc._numerics.libxc_inputs` for GGAs), for each component of a mixture with
+its own density threshold: zero below the threshold
+in total density; spin densities, sigma_ss and tau raised to floors; for meta-GGAs
+sigma_ss <= 8 rho_s tau_s (the von Weizsaecker bound, so alpha >= 0); sigma_ab clipped.
+The clips are straight-through (libxc's potentials are those at the sanitised input), and
+the floors keep every branch finite, so gradients are finite at rho = 0, sigma = 0, tau = 0.
 
-* a point whose total density rho_a + rho_b is below ``thr`` gives zero (and zero potential);
-* rho_s <- max(rho_s, thr); sigma_ss <- max(sigma_ss, thr^(8/3)); tau_s <- max(tau_s, 1e-20);
-* sigma_ss <- min(sigma_ss, 8 rho_s tau_s) for meta-GGAs (the von Weizsaecker bound
-  tau_s >= tau_W,s = sigma_ss / (8 rho_s), so the iso-orbital indicator alpha >= 0);
-* sigma_ab is clipped to +-(sigma_aa + sigma_bb) / 2.
-
-libxc then differentiates the functional at the sanitised input, not through the clipping,
-so the potentials of a clipped point are the potentials of the sanitised point. The
-``clip`` below reproduces this: its value is clipped, its derivative is the identity.
-Besides matching libxc, the floors make every branch finite, so ``jnp.where`` selecting
-zero at rho = 0 passes zero (not NaN) gradients.
+**Spin polarisation** is rounded as libxc's generated code rounds it: zeta =
+(rho_a - rho_b) * (1 / n), then 1 +- zeta. At full polarisation 1 - zeta is then a few ulp
+(or exactly zero), and libxc's potentials of the empty channel depend on those digits; the
+meta-GGAs (whose t_total carries ((1 - zeta)/2)^(5/3)) match libxc only this way.
 
 The exact-exchange mixing of the hybrids is in ``Functional.hf_full`` (see
 ``range_separated`` for the range-separated mapping).
@@ -34,52 +31,48 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dftjax.xc._numerics import (
+    RS_FACTOR,
+    X2S,
+    X_FACTOR_C,
+    ZETA_THRESHOLD,
+    SpinInputs,
+    clamp_straight_through,
+    f_zeta,
+    phi_zeta,
+    threshold_pow,
+)
+from dftjax.xc._numerics import per_volume as _per_volume
 from dftjax.xc.functional import Features, Functional
+from dftjax.xc.lda import pw92_eps as pw92
 
-# Constants exactly as libxc's maple/util.mpl spells them.
-DBL_EPSILON = float(np.finfo(np.float64).eps)
-ZETA_THRESHOLD = DBL_EPSILON
-TAU_THRESHOLD = 1e-20
-RS_FACTOR = (3.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-X2S = 1.0 / (2.0 * (6.0 * np.pi**2) ** (1.0 / 3.0))
-X_FACTOR_C = 3.0 / 8.0 * (3.0 / np.pi) ** (1.0 / 3.0) * 4.0 ** (2.0 / 3.0)
-K_FACTOR_C = 3.0 / 10.0 * (6.0 * np.pi**2) ** (2.0 / 3.0)
+K_FACTOR_C = 3.0 / 10.0 * (6.0 * np.pi**2) ** (2.0 / 3.0)  # tau_unif,s = K rho_s^(5/3)
+TAU_THRESHOLD = 1e-20  # libxc's default tau_threshold
 MU_GE = 10.0 / 81.0
 PBE_GAMMA = (1.0 - np.log(2.0)) / np.pi**2
 PBE_BETA = 0.06672455060314922
 
 # ---------------------------------------------------------------------------------------
-# libxc conventions shared with minnesota.py and range_separated.py
+# Spin variables shared with minnesota.py and range_separated.py
 # ---------------------------------------------------------------------------------------
-
-
-def clip(x, lower=None, upper=None):
-    """``x`` clipped to [lower, upper], differentiated as if it were ``x`` (libxc's rule)."""
-    clipped = x
-    if lower is not None:
-        clipped = jnp.maximum(clipped, lower)
-    if upper is not None:
-        clipped = jnp.minimum(clipped, upper)
-    return jax.lax.stop_gradient(clipped) + (x - jax.lax.stop_gradient(x))
 
 
 class SpinVariables(NamedTuple):
     """Sanitised libxc inputs of one functional component.
 
     ``rho`` (2, n), ``sigma`` (3, n), ``tau`` (2, n) or None; ``total`` rho_a + rho_b,
-    ``zeta`` and ``rs`` (n,); ``keep`` (n,) False where libxc returns zero; ``screened``
-    (2, n) True for a spin channel libxc drops (rho_s <= threshold).
+    ``zeta`` and ``rs`` (n,); ``screened`` (2, n) True for a spin channel libxc drops
+    (rho_s <= threshold); ``inputs`` libxc's sanitised inputs, for :func:`per_volume`.
     """
 
     rho: jnp.ndarray
     sigma: jnp.ndarray
     tau: jnp.ndarray
     total: jnp.ndarray
-    total_raw: jnp.ndarray
     zeta: jnp.ndarray
     rs: jnp.ndarray
-    keep: jnp.ndarray
     screened: jnp.ndarray
+    inputs: SpinInputs
 
     @property
     def x2(self):
@@ -99,23 +92,22 @@ class SpinVariables(NamedTuple):
 
 
 def spin_variables(features: Features, dens_threshold: float, with_tau: bool) -> SpinVariables:
-    """Sanitise features as libxc 7 does for a component with density threshold ``dens_threshold``."""
-    rho_raw = features.rho
-    keep = rho_raw[0] + rho_raw[1] >= dens_threshold
-    rho = clip(rho_raw, lower=dens_threshold)
-    sigma_floor = (dens_threshold ** (4.0 / 3.0)) ** 2
-    same_spin = clip(features.sigma[::2], lower=sigma_floor)
+    """Sanitise features as libxc 7's work_gga / work_mgga do for a component with
+    density threshold ``dens_threshold``, in libxc's order (tau and the von Weizsaecker
+    bound on sigma_ss before sigma_ab is clipped by the mean of sigma_aa and sigma_bb)."""
+    raw_total = features.rho[0] + features.rho[1]
+    rho = clamp_straight_through(features.rho, lower=dens_threshold)
+    same_spin = clamp_straight_through(features.sigma[::2], lower=(dens_threshold ** (4.0 / 3.0)) ** 2)
     tau = None
     if with_tau:
-        tau = clip(features.tau, lower=TAU_THRESHOLD)
-        same_spin = clip(same_spin, upper=jax.lax.stop_gradient(8.0 * rho * tau))
-    half_sum = jax.lax.stop_gradient(0.5 * (same_spin[0] + same_spin[1]))
-    opposite = clip(features.sigma[1], lower=-half_sum, upper=half_sum)
+        tau = clamp_straight_through(features.tau, lower=TAU_THRESHOLD)
+        same_spin = clamp_straight_through(same_spin, upper=jax.lax.stop_gradient(8.0 * rho * tau))
+    mean = jax.lax.stop_gradient(0.5 * (same_spin[0] + same_spin[1]))
+    opposite = clamp_straight_through(features.sigma[1], lower=-mean, upper=mean)
     sigma = jnp.stack([same_spin[0], opposite, same_spin[1]])
     total = rho[0] + rho[1]
-    # libxc computes zeta = (rho_a - rho_b) * (1 / total), rounds it, and then 1 +- zeta. At
-    # full polarisation 1 - zeta is a few ulp (or exactly zero), so XLA contracting product
-    # and difference into one FMA would change it; the select keeps the rounded product.
+    # The select keeps XLA from contracting this product and the later 1 - zeta into one
+    # FMA, whose extra digits would differ from libxc's at full polarisation.
     zeta = (rho[0] - rho[1]) * (1.0 / total)
     zeta = jnp.where(zeta == zeta, zeta, 0.0)
     return SpinVariables(
@@ -123,74 +115,16 @@ def spin_variables(features: Features, dens_threshold: float, with_tau: bool) ->
         sigma=sigma,
         tau=tau,
         total=total,
-        total_raw=rho_raw[0] + rho_raw[1],
         zeta=zeta,
         rs=RS_FACTOR / total ** (1.0 / 3.0),
-        keep=keep,
         screened=rho <= dens_threshold,
-    )
-
-
-def threshold_pow(one_plus, power):
-    """``one_plus``^power, frozen at DBL_EPSILON^power where one_plus <= DBL_EPSILON."""
-    return jnp.where(
-        one_plus <= ZETA_THRESHOLD,
-        ZETA_THRESHOLD**power,
-        jnp.maximum(one_plus, ZETA_THRESHOLD) ** power,
+        inputs=SpinInputs(rho=rho, sigma=sigma, density=raw_total, screened=raw_total < dens_threshold),
     )
 
 
 def opz_pow(zeta, power):
     """(1 + zeta)^power, libxc's ``opz_pow_n`` (1 + zeta floored at the zeta threshold)."""
     return threshold_pow(1.0 + zeta, power)
-
-
-def f_zeta(zeta):
-    """Spin-interpolation function of Perdew & Wang, PRB 45, 13244 (1992), Eq. (9)."""
-    return (opz_pow(zeta, 4.0 / 3.0) + opz_pow(-zeta, 4.0 / 3.0) - 2.0) / (2.0 ** (4.0 / 3.0) - 2.0)
-
-
-def phi_zeta(zeta):
-    """phi(zeta) = ((1 + zeta)^(2/3) + (1 - zeta)^(2/3)) / 2 of PBE correlation."""
-    return 0.5 * (opz_pow(zeta, 2.0 / 3.0) + opz_pow(-zeta, 2.0 / 3.0))
-
-
-# Perdew & Wang, PRB 45, 13244 (1992), Table I, rows: paramagnetic, ferromagnetic, -alpha_c.
-PW92_PARAMETERS = {
-    "a": (0.031091, 0.015545, 0.016887),
-    "alpha1": (0.21370, 0.20548, 0.11125),
-    "beta1": (7.5957, 14.1189, 10.357),
-    "beta2": (3.5876, 6.1977, 3.6231),
-    "beta3": (1.6382, 3.3662, 0.88026),
-    "beta4": (0.49294, 0.62517, 0.49671),
-    "fz20": 1.709921,
-}
-# libxc's PW_MOD: more digits for a and f''(0), as in the PBE reference code.
-PW92_MODIFIED_PARAMETERS = {
-    **PW92_PARAMETERS,
-    "a": (0.0310907, 0.01554535, 0.0168869),
-    "fz20": 1.709920934161365617563962776245,
-}
-
-
-def pw92(rs, zeta, parameters=PW92_MODIFIED_PARAMETERS):
-    """PW92 correlation energy per particle eps_c(rs, zeta) (Hartree), Eqs. (8) and (10)."""
-    p = parameters
-
-    def g(k):
-        a = p["a"][k]
-        denominator = 2.0 * a * (
-            p["beta1"][k] * jnp.sqrt(rs) + p["beta2"][k] * rs + p["beta3"][k] * rs**1.5 + p["beta4"][k] * rs**2
-        )
-        return -2.0 * a * (1.0 + p["alpha1"][k] * rs) * jnp.log1p(1.0 / denominator)
-
-    g_para, g_ferro, g_stiffness = g(0), g(1), g(2)
-    fz = f_zeta(zeta)
-    return (
-        g_para
-        + zeta**4 * fz * (g_ferro - g_para + g_stiffness / p["fz20"])
-        - fz * g_stiffness / p["fz20"]
-    )
 
 
 def stoll_parallel(eps_lda, v: SpinVariables, spin: int):
@@ -210,17 +144,16 @@ def stoll_perpendicular(eps_lda, v: SpinVariables):
     return eps_lda(v.rs, v.zeta) - stoll_parallel(eps_lda, v, 0) - stoll_parallel(eps_lda, v, 1)
 
 
-def _one_plus_zeta_thresholded(zeta):
-    """1 + z_thr(zeta): libxc keeps 1 +- zeta of an exchange channel within [thr, 2 - thr]."""
-    return jnp.where(
-        1.0 + zeta <= ZETA_THRESHOLD,
-        ZETA_THRESHOLD,
-        jnp.where(1.0 - zeta <= ZETA_THRESHOLD, 2.0 - ZETA_THRESHOLD, 1.0 + zeta),
-    )
-
-
 def _exchange_one_plus_zeta(v: SpinVariables):
-    return jnp.stack([_one_plus_zeta_thresholded(v.zeta), _one_plus_zeta_thresholded(-v.zeta)])
+    """1 + z_thr(+-zeta) (2, n): libxc keeps 1 +- zeta of an exchange channel in [thr, 2 - thr].
+
+    The value is 1 +- zeta as rounded from zeta, but libxc's generated code tests the
+    conditions in the simplified form 2 rho_s / n <= thr, which we follow.
+    """
+    fraction = 2.0 * v.rho / v.total
+    one_plus = jnp.stack([1.0 + v.zeta, 1.0 - v.zeta])
+    one_plus = jnp.where(fraction[::-1] <= ZETA_THRESHOLD, 2.0 - ZETA_THRESHOLD, one_plus)
+    return jnp.where(fraction <= ZETA_THRESHOLD, ZETA_THRESHOLD, one_plus)
 
 
 def exchange_spin_densities(v: SpinVariables):
@@ -241,15 +174,11 @@ def spin_exchange(v: SpinVariables, enhancement):
 
 
 def per_volume(v: SpinVariables, energy):
-    """Energy per volume as PySCF integrates libxc's: zero where libxc screens the point.
+    """Energy per volume as PySCF integrates libxc's, from ``energy`` at the sanitised input.
 
-    libxc returns eps = energy / total at the sanitised density, PySCF multiplies it by the
-    raw total density, and libxc's potentials are those of ``energy``. Where a spin density
-    was raised to the threshold the two totals differ; the value here is eps * raw total,
-    the derivative that of ``energy``, as in PySCF.
+    Zero where libxc screens the point; see :func:`dftjax.xc._numerics.per_volume`.
     """
-    rescaled = energy + jax.lax.stop_gradient(energy * (v.total_raw / v.total - 1.0))
-    return jnp.where(v.keep, rescaled, 0.0)
+    return _per_volume(energy / v.total, v.inputs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,7 +251,11 @@ def _spin_total(zeta, alpha_part, beta_part):
 
 def _z_thr(zeta):
     """libxc's z_thr: zeta kept within [thr - 1, 1 - thr]."""
-    return jnp.clip(zeta, ZETA_THRESHOLD - 1.0, 1.0 - ZETA_THRESHOLD)
+    return jnp.where(
+        1.0 + zeta <= ZETA_THRESHOLD,
+        ZETA_THRESHOLD - 1.0,
+        jnp.where(1.0 - zeta <= ZETA_THRESHOLD, 1.0 - ZETA_THRESHOLD, zeta),
+    )
 
 
 def tpss_correlation(params, v: SpinVariables):
@@ -338,12 +271,15 @@ def tpss_correlation(params, v: SpinVariables):
 
     ferromagnetic = 1.0 - jnp.abs(zeta) <= 1e-12
     zeta_c = jnp.where(ferromagnetic, 0.0, zeta)
-    xi2 = (1.0 - zeta_c**2) * (_spin_total(zeta_c, x2[0], x2[1]) - xt2) / (2.0 * (3.0 * np.pi**2) ** (1.0 / 3.0)) ** 2
+    # xi^2 = |grad zeta|^2 / (2 (3 pi^2 n)^(1/3))^2, Eq. (28), in reduced gradients
+    xi2 = (1.0 - zeta_c**2) * (_spin_total(zeta_c, x2[0], x2[1]) - xt2)
+    xi2 = xi2 / (4.0 * (3.0 * np.pi**2) ** (2.0 / 3.0))
     c00 = sum(coefficient * zeta ** (2 * i) for i, coefficient in enumerate(params["C0"]))
     denominator = 1.0 + 0.5 * xi2 * ((1.0 + zeta_c) ** (-4.0 / 3.0) + (1.0 - zeta_c) ** (-4.0 / 3.0))
     c0 = jnp.where(ferromagnetic, sum(params["C0"]), c00 / denominator**4)
-    # tau_W / tau of the total density, at most one
-    z = jnp.minimum(xt2 / (8.0 * _spin_total(zeta, v.t[0], v.t[1])), 1.0)
+    # tau_W / tau of the total density, at most one (libxc's m_min: at z = 1 the derivative is z's)
+    z = xt2 / (8.0 * _spin_total(zeta, v.t[0], v.t[1]))
+    z = jnp.where(z > 1.0, 1.0, z)
 
     zeta_thr = _z_thr(zeta)
     pbe_thr = pbe_correlation(rs, zeta_thr, xt2, beta)
@@ -358,7 +294,7 @@ def tpss_correlation(params, v: SpinVariables):
         return jnp.where(
             screened,
             0.5 * pbe_thr * one_plus,
-            0.5 * jnp.maximum(own, pbe_thr) * one_plus_thr,
+            0.5 * jnp.where(own > pbe_thr, own, pbe_thr) * one_plus_thr,
         )
 
     revpkzb = (1.0 + c0 * z**2) * pbe - (1.0 + c0) * z**2 * (parallel(0) + parallel(1))
@@ -366,11 +302,9 @@ def tpss_correlation(params, v: SpinVariables):
 
 
 def _tpss(params, features):
-    v_x = spin_variables(features, 1e-15, with_tau=True)
-    v_c = spin_variables(features, 1e-15, with_tau=True)
-    exchange = params["exchange_weight"] * tpss_exchange(params["x"], v_x)
-    correlation = v_c.total * tpss_correlation(params["c"], v_c)
-    return per_volume(v_x, exchange) + per_volume(v_c, correlation)
+    v = spin_variables(features, 1e-15, with_tau=True)
+    exchange = params["exchange_weight"] * tpss_exchange(params["x"], v)
+    return per_volume(v, exchange + v.total * tpss_correlation(params["c"], v))
 
 
 # ---------------------------------------------------------------------------------------
@@ -388,16 +322,15 @@ _SCAN_B3 = 0.5
 _SCAN_B1C, _SCAN_B2C, _SCAN_B3C = 0.0285764, 0.0889, 0.125541
 _SCAN_CHI_INFINITY = 0.12802585262625815
 _SCAN_G_CONSTANT = 2.363
-# Below alpha = 1 - 1e-3 or above 1 + 1e-3 the SCAN switching function's exponential has
-# underflowed (|exponent| > 600) on the side facing alpha = 1; clamping the unselected
-# branch there keeps it finite without changing any value.
+# Within 1e-3 of alpha = 1 the SCAN switching function's exponentials are below 1e-270
+# (exponents beyond -600); taking them as zero there keeps the unselected branch finite.
 _SWITCH_GAP = 1e-3
 
 
 def scan_switch(alpha, c1, c2, d):
     """SCAN's f(alpha): exp(-c1 a/(1 - a)) for a <= 1, -d exp(c2/(1 - a)) above."""
-    below = jnp.minimum(alpha, 1.0 - _SWITCH_GAP)
-    above = jnp.maximum(alpha, 1.0 + _SWITCH_GAP)
+    below = jnp.where(alpha < 1.0 - _SWITCH_GAP, alpha, 1.0 - _SWITCH_GAP)
+    above = jnp.where(alpha > 1.0 + _SWITCH_GAP, alpha, 1.0 + _SWITCH_GAP)
     return jnp.where(
         alpha <= 1.0,
         jnp.where(alpha <= 1.0 - _SWITCH_GAP, jnp.exp(-c1 * below / (1.0 - below)), 0.0),
@@ -494,16 +427,20 @@ def _scan(params, features):
 R2SCAN_X_PARAMETERS = {**SCAN_X_PARAMETERS, "eta": 0.001, "dp2": 0.361}
 R2SCAN_C_PARAMETERS = {**SCAN_C_PARAMETERS, "eta": 0.001, "dp2": 0.361}
 # Polynomial f(alpha) on [0, 2.5] of rSCAN (Bartok & Yates, JCP 150, 161101 (2019)), c_0..c_7
-_RSCAN_FX = (1.0, -0.667, -0.4445555, -0.663086601049, 1.451297044490, -0.887998041597, 0.234528941479, -0.023185843322)
-_RSCAN_FC = (1.0, -0.64, -0.4352, -1.535685604549, 3.061560252175, -1.915710236206, 0.516884468372, -0.051848879792)
+_RSCAN_FX = (1.0, -0.667, -0.4445555, -0.663086601049,
+             1.451297044490, -0.887998041597, 0.234528941479, -0.023185843322)
+_RSCAN_FC = (1.0, -0.64, -0.4352, -1.535685604549,
+             3.061560252175, -1.915710236206, 0.516884468372, -0.051848879792)
 _R2SCAN_ALPHA_MAX = 2.5
 
 
 def r2scan_switch(alpha, coefficients, c1, c2, d):
     """r2SCAN's f(alpha): SCAN's exponential below 0 and above 2.5, a polynomial between."""
-    negative = jnp.minimum(alpha, 0.0)
-    middle = jnp.clip(alpha, 0.0, _R2SCAN_ALPHA_MAX)
-    large = jnp.maximum(alpha, _R2SCAN_ALPHA_MAX)
+    # where, not minimum/maximum: at a tie (alpha = 0 exactly, i.e. tau = tau_W) the selected
+    # branch must get the whole derivative, as in libxc.
+    negative = jnp.where(alpha <= 0.0, alpha, 0.0)
+    middle = jnp.where(alpha <= 0.0, 0.0, jnp.where(alpha <= _R2SCAN_ALPHA_MAX, alpha, _R2SCAN_ALPHA_MAX))
+    large = jnp.where(alpha > _R2SCAN_ALPHA_MAX, alpha, _R2SCAN_ALPHA_MAX)
     polynomial = sum(c * middle**i for i, c in enumerate(coefficients))
     return jnp.where(
         alpha <= 0.0,
@@ -593,7 +530,9 @@ _OWN_FUNCTIONALS = {
         hf_full=0.1,
     ),
     "scan": Functional("scan", _scan, _MGGA_NEEDS, {"x": SCAN_X_PARAMETERS, "c": SCAN_C_PARAMETERS}),
-    "r2scan": Functional("r2scan", _r2scan, _MGGA_NEEDS, {"x": R2SCAN_X_PARAMETERS, "c": R2SCAN_C_PARAMETERS}),
+    "r2scan": Functional(
+        "r2scan", _r2scan, _MGGA_NEEDS, {"x": R2SCAN_X_PARAMETERS, "c": R2SCAN_C_PARAMETERS}
+    ),
 }
 
 

@@ -18,11 +18,11 @@ factor, on the Stoll-partitioned PW92) plus the VS98 form, same- and opposite-sp
 import jax.numpy as jnp
 
 from dftjax.xc.functional import Functional
+from dftjax.xc.lda import pw92_eps as pw92
 from dftjax.xc.mgga import (
     K_FACTOR_C,
     X2S,
     per_volume,
-    pw92,
     spin_exchange,
     spin_variables,
     stoll_parallel,
@@ -71,10 +71,10 @@ def vs98(alpha, d, x2, z):
     return d[0] / g + (d[1] * x2 + d[2] * z) / g**2 + (d[3] * x2**2 + d[4] * x2 * z + d[5] * z**2) / g**3
 
 
-def _b97_series(gamma, c, x2):
-    """sum_i c_i u^i, u = gamma x^2 / (1 + gamma x^2) (Becke, JCP 107, 8554 (1997))."""
+def b97_series(gamma, coefficients, x2):
+    """B97's g(x) = sum_i c_i u^i, u = gamma x^2 / (1 + gamma x^2) (Becke, JCP 107, 8554 (1997))."""
     u = gamma * x2 / (1.0 + gamma * x2)
-    return sum(coefficient * u**i for i, coefficient in enumerate(c))
+    return sum(c * u**i for i, c in enumerate(coefficients))
 
 
 def m06_exchange_enhancement(params, x2, t):
@@ -94,13 +94,15 @@ def m06_correlation(params, v):
     for spin in (0, 1):
         parallel = stoll_parallel(pw92, v, spin)
         same_spin = same_spin + parallel * (
-            _b97_series(params["gamma_ss"], params["css"], x2[spin]) * fermi_hole_corrected[spin]
-            + vs98(params["alpha_ss"], params["dss"], x2[spin], 2.0 * (t[spin] - K_FACTOR_C)) * fermi_hole[spin]
+            b97_series(params["gamma_ss"], params["css"], x2[spin]) * fermi_hole_corrected[spin]
+            + vs98(params["alpha_ss"], params["dss"], x2[spin], 2.0 * (t[spin] - K_FACTOR_C))
+            * fermi_hole[spin]
         )
     x2_ab = x2[0] + x2[1]
     z_ab = 2.0 * (t[0] + t[1] - 2.0 * K_FACTOR_C)
     opposite_spin = stoll_perpendicular(pw92, v) * (
-        _b97_series(params["gamma_ab"], params["cab"], x2_ab) + vs98(params["alpha_ab"], params["dab"], x2_ab, z_ab)
+        b97_series(params["gamma_ab"], params["cab"], x2_ab)
+        + vs98(params["alpha_ab"], params["dab"], x2_ab, z_ab)
     )
     return same_spin + opposite_spin
 
@@ -118,5 +120,7 @@ _M06L = Functional("m06-l", _m06, _NEEDS, {"x": M06L_X_PARAMETERS, "c": M06L_C_P
 FUNCTIONALS = {
     "m06-l": _M06L,
     "m06l": _M06L,
-    "m06-2x": Functional("m06-2x", _m06, _NEEDS, {"x": M062X_X_PARAMETERS, "c": M062X_C_PARAMETERS}, hf_full=0.54),
+    "m06-2x": Functional(
+        "m06-2x", _m06, _NEEDS, {"x": M062X_X_PARAMETERS, "c": M062X_C_PARAMETERS}, hf_full=0.54
+    ),
 }

@@ -3,9 +3,8 @@
 Energy densities per volume (npts,) in Hartree / Bohr^3 from ``rho`` (2, npts) and
 ``sigma`` (3, npts); the input sanitation is libxc's (see :mod:`dftjax.xc.mgga`).
 
-**Exact exchange.** libxc (and PySCF's ``rsh_coeff``) write the exact exchange of a
-range-separated hybrid with the Coulomb operator split as
-1/r = [cam_alpha + cam_beta erfc(omega r)] / r + [(1 - cam_alpha - cam_beta) ...] so that
+**Exact exchange.** In libxc (and PySCF's ``rsh_coeff``) the exact exchange of a
+range-separated hybrid uses the operator [cam_alpha + cam_beta erfc(omega r)] / r:
 
     E_x^HF = cam_alpha K_full + cam_beta K_sr(omega),  K_sr = K_full - K_erf(omega),
 
@@ -21,7 +20,9 @@ alpha = hf_full + hf_long_range (the long-range fraction).
   cam_alpha = 0.65, cam_beta = -0.46, omega = 0.33, so hf_full = 0.19, hf_long_range = 0.46.
   Semi-local part 0.35 B88 + 0.46 B88 short-range (libxc gga_x_ityh, Iikura, Tsuneda, Yanai
   & Hirao, JCP 115, 3540 (2001)) + 0.19 VWN5 (libxc lda_c_vwn, *not* the VWN-RPA of B3LYP)
-  + 0.81 LYP, each with its own libxc density threshold.
+  + 0.81 LYP, each with its own libxc density threshold (1e-15, 1e-14, 1e-15, 1e-14). The
+  B88 enhancement, VWN5 and LYP kernels are those of :mod:`dftjax.xc.gga` and
+  :mod:`dftjax.xc.lda`, evaluated on this module's spin variables.
 * omega-B97X (Chai & Head-Gordon, JCP 128, 084106 (2008)); libxc hyb_gga_xc_wb97x:
   cam_alpha = 1, cam_beta = -0.842294, omega = 0.3, so hf_full = 0.157706,
   hf_long_range = 0.842294. Semi-local part: short-range LDA exchange times a B97 series,
@@ -34,10 +35,12 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from dftjax.xc.functional import Functional
-from dftjax.xc.gga import B88_PARAMS, b88_enhancement, gga_c_lyp, gga_x_b88, LYP_PARAMS
-from dftjax.xc.lda import PW92_PARAMS, lda_c_vwn, pw92_eps, VWN5_PARAMS
+from dftjax.xc.gga import B88_PARAMS, LYP_PARAMS, b88_enhancement, lyp_eps
+from dftjax.xc.lda import PW92_PARAMS, VWN5_PARAMS, pw92_eps, vwn5_eps
 from dftjax.xc.mgga import (
+    RS_FACTOR,
     X_FACTOR_C,
+    ZETA_THRESHOLD,
     exchange_spin_densities,
     per_volume,
     spin_exchange,
@@ -45,6 +48,7 @@ from dftjax.xc.mgga import (
     stoll_parallel,
     stoll_perpendicular,
 )
+from dftjax.xc.minnesota import b97_series
 
 # ---------------------------------------------------------------------------------------
 # Short-range LDA exchange: the erf attenuation of a spin channel's exchange hole,
@@ -66,8 +70,8 @@ _ATTENUATION_SERIES = tuple(
 
 def attenuation_erf(a):
     """F(a) = 1 - 8a/3 [sqrt(pi) erf(1/(2a)) + (2a - 4a^3) exp(-1/(4a^2)) - 3a + 4a^3]."""
-    small = jnp.minimum(a, _ATTENUATION_SERIES_START)
-    large = jnp.maximum(a, _ATTENUATION_SERIES_START)
+    small = jnp.where(a < _ATTENUATION_SERIES_START, a, _ATTENUATION_SERIES_START)
+    large = jnp.where(a >= _ATTENUATION_SERIES_START, a, _ATTENUATION_SERIES_START)
     expm1 = jnp.expm1(-1.0 / (4.0 * small**2))
     closed = 1.0 - 8.0 / 3.0 * small * (
         math.sqrt(math.pi) * erf(1.0 / (2.0 * small)) + 2.0 * small * (expm1 - (2.0 * small**2 * expm1 + 0.5))
@@ -89,25 +93,27 @@ CAM_B3LYP_PARAMETERS = {"ac": 0.81, "alpha": 0.65, "beta": -0.46, "omega": 0.33,
                         "lyp": LYP_PARAMS, "vwn": VWN5_PARAMS}
 
 
-def ityh_exchange(params, features, omega):
-    """Short-range B88 exchange per volume: F_B88(x_s) F_att(omega / (2 k_GGA,s)) per spin.
+def ityh_enhancement(params, v, omega):
+    """Short-range B88 enhancement F_B88(x_s) F_att(omega / (2 k_GGA,s)) (2, n).
 
-    k_GGA = (9 pi / (2 X F_B88))^(1/2) rho_s^(1/3) (libxc gga_x_ityh, density threshold 1e-14).
+    k_GGA = (9 pi / (2 X F_B88))^(1/2) rho_s^(1/3) (libxc gga_x_ityh).
     """
-    v = spin_variables(features, 1e-14, with_tau=False)
     b88 = b88_enhancement(v.x2, params)
     k_gga = _spin_fermi_wavevector(exchange_spin_densities(v), b88)
-    return per_volume(v, spin_exchange(v, b88 * attenuation_erf(omega / (2.0 * k_gga))))
+    return b88 * attenuation_erf(omega / (2.0 * k_gga))
 
 
 def _cam_b3lyp(params, features):
+    """0.35 B88 + 0.46 B88_sr + 0.19 VWN5 + 0.81 LYP; libxc thresholds 1e-15, 1e-14, 1e-15, 1e-14."""
     alpha, beta, ac = params["alpha"], params["beta"], params["ac"]
-    return (
-        (1.0 - alpha) * gga_x_b88(params["b88"], features)
-        - beta * ityh_exchange(params["b88"], features, params["omega"])
-        + (1.0 - ac) * lda_c_vwn(params["vwn"], features)
-        + ac * gga_c_lyp(params["lyp"], features)
-    )
+    v15 = spin_variables(features, 1e-15, with_tau=False)
+    v14 = spin_variables(features, 1e-14, with_tau=False)
+    b88 = spin_exchange(v15, b88_enhancement(v15.x2, params["b88"]))
+    b88_short_range = spin_exchange(v14, ityh_enhancement(params["b88"], v14, params["omega"]))
+    vwn = v15.total * vwn5_eps(v15.rs, v15.zeta, params["vwn"])
+    lyp = v14.total * lyp_eps(v14.rs, v14.zeta, v14.xt2, v14.x2, params["lyp"])
+    return (per_volume(v15, (1.0 - alpha) * b88 + (1.0 - ac) * vwn)
+            + per_volume(v14, -beta * b88_short_range + ac * lyp))
 
 
 # ---------------------------------------------------------------------------------------
@@ -123,23 +129,38 @@ WB97X_PARAMETERS = {
 _B97_GAMMA_X, _B97_GAMMA_SS, _B97_GAMMA_AB = 0.004, 0.2, 0.006
 
 
-def b97_series(gamma, coefficients, x2):
-    """B97's g(x) = sum_i c_i u^i, u = gamma x^2 / (1 + gamma x^2) (Becke, JCP 107, 8554 (1997))."""
-    u = gamma * x2 / (1.0 + gamma * x2)
-    return sum(c * u**i for i, c in enumerate(coefficients))
-
-
 def _pw92_original(rs, zeta):
     return pw92_eps(rs, zeta, PW92_PARAMS)
+
+
+def _wb97x_exchange(params, v):
+    """Short-range exchange per volume, sum_s e_x^LDA,sr(rho_s) g_x(x_s).
+
+    Written as libxc's hyb_gga_xc_wb97: channel s at rs_s = rs (2 / (1 + zeta_s))^(1/3),
+    weighted by (1 + zeta_s) / 2, without the zeta threshold of the other exchanges; a
+    channel is dropped where rho_s <= threshold or 1 + zeta_s <= DBL_EPSILON.
+    """
+    exchange = 0.0
+    for spin, sign in ((0, 1.0), (1, -1.0)):
+        one_plus = 1.0 + sign * v.zeta
+        screened = v.screened[spin] | (one_plus <= ZETA_THRESHOLD)
+        one_plus = jnp.where(screened, 1.0, one_plus)
+        rs_spin = v.rs * (2.0 / one_plus) ** (1.0 / 3.0)
+        # omega / (2 k_F,s), k_F,s = (9 pi / 2)^(1/3) / rs_s, as libxc's lda_x_erf_spin(rs_s, 1)
+        a = (4.0 / (9.0 * math.pi)) ** (1.0 / 3.0) * params["omega"] / 2.0 * rs_spin / 2.0 ** (1.0 / 3.0)
+        lda = -X_FACTOR_C * RS_FACTOR / rs_spin * attenuation_erf(a)
+        channel = 0.5 * one_plus * lda * b97_series(_B97_GAMMA_X, params["c_x"], v.x2[spin])
+        exchange = exchange + jnp.where(screened, 0.0, channel)
+    return v.total * exchange
 
 
 def _wb97x(params, features):
     v = spin_variables(features, 1e-14, with_tau=False)
     x2 = v.x2
-    k_f = _spin_fermi_wavevector(exchange_spin_densities(v))
-    exchange = spin_exchange(v, attenuation_erf(params["omega"] / (2.0 * k_f)) * b97_series(_B97_GAMMA_X, params["c_x"], x2))
+    exchange = _wb97x_exchange(params, v)
     same_spin = sum(
-        stoll_parallel(_pw92_original, v, spin) * b97_series(_B97_GAMMA_SS, params["c_ss"], x2[spin]) for spin in (0, 1)
+        stoll_parallel(_pw92_original, v, spin) * b97_series(_B97_GAMMA_SS, params["c_ss"], x2[spin])
+        for spin in (0, 1)
     )
     opposite_spin = stoll_perpendicular(_pw92_original, v) * b97_series(
         _B97_GAMMA_AB, params["c_ab"], 0.5 * (x2[0] + x2[1])
