@@ -80,7 +80,7 @@ class ChunkedQuartets:
 
 def _chunk_quartets(qc, work_per_item: int) -> ChunkedQuartets:
     """Cut the primitive quartets of a class into fixed-size chunks."""
-    chunk = chunk_size_for(work_per_item, budget=1 << 22, smallest=256)
+    chunk = chunk_size_for(work_per_item, budget=1 << 19, smallest=256)
     n = len(qc.item_quartet)
     nchunk = max(1, -(-n // chunk))
     nquartet_bucket = bucket(len(qc.pair_ab), smallest=16)
