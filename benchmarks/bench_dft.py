@@ -34,7 +34,6 @@ Usage: python benchmarks/bench_dft.py [--molecules pyrrole benzene water]
 """
 
 import argparse
-import csv
 import os
 import sys
 
@@ -45,7 +44,7 @@ from pyscf import dft, lib
 import dftjax
 from dftjax.xc import get_functional
 from bench_hf import (DISPLACEMENT, GEOMETRIES, CompileCounter, best_of, parse_geometry,
-                      pyscf_molecule, timed)
+                      pyscf_molecule, timed, write_csv)
 
 CONV_TOL = 1e-9            # Ha, both programs; orbital-gradient threshold sqrt(CONV_TOL) in both
 
@@ -199,16 +198,7 @@ def main(argv=None):
     print_table(rows)
 
     if args.csv:
-        common = {"cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
-                  "persistent_cache": bool(args.use_cache), "jax_version": jax.__version__,
-                  "pyscf_version": pyscf.__version__}
-        fields = [key for key, _ in COLUMNS] + EXTRA_CSV_COLUMNS
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({**common, **row})
-        print(f"\nwrote {args.csv}")
+        write_csv(args.csv, rows, [key for key, _ in COLUMNS] + EXTRA_CSV_COLUMNS, args.use_cache)
 
 
 if __name__ == "__main__":

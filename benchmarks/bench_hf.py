@@ -227,6 +227,19 @@ def print_table(rows):
             print("  ".join("-" * width for width in widths))
 
 
+def write_csv(path, rows, fields, use_cache):
+    """Write benchmark rows, with the machine and versions on every row, to ``path``."""
+    common = {"cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
+              "persistent_cache": bool(use_cache), "jax_version": jax.__version__,
+              "pyscf_version": pyscf.__version__}
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**common, **row})
+    print(f"\nwrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--molecules", nargs="+", default=["pyrrole", "benzene", "water"],
@@ -271,16 +284,7 @@ def main(argv=None):
     print_table(rows)
 
     if args.csv:
-        common = {"cpu_count": os.cpu_count(), "jax_backend": jax.default_backend(),
-                  "persistent_cache": bool(args.use_cache), "jax_version": jax.__version__,
-                  "pyscf_version": pyscf.__version__}
-        fields = [key for key, _ in COLUMNS] + EXTRA_CSV_COLUMNS
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({**common, **row})
-        print(f"\nwrote {args.csv}")
+        write_csv(args.csv, rows, [key for key, _ in COLUMNS] + EXTRA_CSV_COLUMNS, args.use_cache)
 
 
 if __name__ == "__main__":
