@@ -20,6 +20,7 @@ from .grid import ao_values, build_grid
 from .scf import SCFResult, hf_fock_and_energy, run_scf, sad_density
 from .scf.kohn_sham import ks_fock_and_energy
 from .xc import Functional, get_functional
+from .xc.features import xc_energy
 
 
 
@@ -28,7 +29,8 @@ class Integrals:
     """Integrals of one molecule in one basis (Hartree atomic units, PySCF AO order).
 
     overlap, kinetic, nuclear : (nao, nao); eri : (nao, nao, nao, nao) = (ij|kl);
-    dipole : (3, nao, nao) = <i|r|j> about the origin.
+    dipole : (3, nao, nao) = <i|r|j> about the origin;
+    eri_long_range : erf-attenuated ERIs, only for range-separated functionals.
     """
 
     overlap: jnp.ndarray
@@ -36,19 +38,27 @@ class Integrals:
     nuclear: jnp.ndarray
     eri: jnp.ndarray
     dipole: jnp.ndarray
+    eri_long_range: jnp.ndarray = None
 
     @property
     def h_core(self):
         return self.kinetic + self.nuclear
 
 
-def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None) -> Integrals:
-    """All integrals HF needs; ``coordinates`` (Bohr) default to the molecule's."""
+def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
+                      omega: float = 0.0) -> Integrals:
+    """All integrals HF needs; ``coordinates`` (Bohr) default to the molecule's.
+
+    ``omega`` > 0 also computes the long-range ERIs erf(omega r12)/r12 (``eri_long_range``)
+    from the same pair data.
+    """
     coords = jnp.asarray(molecule.coordinates if coordinates is None else coordinates)
     data = pair_data(basis, coords, molecule.atomic_numbers.astype(float), coords)
     overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
-    eri = electron_repulsion_from_pairs(basis, [d[:3] for d in data])
-    return Integrals(overlap, kinetic, nuclear, eri, dipole)
+    pairs = [d[:3] for d in data]
+    eri = electron_repulsion_from_pairs(basis, pairs)
+    eri_long_range = electron_repulsion_from_pairs(basis, pairs, omega) if omega > 0.0 else None
+    return Integrals(overlap, kinetic, nuclear, eri, dipole, eri_long_range)
 
 
 def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
@@ -134,8 +144,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
     functional = xc if isinstance(xc, Functional) else get_functional(str(xc))
     method = functional.name
-    pure_hf = functional.hf_full == 1.0 and functional.hf_long_range == 0.0 and (
-        functional.energy_density is None or method == "hf")
+    pure_hf = method == "hf"
     if unrestricted is None:
         unrestricted = molecule.multiplicity != 1
     if not unrestricted and molecule.multiplicity != 1:
@@ -145,7 +154,8 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     timings = {}
     start = time.perf_counter()
     basis_set = build_basis(molecule, basis, cartesian=cartesian)
-    ints = compute_integrals(molecule, basis_set)
+    ints = compute_integrals(molecule, basis_set,
+                             omega=functional.omega if functional.hf_long_range else 0.0)
     jax.block_until_ready(ints.eri)
     timings["integrals"] = time.perf_counter() - start
     tick = time.perf_counter()
@@ -162,12 +172,8 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         coords = jnp.asarray(molecule.coordinates)
         grid = build_grid(molecule, level=grid_level)
         ao = ao_values(basis_set, coords, grid.coords, deriv=0 if functional.family == "lda" else 1)
-        eri_lr = None
-        if functional.hf_long_range != 0.0:
-            eri_lr = electron_repulsion_from_pairs(
-                basis_set, [d[:3] for d in pair_data(basis_set, coords)], functional.omega)
         model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, grid.weights,
-                                   eri_long_range=eri_lr, xc_params=xc_params)
+                                   eri_long_range=ints.eri_long_range, xc_params=xc_params)
         jax.block_until_ready(model.params)
         timings["grid"] = time.perf_counter() - tick
     tick = time.perf_counter()
@@ -180,7 +186,6 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
                                              molecule.coordinates))
     e_xc = 0.0
     if not pure_hf:
-        from .xc.features import xc_energy
         density = result.density_matrix if not result.restricted else 0.5 * jnp.stack(
             [result.density_matrix, result.density_matrix])
         e_xc = float(xc_energy(functional, model.params["xc"], model.params["ao"],

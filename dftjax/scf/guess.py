@@ -13,8 +13,8 @@
 
 import jax.numpy as jnp
 import numpy as np
-from basis_set_exchange import lut
 
+from dftjax.elements import atomic_number
 from dftjax.scf.driver import (
     core_density, density_from_orbitals, diagonalize, iterate, make_settings)
 from dftjax.scf.energy import hf_fock_and_energy
@@ -69,7 +69,7 @@ def sad_density(atoms_ao_ranges, symbols, atom_integrals_fn):
     for (start, stop), symbol in zip(ranges, symbols):
         if symbol not in densities:
             ints_atom = atom_integrals_fn(symbol)
-            nelectron = ints_atom.get("nelectron", lut.element_Z_from_sym(symbol))
+            nelectron = ints_atom.get("nelectron", atomic_number(symbol))
             densities[symbol] = np.asarray(atomic_density(ints_atom, nelectron))
         block = densities[symbol]
         if block.shape[0] != stop - start:
