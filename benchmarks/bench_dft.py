@@ -44,7 +44,7 @@ from pyscf import dft, lib
 import dftjax
 from dftjax.xc import get_functional
 from bench_hf import (DISPLACEMENT, GEOMETRIES, CompileCounter, best_of, parse_geometry,
-                      pyscf_molecule, timed, write_csv)
+                      print_table, pyscf_molecule, timed, write_csv)
 
 CONV_TOL = 1e-9            # Ha, both programs; orbital-gradient threshold sqrt(CONV_TOL) in both
 
@@ -126,15 +126,6 @@ def benchmark(name, xc, basis_name, grid_level, repeat, counter, small_rho_cutof
     return row
 
 
-def print_table(rows):
-    cells = [HEADERS] + [[fmt.format(row[key]) for key, fmt in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
-    for k, line in enumerate(cells):
-        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)))
-        if k == 0:
-            print("  ".join("-" * width for width in widths))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--molecules", nargs="+", default=["pyrrole", "benzene", "water"],
@@ -195,7 +186,7 @@ def main(argv=None):
                   f"{row['dftjax_energy']:.10f} ({row['dftjax_iterations']} iterations, "
                   f"{row['grid_points']} grid points); cold compilations "
                   f"{row['dftjax_rks_cold_compiles']}", file=sys.stderr, flush=True)
-    print_table(rows)
+    print_table(rows, COLUMNS, HEADERS)
 
     if args.csv:
         write_csv(args.csv, rows, [key for key, _ in COLUMNS] + EXTRA_CSV_COLUMNS, args.use_cache)

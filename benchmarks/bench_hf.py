@@ -218,9 +218,11 @@ def benchmark(name, basis_name, repeat, counter):
     return row
 
 
-def print_table(rows):
-    cells = [HEADERS] + [[fmt.format(row[key]) for key, fmt in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
+def print_table(rows, columns=None, headers=None):
+    """Print rows as an aligned table (``columns``: (key, format) pairs; defaults: RHF's)."""
+    columns, headers = columns or COLUMNS, headers or HEADERS
+    cells = [headers] + [[fmt.format(row[key]) for key, fmt in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
     for k, line in enumerate(cells):
         print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)))
         if k == 0:
