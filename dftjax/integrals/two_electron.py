@@ -34,19 +34,17 @@ def _coulomb_gather(degree_ab: int, degree_cd: int):
     return index, sign
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))
-def eri_chunk_kernel(degree_ab, degree_cd, omega, accumulator, e_ab, p, centre_p, e_cd, q,
-                     centre_q, item_ab, item_cd, item_quartet):
-    """Add one chunk of primitive quartets into the class accumulator (in place).
+def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre_q, item_ab,
+                 item_cd):
+    """Contracted (ab|cd) contributions of a chunk of primitive quartets, (C, nab, ncd).
 
     ``omega`` > 0 gives the long-range operator erf(omega r12) / r12: the Boys argument
     uses alpha' = alpha omega^2 / (alpha + omega^2) and the integral gains a factor
     sqrt(alpha' / alpha) (e.g. Ahlrichs, PCCP 8, 3072 (2006)); omega = 0 is plain 1/r12.
 
     e_ab (n_ab, nab, K_ab), p (n_ab,), centre_p (n_ab, 3): primitive pairs of the bra class
-    (likewise for the ket); item_ab, item_cd (C,): the primitive pairs of each item;
-    item_quartet (C,): the quartet it adds to (>= len(accumulator) for padding, dropped).
-    accumulator: (nquartet_bucket, nab, ncd).
+    (likewise for the ket); item_ab, item_cd (C,): the primitive pairs of each item.
+    A pure function of the pair data, so its derivatives (forces) come by autodiff.
     """
     pa, pc = p[item_ab], q[item_cd]
     alpha = pa * pc / (pa + pc)
@@ -59,7 +57,18 @@ def eri_chunk_kernel(degree_ab, degree_cd, omega, accumulator, e_ab, p, centre_p
     index, sign = _coulomb_gather(degree_ab, degree_cd)
     coulomb = r[:, index] * sign
     ket = jnp.einsum("chk,cfk->chf", coulomb, e_cd[item_cd])
-    values = jnp.einsum("ceh,chf->cef", e_ab[item_ab], ket) * prefactor[:, None, None]
+    return jnp.einsum("ceh,chf->cef", e_ab[item_ab], ket) * prefactor[:, None, None]
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))
+def eri_chunk_kernel(degree_ab, degree_cd, omega, accumulator, e_ab, p, centre_p, e_cd, q,
+                     centre_q, item_ab, item_cd, item_quartet):
+    """Add one chunk of primitive quartets (:func:`chunk_values`) into the class
+    accumulator (nquartet_bucket, nab, ncd), in place; item_quartet (C,) is the quartet
+    each item adds to (>= len(accumulator) for padding, dropped).
+    """
+    values = chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre_q,
+                          item_ab, item_cd)
     return accumulator.at[item_quartet].add(values, mode="drop", indices_are_sorted=True)
 
 
