@@ -15,9 +15,11 @@ Output layout (as PySCF's ``mol.eval_gto('GTOval_sph_deriv2', points)``): shape
 (ncomp, npts, nao), components value; d/dx, d/dy, d/dz (deriv >= 1); xx, xy, xz, yy,
 yz, zz (deriv = 2). Units: Bohr^-3/2, one more Bohr^-1 per derivative.
 
-Shells are grouped by angular momentum: each class is one vectorised computation over
-(points, shells, primitives), primitives padded with zero coefficients to the longest
-contraction of the class. Everything is differentiable with respect to the atom
+Shells are grouped by angular momentum and number of primitives: each class is one
+vectorised computation over (points, shells, primitives), with no padded primitives.
+The monomials and their derivatives are products of powers of x, y, z chosen on the
+host (no gathers), and T is applied to them before the radial factors, so the work per
+class is ~ npts * nshell * (nprim + ncomp * nfunc). Everything is differentiable with respect to the atom
 coordinates and the points. With ``block_size`` the points go through ``lax.map`` in
 blocks of that fixed size, so the intermediates stay bounded.
 """
@@ -41,20 +43,22 @@ _SECOND_DERIVATIVES = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 @partial(jax.tree_util.register_dataclass,
          data_fields=["shell_atom", "exponents", "coefficients", "ao_order"],
-         meta_fields=["angular_momenta", "cartesian", "nao"])
+         meta_fields=["angular_momenta", "cartesian", "nao", "shells"])
 @dataclass(frozen=True, eq=False)
 class AOPlan:
-    """A basis laid out for evaluation on points, one entry per angular-momentum class.
+    """A basis laid out for evaluation on points, one entry per class of shells with the
+    same angular momentum and number of primitives.
 
     Attributes
     ----------
     angular_momenta : tuple of int
-        l of each class.
+        l of each class (a value may repeat, for classes of different contraction lengths).
     cartesian : bool
     nao : int
-    shell_atom : tuple of numpy.ndarray of int, each (nshell_l,)
-    exponents, coefficients : tuple of numpy.ndarray, each (nshell_l, nprim_l)
-        Padding primitives have coefficient 0 (and exponent 1).
+    shells : tuple of tuple of int
+        The basis's shells in each class, in order.
+    shell_atom : tuple of numpy.ndarray of int, each (nshell_c,)
+    exponents, coefficients : tuple of numpy.ndarray, each (nshell_c, nprim_c)
     ao_order : numpy.ndarray of int, shape (nao,)
         Column of the class-by-class concatenation that holds each AO.
     """
@@ -66,97 +70,153 @@ class AOPlan:
     angular_momenta: tuple
     cartesian: bool
     nao: int
+    shells: tuple
 
 
 def ao_plan(basis):
-    """Group the shells of a :class:`dftjax.BasisSet` by angular momentum."""
-    shell_atom, exponents, coefficients, class_aos = [], [], [], []
-    angular_momenta = tuple(int(l) for l in np.unique(basis.shell_l))
-    for l in angular_momenta:
-        shells = np.flatnonzero(basis.shell_l == l)
-        nprim = int(basis.shell_nprim[shells].max())
-        alpha = np.ones((len(shells), nprim))
-        coef = np.zeros((len(shells), nprim))
-        for row, shell in enumerate(shells):
-            alpha[row, : basis.shell_nprim[shell]] = basis.exponents[shell]
-            coef[row, : basis.shell_nprim[shell]] = basis.coefficients[shell]
+    """Group the shells of a :class:`dftjax.BasisSet` by angular momentum and contraction length."""
+    shell_atom, exponents, coefficients, class_aos, momenta, members = [], [], [], [], [], []
+    for l, nprim in sorted(set(zip(basis.shell_l.tolist(), basis.shell_nprim.tolist()))):
+        shells = np.flatnonzero((basis.shell_l == l) & (basis.shell_nprim == nprim))
         shell_atom.append(basis.shell_atom[shells])
-        exponents.append(alpha)
-        coefficients.append(coef)
+        exponents.append(np.array([basis.exponents[shell] for shell in shells], dtype=np.float64))
+        coefficients.append(np.array([basis.coefficients[shell] for shell in shells], dtype=np.float64))
         class_aos.append((basis.ao_offset[shells][:, None] + np.arange(basis.shell_size(l))).ravel())
+        momenta.append(int(l))
+        members.append(tuple(int(shell) for shell in shells))
     return AOPlan(
         shell_atom=tuple(shell_atom),
         exponents=tuple(exponents),
         coefficients=tuple(coefficients),
         ao_order=np.argsort(np.concatenate(class_aos)),
-        angular_momenta=angular_momenta,
+        angular_momenta=tuple(momenta),
         cartesian=basis.cartesian,
         nao=basis.nao,
+        shells=tuple(members),
     )
 
 
-def _axis_factors(displacement, l, deriv):
-    """d^k/dx^k x^a for every Cartesian component and k = 0..deriv.
+def _falling(a, k):
+    """a (a - 1) ... (a - k + 1): the coefficient of d^k/dx^k x^a."""
+    value = 1
+    for step in range(k):
+        value *= a - step
+    return value
 
-    Returns a list over k of (npts, nshell, ncart, 3): the factor of each axis. Powers
-    are built by repeated multiplication, not ``x ** n``, whose derivative at x = 0 and
-    n = 0 would be NaN.
+
+def _number(x, target):
+    return isinstance(x, (int, float)) and x == target
+
+
+def _mul(*factors):
+    """Product of arrays and Python numbers, with the zeros and ones dropped on the host."""
+    product = 1
+    for factor in factors:
+        if _number(factor, 0) or _number(product, 0):
+            return 0
+        product = factor if _number(product, 1) else product if _number(factor, 1) else product * factor
+    return product
+
+
+def _add(*terms):
+    """Sum of arrays and Python numbers, zeros dropped on the host."""
+    total = 0
+    for term in terms:
+        total = term if _number(total, 0) else total if _number(term, 0) else total + term
+    return total
+
+
+def _monomials(powers, l, orders):
+    """d^orders (x^a y^b z^c) for every Cartesian component of l: a list of arrays
+    (npts, nshell) or Python numbers.
+
+    ``powers[i][n]`` is the n-th power of coordinate i; the factors and their
+    coefficients are picked on the host, so this is a few fused products, no gathers.
+    Repeated multiplication rather than ``x ** n`` keeps derivatives finite at x = 0.
     """
-    powers = [jnp.ones_like(displacement)]
-    for _ in range(l):
-        powers.append(powers[-1] * displacement)
-    powers = jnp.stack(powers, axis=-1)  # (npts, nshell, 3, l + 1)
-    exponent = cartesian_powers(l)  # (ncart, 3)
-    axis = np.arange(3)
-    factors = []
-    for k in range(deriv + 1):
-        falling = np.ones_like(exponent)
-        for step in range(k):
-            falling = falling * (exponent - step)
-        lowered = np.maximum(exponent - k, 0)
-        factors.append(falling * powers[:, :, axis, lowered])  # (npts, nshell, ncart, 3)
-    return factors
-
-
-def _monomial(factors, orders):
-    """Derivative of x^a y^b z^c of order ``orders`` = (kx, ky, kz), (npts, nshell, ncart)."""
-    return factors[orders[0]][..., 0] * factors[orders[1]][..., 1] * factors[orders[2]][..., 2]
+    columns = []
+    for exponent in cartesian_powers(l):
+        factors = []
+        for axis in range(3):
+            power = int(exponent[axis]) - orders[axis]
+            factors += [_falling(int(exponent[axis]), orders[axis]), powers[axis][max(power, 0)]]
+        columns.append(_mul(*factors))
+    return columns
 
 
 def _class_values(points, atom_coordinates, shell_atom, alpha, coef, l, cartesian, deriv):
-    """AOs of one angular-momentum class, (ncomp, npts, nshell * nfunc)."""
+    """AOs of one class of shells, (ncomp, npts, nshell * nfunc)."""
     displacement = points[:, None, :] - atom_coordinates[shell_atom][None, :, :]
-    squared = jnp.sum(displacement**2, axis=-1)
+    position = [displacement[..., i] for i in range(3)]  # each (npts, nshell)
+    squared = position[0] * position[0] + position[1] * position[1] + position[2] * position[2]
     gaussians = coef * jnp.exp(-alpha * squared[..., None])  # (npts, nshell, nprim)
-    radial = [jnp.sum(gaussians, axis=-1)]
+    radial = [jnp.sum(gaussians, axis=-1)]  # G, g1 = 2 G', g2 = 4 G''
     for k in range(deriv):
         radial.append(jnp.sum(gaussians * (-2.0 * alpha) ** (k + 1), axis=-1))
-    radial = [r[..., None] for r in radial]  # G, g1, g2 with a Cartesian axis
-    factors = _axis_factors(displacement, l, deriv)
-    position = [displacement[..., i, None] for i in range(3)]
+    powers = [[1, x] for x in position]
+    for axis in range(3):
+        for _ in range(2, l + 1):
+            powers[axis].append(powers[axis][-1] * position[axis])
+    transform = ao_transform(l, cartesian)
 
-    def unit(*axes):
+    def angular(*axes):
+        """T applied to d^axes of the monomials: a list over the shell's AOs."""
         orders = [0, 0, 0]
-        for i in axes:
-            orders[i] += 1
-        return tuple(orders)
+        for axis in axes:
+            orders[axis] += 1
+        monomials = _monomials(powers, l, orders)
+        return [_add(*(_mul(float(t), m) for t, m in zip(row, monomials))) for row in transform]
 
-    monomial = _monomial(factors, (0, 0, 0))
-    components = [monomial * radial[0]]
+    value = angular()
+    components = [[_mul(v, radial[0]) for v in value]]
     if deriv >= 1:
-        first = [_monomial(factors, unit(i)) for i in range(3)]
-        components += [first[i] * radial[0] + monomial * position[i] * radial[1] for i in range(3)]
+        first = [angular(i) for i in range(3)]
+        for i in range(3):
+            components.append([_add(_mul(d, radial[0]), _mul(v, position[i], radial[1]))
+                               for d, v in zip(first[i], value)])
     if deriv >= 2:
         for i, j in _SECOND_DERIVATIVES:
-            value = (_monomial(factors, unit(i, j)) * radial[0]
-                     + (first[i] * position[j] + first[j] * position[i]) * radial[1]
-                     + monomial * position[i] * position[j] * radial[2])
-            if i == j:
-                value = value + monomial * radial[1]
-            components.append(value)
-    cart = jnp.stack(components)  # (ncomp, npts, nshell, ncart)
-    values = jnp.einsum("qpsc,fc->qpsf", cart, ao_transform(l, cartesian))
+            second = angular(i, j)
+            components.append([
+                _add(_mul(second[f], radial[0]),
+                     _mul(_add(_mul(first[i][f], position[j]), _mul(first[j][f], position[i])), radial[1]),
+                     _mul(v, position[i], position[j], radial[2]),
+                     _mul(v, radial[1]) if i == j else 0)
+                for f, v in enumerate(value)])
+    values = jnp.stack([jnp.stack([jnp.broadcast_to(x, squared.shape) for x in row], axis=-1)
+                        for row in components])  # (ncomp, npts, nshell, nfunc)
     return values.reshape(values.shape[0], values.shape[1], -1)
+
+
+def _with_zero_shell(plan):
+    """Per class (shell_atom, exponents, coefficients) with one more row: a shell of zero
+    coefficients, which the padding entries of a shell selection point to."""
+    padded = []
+    for atoms, alpha, coef in zip(plan.shell_atom, plan.exponents, plan.coefficients):
+        padded.append((jnp.concatenate([jnp.asarray(atoms), jnp.zeros(1, jnp.asarray(atoms).dtype)]),
+                       jnp.concatenate([jnp.asarray(alpha, jnp.float64), jnp.ones((1, alpha.shape[1]))]),
+                       jnp.concatenate([jnp.asarray(coef, jnp.float64), jnp.zeros((1, coef.shape[1]))])))
+    return padded
+
+
+def evaluate_shells(plan, atom_coordinates, points, shell_index, deriv=0):
+    """AOs of selected shells on points, (ncomp, npts, sum_l n_l * nfunc_l).
+
+    ``shell_index`` is a tuple, per class of ``plan``, of (n_l,) rows of the shells to
+    evaluate, the class's shell count standing for a zero shell (padding: its AOs are 0).
+    Columns run class by class, shell by shell, as
+    :class:`dftjax.grid.screening.BlockClass` ``ao_index`` lists them. Traceable; the
+    selection may be traced.
+    """
+    classes = []
+    for (atoms, alpha, coef), rows, l in zip(_with_zero_shell(plan), shell_index, plan.angular_momenta):
+        if rows.shape[0] == 0:
+            continue
+        classes.append(_class_values(points, atom_coordinates, atoms[rows], alpha[rows], coef[rows],
+                                     l, plan.cartesian, deriv))
+    if not classes:
+        return jnp.zeros((NCOMP[deriv], points.shape[0], 0))
+    return jnp.concatenate(classes, axis=-1)
 
 
 def _evaluate(plan, atom_coordinates, points, deriv):

@@ -5,8 +5,10 @@
 
 with a = ``functional.hf_full``, b = ``functional.hf_long_range`` and K_lr the exchange
 with erf(omega r12)/r12. The Fock matrices are F_s = dE/dD_s: h + J - a K_s - b K_lr,s
-written out, plus the XC part by autodiff of E_xc (symmetrised). The functional's
-parameters live in the model's pytree, so they are traced and differentiable.
+written out, plus the XC potential dE_xc/dD_s, also written out (from the functional's
+derivatives by autodiff, on screened blocks of the grid: :mod:`dftjax.xc.blocked`). The
+energy alone (``part="energy"``) is plain autodiff-able JAX to every order. The
+functional's parameters live in the model's pytree, so they are traced and differentiable.
 """
 
 from dataclasses import dataclass
@@ -14,11 +16,11 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from ..xc.features import xc_energy
+from ..xc.blocked import XCGrid, dense_xc_grid, xc_energy_and_potential, xc_energy_blocked
 from .energy import EnergyModel, coulomb_and_exchange
 
 
-def _ks_fock_and_energy(density, params, functional):
+def _ks_fock_and_energy(density, params, functional, part="both", restricted=False):
     coulomb_total, exchange_spin = coulomb_and_exchange(params["eri"], density)
     fock = params["h_core"] + coulomb_total
     if functional.hf_full != 0.0:
@@ -27,40 +29,58 @@ def _ks_fock_and_energy(density, params, functional):
         _, exchange_long_range = coulomb_and_exchange(params["eri_long_range"], density)
         fock = fock - functional.hf_long_range * exchange_long_range
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
-    e_xc, v_xc = jax.value_and_grad(xc_energy, argnums=4)(
-        functional, params["xc"], params["ao"], params["weights"], density)
-    fock = fock + 0.5 * (v_xc + jnp.swapaxes(v_xc, -1, -2))
-    return fock, energy + e_xc
+    if part == "energy":
+        return None, energy + xc_energy_blocked(functional, params["xc"], params["xc_grid"], density)
+    e_xc, v_xc = xc_energy_and_potential(functional, params["xc"], params["xc_grid"], density,
+                                         restricted)
+    return fock + v_xc, energy + e_xc
 
 
 @dataclass(frozen=True)
 class _KohnShamPart:
     """``(density, params) -> F, E or (F, E)`` for one functional: hashable, so a new SCF
-    with the same functional object reuses the compiled SCF step."""
+    with the same functional object reuses the compiled SCF step. ``restricted``: the
+    densities are D_a = D_b (the XC potential is then computed for one spin)."""
 
     functional: object
     part: str  # "fock", "energy" or "both"
+    restricted: bool = False
 
     def __call__(self, density, params):
-        fock, energy = _ks_fock_and_energy(density, params, self.functional)
+        fock, energy = _ks_fock_and_energy(density, params, self.functional, self.part,
+                                           self.restricted)
         return {"fock": fock, "energy": energy, "both": (fock, energy)}[self.part]
 
 
-def ks_fock_and_energy(functional, h_core, eri, ao, weights, eri_long_range=None, xc_params=None):
+def ks_xc_energy(model, density):
+    """E_xc (Hartree) of spin densities (2, nao, nao) with a model from :func:`ks_fock_and_energy`."""
+    return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], model.params["xc_grid"],
+                          density)
+
+
+_xc_energy_jit = jax.jit(xc_energy_blocked, static_argnums=0)
+
+
+def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range=None,
+                       xc_params=None, restricted=False):
     """Kohn-Sham energy model for ``functional`` (see :mod:`dftjax.xc`).
 
-    h_core (nao, nao); eri (nao,)*4; ao (4, npts, nao) AO values and gradients on the grid
-    (only values are read for LDAs); weights (npts,); eri_long_range the erf-attenuated
-    ERIs when the functional has long-range exact exchange. ``xc_params`` defaults to
-    the functional's own parameters.
+    h_core (nao, nao); eri (nao,)*4; ``ao`` an :class:`~dftjax.xc.blocked.XCGrid` (from
+    :func:`dftjax.xc.blocked.xc_grid`: screened blocks, ``weights`` unused), or dense AO
+    values and gradients (4, npts, nao) on the grid (only values are read for LDAs) with
+    ``weights`` (npts,); eri_long_range the erf-attenuated ERIs when the functional has
+    long-range exact exchange. ``xc_params`` defaults to the functional's own parameters.
+    ``restricted=True`` promises densities with D_a = D_b (restricted SCF): the Fock
+    matrix then costs one spin's XC potential.
     """
+    grid = ao if isinstance(ao, XCGrid) else dense_xc_grid(ao, weights)
     params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64),
-              "ao": jnp.asarray(ao), "weights": jnp.asarray(weights),
-              "xc": functional.params if xc_params is None else xc_params}
+              "xc_grid": grid, "xc": functional.params if xc_params is None else xc_params}
     if functional.hf_long_range != 0.0:
         if eri_long_range is None:
             raise ValueError(f"functional {functional.name} needs long-range ERIs (omega={functional.omega})")
         params["eri_long_range"] = jnp.asarray(eri_long_range, jnp.float64)
 
-    return EnergyModel(_KohnShamPart(functional, "energy"), _KohnShamPart(functional, "fock"),
-                       params, _KohnShamPart(functional, "both"))
+    return EnergyModel(_KohnShamPart(functional, "energy"),
+                       _KohnShamPart(functional, "fock", restricted), params,
+                       _KohnShamPart(functional, "both", restricted))

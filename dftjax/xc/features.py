@@ -10,8 +10,19 @@ With phi (npts, nao) the AO values, grad phi (3, npts, nao) their gradients and 
 
 Everything is a differentiable function of D, so the XC potential matrix is
 dE_xc/dD by autodiff.
+
+:func:`block_density` and :func:`block_potential` are the two contractions of the blocked
+XC path (:mod:`dftjax.xc.blocked`) on one block of points: the features of a density
+matrix, and the potential matrix of given per-point coefficients. On a GPU or TPU they
+run as Pallas kernels (``dftjax_kernels``, from the repository's ``kernels/`` folder)
+when that package is installed; these plain-JAX forms are their reference twins. The
+choice: ``DFTJAX_KERNELS=pallas`` or ``=jax`` forces one, the default (``auto``) takes
+the kernels only on a "gpu" or "tpu" backend.
 """
 
+import os
+
+import jax
 import jax.numpy as jnp
 
 from .functional import Features
@@ -49,3 +60,74 @@ def xc_energy(functional, params, ao, weights, density):
     """E_xc = sum_g w_g e_xc(g) (Hartree) for spin densities (2, nao, nao)."""
     features = density_features(ao, density, functional.needs)
     return jnp.sum(weights * functional.energy_density(params, features))
+
+
+def block_density_jax(ao, density, with_grad, with_tau):
+    """rho_s, grad rho_s, tau_s on a block of points: (S, 1 + 3 with_grad + with_tau, B).
+
+    ``ao`` (ncomp, B, n): AO values, then d/dx, d/dy, d/dz (ncomp = 4) when a gradient or
+    tau is asked for; ``density`` (S, n, n) symmetric. Rows: rho, then grad rho (x, y, z),
+    then tau, as in the module docstring.
+    """
+    ncomp, npoint, nao = ao.shape
+    nspin = density.shape[0]
+    # phi D and (for tau) grad phi D as one (k B, n) x (n, S n) product
+    k = 4 if with_tau else 1
+    products = jnp.dot(ao[:k].reshape(k * npoint, nao), jnp.concatenate(list(density), axis=1))
+    products = products.reshape(k, npoint, nspin, nao)
+    rows = [jnp.einsum("bsn,bn->sb", products[0], ao[0])[:, None]]
+    if with_grad:
+        rows.append(2.0 * jnp.einsum("bsn,xbn->sxb", products[0], ao[1:4]))
+    if with_tau:
+        rows.append(0.5 * jnp.einsum("xbsn,xbn->sb", products[1:], ao[1:4])[:, None])
+    return jnp.concatenate(rows, axis=1)
+
+
+def block_potential_jax(ao, v_rho, g=None, v_tau=None):
+    """V_s = Y_s + Y_s^T, Y_s = phi^T (v_rho phi + g . grad phi) + grad phi^T (v_tau grad phi).
+
+    ``ao`` (ncomp, B, n); ``v_rho`` (S, B); ``g`` (S, 3, B) or None; ``v_tau`` (S, B) or None.
+    Returns (S, n, n). With v_rho = 1/2 w de/drho_s, g = w de/d(grad rho_s) and v_tau =
+    1/4 w de/dtau_s this is the XC potential matrix of the block.
+    """
+    mixed = v_rho[:, :, None] * ao[0]
+    if g is not None:
+        mixed = mixed + jnp.einsum("sxb,xbn->sbn", g, ao[1:4])
+    if v_tau is None:
+        y = jnp.einsum("bm,sbn->smn", ao[0], mixed)
+    else:  # one product over the stacked (value, gradient) rows
+        right = jnp.concatenate([mixed[:, None], v_tau[:, None, :, None] * ao[None, 1:4]], axis=1)
+        y = jnp.einsum("qbm,sqbn->smn", ao[:4], right)
+    return y + jnp.swapaxes(y, -1, -2)
+
+
+def use_kernels():
+    """Whether :func:`block_density` and :func:`block_potential` take the Pallas kernels."""
+    choice = os.environ.get("DFTJAX_KERNELS", "auto").lower()
+    if choice not in ("auto", "pallas", "jax"):
+        raise ValueError(f"DFTJAX_KERNELS must be auto, pallas or jax, not {choice!r}")
+    if choice == "jax" or (choice == "auto" and jax.default_backend() not in ("gpu", "tpu")):
+        return False
+    try:
+        import dftjax_kernels  # noqa: F401
+    except ImportError:
+        if choice == "pallas":
+            raise
+        return False
+    return True
+
+
+def block_density(ao, density, with_grad, with_tau):
+    """:func:`block_density_jax`, or its Pallas kernel where :func:`use_kernels` says so."""
+    if use_kernels():
+        from dftjax_kernels import block_density as kernel
+        return kernel(ao, density, with_grad, with_tau)
+    return block_density_jax(ao, density, with_grad, with_tau)
+
+
+def block_potential(ao, v_rho, g=None, v_tau=None):
+    """:func:`block_potential_jax`, or its Pallas kernel where :func:`use_kernels` says so."""
+    if use_kernels():
+        from dftjax_kernels import block_potential as kernel
+        return kernel(ao, v_rho, g, v_tau)
+    return block_potential_jax(ao, v_rho, g, v_tau)

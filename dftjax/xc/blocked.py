@@ -1,0 +1,276 @@
+"""The XC energy and potential on a screened, blocked grid: the Kohn-Sham SCF's XC path.
+
+The grid's points are cut into blocks, each with the AOs that do not vanish on it
+(:mod:`dftjax.grid.screening`, decided on the host). Per SCF step:
+
+1. **features** block by block (``lax.map``): the block's AO values phi (ncomp, B, n), its
+   density-matrix block D[idx, idx] (n, n), and rho_s, grad rho_s, tau_s on its points
+   (:func:`dftjax.xc.features.block_density`), scattered back to the grid's point order;
+2. **functional** on all points, in chunks of fixed size: e_xc and, by one reverse-mode
+   pass through it, v_rho = w de/drho, v_sigma, v_tau (the functional is point-wise);
+3. **potential** block by block: V_s += phi^T (1/2 v_rho phi + g_s . grad phi) + (its
+   transpose) + 1/2 v_tau grad phi^T grad phi, with g_a = 2 v_sigma_aa grad rho_a +
+   v_sigma_ab grad rho_b (:func:`dftjax.xc.features.block_potential`), scattered into
+   V[idx, idx].
+
+So the potential is F_xc = dE_xc/dD written out as matrix products (it equals the
+autodiff derivative of :func:`xc_energy_blocked`, which the tests check), the functional
+compiles once per grid size whatever the blocks, and memory is bounded by one block and
+one chunk. Restricted SCFs (D_a = D_b) compute one spin.
+
+AO values are kept (``XCGrid.ao``, per class (nblock, ncomp, B, n)) when they fit in
+``ao_memory`` bytes, and otherwise evaluated again inside each step from the points and
+the atom coordinates, as PySCF does. Everything is differentiable with respect to the
+density, the functional parameters, the weights, the kept AO values, and (when AOs are
+evaluated inside) the atom coordinates and points: for forces, build the layout once at
+the geometry (``xc_grid(..., ao_memory=0)``) and differentiate
+``xc_energy_blocked(functional, params, xcg.at_geometry(coords, grid_points(spec, coords)),
+density)`` with respect to ``coords``. Blocks and functional chunks are checkpointed, so
+reverse mode keeps only their inputs, not their AO values and intermediates.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..grid.ao_values import NCOMP, ao_plan, evaluate_shells
+from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS, BlockClass,
+                              BlockLayout, block_layout)
+from .features import block_density, block_potential
+from .functional import Features
+
+DEFAULT_AO_MEMORY = 2 * 1024**3
+"""Bytes of AO values an :class:`XCGrid` keeps between SCF steps; above, it re-evaluates them."""
+
+FUNCTIONAL_CHUNK = 8192
+"""Points per chunk of the functional's evaluation (bounds its autodiff intermediates)."""
+
+
+@partial(jax.tree_util.register_dataclass,
+         data_fields=["layout", "weights", "ao", "plan", "atom_coordinates", "points"],
+         meta_fields=["deriv"])
+@dataclass(frozen=True, eq=False)
+class XCGrid:
+    """A grid for the XC energy: weights, blocks with their AOs, and AO values or the means
+    to evaluate them.
+
+    Attributes
+    ----------
+    layout : BlockLayout
+    weights : jax.Array (npts,)
+        Quadrature weights, Bohr^3, in the grid's point order.
+    ao : tuple of jax.Array or None
+        Per class of ``layout``, AO values (nblock, ncomp, block_size, nao_block); None when
+        they are evaluated in each step from ``plan``, ``atom_coordinates``, ``points``.
+    plan : AOPlan or None
+    atom_coordinates : jax.Array (natom, 3) or None
+    points : jax.Array (npts, 3) or None
+    deriv : int
+        0 (values) or 1 (and gradients): what the functional needs.
+    """
+
+    layout: BlockLayout
+    weights: jax.Array
+    ao: tuple = None
+    plan: object = None
+    atom_coordinates: jax.Array = None
+    points: jax.Array = None
+    deriv: int = 1
+
+    @property
+    def npts(self):
+        return self.layout.npts
+
+    @property
+    def nao(self):
+        return self.layout.nao
+
+    def at_geometry(self, atom_coordinates, grid):
+        """The same blocks with AOs evaluated at ``atom_coordinates`` (natom, 3) on ``grid``'s
+        points and weights (all may be traced): for derivatives with respect to the geometry."""
+        return XCGrid(self.layout, grid.weights, None, self.plan, atom_coordinates, grid.coords,
+                      self.deriv)
+
+
+def dense_xc_grid(ao, weights):
+    """An :class:`XCGrid` of one block holding every point and AO: ``ao`` (ncomp, npts, nao)."""
+    ao = jnp.asarray(ao)
+    ncomp, npts, nao = ao.shape
+    block = BlockClass(point_index=np.arange(npts, dtype=np.int32)[None],
+                       shell_index=(), ao_index=np.arange(nao, dtype=np.int32)[None])
+    return XCGrid(BlockLayout((block,), npts, nao), jnp.asarray(weights), ao=(ao[None],),
+                  deriv=0 if ncomp == 1 else 1)
+
+
+@partial(jax.jit, static_argnames=("deriv",))
+def _class_ao(plan, atom_coordinates, points, block_class, deriv):
+    points = jnp.concatenate([points, jnp.zeros((1, 3))])  # the padding slot, weight 0
+    return jax.lax.map(
+        lambda args: evaluate_shells(plan, atom_coordinates, points[args[0]], args[1], deriv),
+        (block_class.point_index, block_class.shell_index))
+
+
+def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZE,
+            cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS, ao_memory=DEFAULT_AO_MEMORY):
+    """The :class:`XCGrid` of a basis on a molecular grid at a geometry.
+
+    Parameters
+    ----------
+    basis : BasisSet
+    grid : Grid
+        From :func:`dftjax.grid.build_grid` at ``atom_coordinates``.
+    atom_coordinates : array_like (natom, 3), Bohr
+    deriv : int
+        0 for LDAs, 1 when the functional needs gradients (GGA, meta-GGA).
+    block_size, cutoff, nclass :
+        See :func:`dftjax.grid.screening.block_layout`.
+    ao_memory : int
+        Keep the AO values when they take at most this many bytes; else evaluate them in
+        every step. 0 never keeps them.
+    """
+    plan = ao_plan(basis)
+    atom_coordinates = jnp.asarray(atom_coordinates, jnp.float64)
+    layout = block_layout(basis, plan, np.asarray(grid.atom), np.asarray(grid.coords),
+                          np.asarray(atom_coordinates), block_size, cutoff, nclass)
+    _, pairs = layout.slots()
+    layout = jax.device_put(layout)  # the index arrays, once, not at every step
+    ao = None
+    if pairs * NCOMP[deriv] * 8 <= ao_memory:
+        ao = tuple(_class_ao(plan, atom_coordinates, grid.coords, c, deriv) for c in layout.classes)
+    return XCGrid(layout, grid.weights, ao, plan, atom_coordinates, grid.coords, deriv)
+
+
+def _blocks(xcg, c):
+    """The per-block inputs of class ``c`` for ``lax.map``/``lax.scan``."""
+    block_class = xcg.layout.classes[c]
+    return {"points": block_class.point_index, "shells": block_class.shell_index,
+            "aos": block_class.ao_index, "ao": None if xcg.ao is None else xcg.ao[c]}
+
+
+def _block_ao(xcg, block):
+    """AO values (ncomp, B, n) of one block: kept, or evaluated now."""
+    if block["ao"] is not None:
+        return block["ao"]
+    points = jnp.concatenate([xcg.points, jnp.zeros((1, 3))])[block["points"]]
+    return evaluate_shells(xcg.plan, xcg.atom_coordinates, points, block["shells"], xcg.deriv)
+
+
+def _grid_densities(xcg, density, needs):
+    """rho_s (S, npts), grad rho_s (S, 3, npts) or None, tau_s (S, npts) or None for
+    density (S, nao, nao), block by block."""
+    nspin, npts, nao = density.shape[0], xcg.npts, xcg.nao
+    padded = jnp.zeros((nspin, nao + 1, nao + 1), density.dtype).at[:, :nao, :nao].set(density)
+    with_grad, with_tau = "sigma" in needs, "tau" in needs
+    nout = 1 + 3 * with_grad + with_tau
+    grid = jnp.zeros((nspin, nout, npts + 1), density.dtype)
+    @jax.checkpoint  # reverse mode keeps a block's inputs, not its AO values and products
+    def one_block(block):
+        index = block["aos"]
+        return block_density(_block_ao(xcg, block), padded[:, index][:, :, index], with_grad, with_tau)
+
+    for c, block_class in enumerate(xcg.layout.classes):
+        values = jax.lax.map(one_block, _blocks(xcg, c))  # (nblock, S, nout, B)
+        values = jnp.moveaxis(values, 0, 2).reshape(nspin, nout, -1)
+        grid = grid.at[:, :, block_class.point_index.reshape(-1)].add(values)
+    grid = grid[:, :, :npts]
+    rho = grid[:, 0]
+    grad = grid[:, 1:4] if with_grad else None
+    tau = grid[:, nout - 1] if with_tau else None
+    return rho, grad, tau
+
+
+def _features(rho, grad, tau):
+    """libxc's spin-resolved features from per-spin rho, grad rho, tau (one spin: both equal)."""
+    if rho.shape[0] == 1:
+        rho, grad, tau = (None if x is None else jnp.concatenate([x, x]) for x in (rho, grad, tau))
+    sigma = None
+    if grad is not None:
+        sigma = jnp.stack([jnp.sum(grad[0] * grad[0], axis=0), jnp.sum(grad[0] * grad[1], axis=0),
+                           jnp.sum(grad[1] * grad[1], axis=0)])
+    return Features(rho=rho, sigma=sigma, tau=tau)
+
+
+def _chunked(function, arrays, npts):
+    """``function`` over the last axis of ``arrays`` in chunks of FUNCTIONAL_CHUNK points."""
+    chunk = min(FUNCTIONAL_CHUNK, npts)
+    nchunk = -(-npts // chunk)
+    pad = nchunk * chunk - npts
+
+    def split(x):
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)])
+        return jnp.moveaxis(x.reshape(x.shape[:-1] + (nchunk, chunk)), -2, 0)
+
+    def join(x):
+        return jnp.moveaxis(x, 0, -2).reshape(x.shape[1:-1] + (nchunk * chunk,))[..., :npts]
+
+    out = jax.lax.map(jax.checkpoint(lambda xs: function(*xs)), jax.tree_util.tree_map(split, arrays))
+    return jax.tree_util.tree_map(join, out)
+
+
+def _energy_density(functional, params, features):
+    return _chunked(lambda f: functional.energy_density(params, f), (features,), features.rho.shape[-1])
+
+
+def _energy_and_derivatives(functional, params, features, weights):
+    """w e_xc (npts,) and the features' cotangents w de/dfeature, chunk by chunk."""
+    def chunk(f, w):
+        e, pullback = jax.vjp(lambda f: functional.energy_density(params, f), f)
+        return w * e, pullback(w)[0]
+
+    return _chunked(chunk, (features, weights), weights.shape[0])
+
+
+def xc_energy_blocked(functional, params, xcg, density):
+    """E_xc = sum_g w_g e_xc(g) (Hartree) for spin densities (2, nao, nao) on an :class:`XCGrid`.
+
+    Plain JAX throughout, so every derivative (of any order) comes from autodiff.
+    """
+    rho, grad, tau = _grid_densities(xcg, density, functional.needs)
+    features = _features(rho, grad, tau)
+    return jnp.sum(xcg.weights * _energy_density(functional, params, features))
+
+
+def xc_energy_and_potential(functional, params, xcg, density, restricted=False):
+    """E_xc and V_xc = dE_xc/dD (2, nao, nao), symmetric, with the potential written out.
+
+    ``restricted`` (D_a = D_b, as restricted SCFs keep it) computes one spin and returns
+    V_a twice.
+    """
+    nao, needs = xcg.nao, functional.needs
+    spin_density = density[:1] if restricted else density
+    rho, grad, tau = _grid_densities(xcg, spin_density, needs)
+    features = _features(rho, grad, tau)
+    weighted, cotangent = _energy_and_derivatives(functional, params, features, xcg.weights)
+    nspin = spin_density.shape[0]
+    v_rho, g, v_tau = 0.5 * cotangent.rho[:nspin], None, None
+    if grad is not None:
+        v_sigma = cotangent.sigma
+        if restricted:
+            g = (2.0 * v_sigma[0] + v_sigma[1]) * grad
+        else:
+            g = jnp.stack([2.0 * v_sigma[0] * grad[0] + v_sigma[1] * grad[1],
+                           2.0 * v_sigma[2] * grad[1] + v_sigma[1] * grad[0]])
+    if tau is not None:
+        v_tau = 0.25 * cotangent.tau[:nspin]
+    # the padding slot npts gets zero coefficients
+    v_rho, g, v_tau = (None if x is None else jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (1,))], axis=-1)
+                       for x in (v_rho, g, v_tau))
+
+    @jax.checkpoint
+    def add_block(potential, block):
+        index, points = block["aos"], block["points"]
+        v = block_potential(_block_ao(xcg, block), v_rho[..., points],
+                            None if g is None else g[..., points],
+                            None if v_tau is None else v_tau[..., points])
+        return potential.at[:, index[:, None], index[None, :]].add(v), None
+
+    potential = jnp.zeros((nspin, nao + 1, nao + 1), density.dtype)
+    for c in range(len(xcg.layout.classes)):
+        potential, _ = jax.lax.scan(add_block, potential, _blocks(xcg, c))
+    potential = potential[:, :nao, :nao]
+    if restricted:
+        potential = jnp.concatenate([potential, potential])
+    return jnp.sum(weighted), potential

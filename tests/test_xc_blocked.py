@@ -1,0 +1,158 @@
+"""The screened, blocked XC path (dftjax.grid.screening, dftjax.xc.blocked) against the
+dense one (ao_values + xc_energy), which the Kohn-Sham tests check against PySCF.
+
+Two water molecules 12 Angstrom apart, so that screening drops most AOs of the far
+molecule on each block; 6-31G, grid level 1, to stay quick.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dftjax
+from dftjax.grid import ao_plan, ao_values, build_grid
+from dftjax.grid.ao_values import evaluate_shells
+from dftjax.grid.screening import bucket, block_layout
+from dftjax.xc import get_functional
+from dftjax.xc.blocked import xc_energy_and_potential, xc_energy_blocked, xc_grid
+from dftjax.xc.features import xc_energy
+
+WATER = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
+# The screening drops AO values below 1e-14 (and gradients), whose share of E_xc is far
+# below this; otherwise the two paths differ by rounding.
+E_TOL = 1e-11
+V_TOL = 1e-10
+
+
+def _dimer(shift=0.0):
+    coords = np.concatenate([WATER, WATER + [12.0 + shift, 0.0, 0.0]])
+    return dftjax.Molecule(["O", "H", "H"] * 2, coords)
+
+
+@pytest.fixture(scope="module")
+def dimer():
+    molecule = _dimer()
+    basis = dftjax.build_basis(molecule, "6-31g")
+    grid = build_grid(molecule, level=1)
+    dense = ao_values(basis, molecule.coordinates, grid.coords, deriv=1)
+    rng = np.random.default_rng(3)
+    orbitals = rng.standard_normal((2, basis.nao, 5)) * 0.3
+    density = jnp.asarray(np.einsum("sik,sjk->sij", orbitals, orbitals))
+    return molecule, basis, grid, dense, density
+
+
+def test_bucket_ladder():
+    assert [bucket(n) for n in (0, 1, 3, 4, 5, 6, 7, 9, 13, 17, 25, 33, 49)] == \
+        [0, 1, 3, 4, 6, 6, 8, 12, 16, 24, 32, 48, 64]
+
+
+def test_layout_covers_every_point_once_and_screens(dimer):
+    molecule, basis, grid, _, _ = dimer
+    layout = block_layout(basis, ao_plan(basis), np.asarray(grid.atom), np.asarray(grid.coords),
+                          molecule.coordinates)
+    points = np.concatenate([c.point_index.ravel() for c in layout.classes])
+    assert np.array_equal(np.sort(points[points < grid.npts]), np.arange(grid.npts))
+    _, pairs = layout.slots()
+    assert pairs < 0.75 * grid.npts * basis.nao  # the far molecule's AOs are dropped
+    for block_class in layout.classes:
+        real = block_class.ao_index[block_class.ao_index < basis.nao]
+        assert len(real) > 0
+
+
+def test_new_geometry_keeps_the_shapes(dimer):
+    molecule, basis, grid, _, _ = dimer
+    plan = ao_plan(basis)
+    first = block_layout(basis, plan, np.asarray(grid.atom), np.asarray(grid.coords), molecule.coordinates)
+    moved = _dimer(shift=0.02)
+    moved_grid = build_grid(moved, level=1)
+    second = block_layout(basis, plan, np.asarray(moved_grid.atom), np.asarray(moved_grid.coords),
+                          moved.coordinates)
+    assert second.signature == first.signature
+
+
+def test_selected_shells_are_columns_of_ao_values(dimer):
+    molecule, basis, grid, dense, _ = dimer
+    plan = ao_plan(basis)
+    layout = block_layout(basis, plan, np.asarray(grid.atom), np.asarray(grid.coords), molecule.coordinates)
+    block_class = layout.classes[-1]
+    points = np.minimum(block_class.point_index[0], grid.npts - 1)
+    values = evaluate_shells(plan, jnp.asarray(molecule.coordinates), grid.coords[points],
+                             tuple(s[0] for s in block_class.shell_index), deriv=1)
+    columns = block_class.ao_index[0]
+    real = columns < basis.nao
+    np.testing.assert_allclose(np.asarray(values)[:, :, real], np.asarray(dense)[:, points][:, :, columns[real]],
+                               rtol=1e-13, atol=1e-15)
+    assert np.all(np.asarray(values)[:, :, ~real] == 0.0)
+
+
+@pytest.mark.parametrize("name", ["lda", "pbe", "r2scan"])
+def test_blocked_energy_and_potential_match_dense(dimer, name):
+    molecule, basis, grid, dense, density = dimer
+    functional = get_functional(name)
+    deriv = 0 if functional.family == "lda" else 1
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=deriv)
+    expected, potential = jax.jit(jax.value_and_grad(
+        lambda d: xc_energy(functional, functional.params, dense[: 1 + 3 * deriv], grid.weights, d)))(density)
+    potential = 0.5 * (potential + jnp.swapaxes(potential, 1, 2))
+    energy = jax.jit(xc_energy_blocked, static_argnums=0)(functional, functional.params, xcg, density)
+    assert abs(float(energy - expected)) < E_TOL
+    energy, ours = jax.jit(xc_energy_and_potential, static_argnums=0)(functional, functional.params, xcg, density)
+    assert abs(float(energy - expected)) < E_TOL
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(potential), rtol=0, atol=V_TOL)
+
+
+def test_restricted_potential_is_the_derivative(dimer):
+    molecule, basis, grid, _, density = dimer
+    functional = get_functional("b3lyp")
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1, ao_memory=0)  # AOs evaluated in the step
+    closed = jnp.stack([density[0], density[0]])
+    expected = jax.jit(jax.grad(lambda d: xc_energy_blocked(functional, functional.params, xcg, d)))(closed)
+    expected = 0.5 * (expected + jnp.swapaxes(expected, 1, 2))
+    _, potential = jax.jit(xc_energy_and_potential, static_argnums=(0, 4))(
+        functional, functional.params, xcg, closed, True)
+    np.testing.assert_allclose(np.asarray(potential), np.asarray(expected), rtol=0, atol=V_TOL)
+
+
+def test_gradient_with_respect_to_atoms_matches_dense(dimer):
+    """AOs evaluated inside the energy: d E_xc / d R through points, weights and AOs."""
+    molecule, basis, grid, _, density = dimer
+    functional = get_functional("pbe")
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1, ao_memory=0)
+    spec = dftjax.grid.grid_spec(molecule.symbols, 1)
+
+    def blocked(coords):
+        moved = dftjax.grid.grid_points(spec, coords)
+        return xc_energy_blocked(functional, functional.params, xcg.at_geometry(coords, moved), density)
+
+    def dense(coords):
+        moved = dftjax.grid.grid_points(spec, coords)
+        ao = ao_values(basis, coords, moved.coords, deriv=1)
+        return xc_energy(functional, functional.params, ao, moved.weights, density)
+
+    coords = jnp.asarray(molecule.coordinates)
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.grad(blocked))(coords)),
+                               np.asarray(jax.jit(jax.grad(dense))(coords)),
+                               rtol=0, atol=1e-10)
+
+
+def test_second_derivative_in_the_density(dimer):
+    """jvp of the written-out potential = jvp of the autodiff gradient of the energy."""
+    molecule, basis, grid, _, density = dimer
+    functional = get_functional("pbe")
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1)
+    direction = jnp.asarray(np.random.default_rng(5).standard_normal(density.shape))
+    direction = direction + jnp.swapaxes(direction, 1, 2)
+
+    def potential(d):
+        return xc_energy_and_potential(functional, functional.params, xcg, d)[1]
+
+    def gradient(d):
+        g = jax.grad(lambda d: xc_energy_blocked(functional, functional.params, xcg, d))(d)
+        return 0.5 * (g + jnp.swapaxes(g, 1, 2))
+
+    _, ours = jax.jit(lambda d, v: jax.jvp(potential, (d,), (v,)))(density, direction)
+    _, expected = jax.jit(lambda d, v: jax.jvp(gradient, (d,), (v,)))(density, direction)
+    assert np.all(np.isfinite(np.asarray(ours)))
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(expected), rtol=0,
+                               atol=1e-9 * float(jnp.abs(expected).max()))
