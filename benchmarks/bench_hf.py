@@ -91,7 +91,8 @@ HEADERS = ["molecule", "nao", "PySCF ints", "PySCF RHF", "dftjax ints cold", "in
            "dftjax RHF cold", "RHF warm", "ints ratio", "RHF ratio", "dE (Ha)",
            "recompiles", "new geom RHF"]
 EXTRA_CSV_COLUMNS = ["basis", "pyscf_energy", "dftjax_energy", "pyscf_cycles",
-                     "dftjax_iterations", "dftjax_ints_cold_compiles",
+                     "dftjax_iterations", "dftjax_warm_integrals_s", "dftjax_warm_guess_s",
+                     "dftjax_warm_scf_s", "load_average", "dftjax_ints_cold_compiles",
                      "dftjax_rhf_cold_compiles", "repeat", "cpu_count", "jax_backend",
                      "persistent_cache", "jax_version", "pyscf_version"]
 
@@ -204,6 +205,8 @@ def benchmark(name, basis_name, repeat, counter):
      (result, row["dftjax_energy"])) = cold_and_warm(
         lambda: dftjax_rhf(mol, basis_name), repeat, counter)
     row["dftjax_iterations"] = int(result.iterations)
+    for stage in ("integrals", "guess", "scf"):  # stages of the last warm call
+        row[f"dftjax_warm_{stage}_s"] = result.timings[stage]
 
     displaced_coords = coords.copy()
     displaced_coords[0, 0] += DISPLACEMENT
@@ -215,6 +218,7 @@ def benchmark(name, basis_name, repeat, counter):
     row["ints_ratio"] = row["dftjax_ints_warm_s"] / row["pyscf_ints_s"]
     row["rhf_ratio"] = row["dftjax_rhf_warm_s"] / row["pyscf_rhf_s"]
     row["energy_diff_ha"] = row["dftjax_energy"] - row["pyscf_energy"]
+    row["load_average"] = os.getloadavg()[0]  # other work on the machine skews every time
     return row
 
 
@@ -268,7 +272,8 @@ def main(argv=None):
           f"({', '.join(str(d) for d in jax.devices())}); PySCF {pyscf.__version__}; "
           f"Python {sys.version.split()[0]}")
     print(f"os.cpu_count() = {os.cpu_count()}, PySCF threads = {lib.num_threads()} "
-          "(both programs use their default thread pools)")
+          "(both programs use their default thread pools); load average "
+          f"{os.getloadavg()[0]:.1f} (should be ~0: other work slows both programs unequally)")
     print(f"JAX persistent compilation cache: {cache_note}")
     print(f"basis {args.basis}, conv_tol {CONV_TOL:g} Ha, warm = best of {args.repeat}; "
           f"recompiles = XLA compilations of dftjax.scf after moving atom 0 by {DISPLACEMENT} A")
@@ -282,7 +287,10 @@ def main(argv=None):
         print(f"  {name}: E(PySCF) = {row['pyscf_energy']:.10f} ({row['pyscf_cycles']} cycles), "
               f"E(dftjax) = {row['dftjax_energy']:.10f} ({row['dftjax_iterations']} iterations); "
               f"cold compilations: integrals {row['dftjax_ints_cold_compiles']}, "
-              f"RHF {row['dftjax_rhf_cold_compiles']}", file=sys.stderr, flush=True)
+              f"RHF {row['dftjax_rhf_cold_compiles']}; warm RHF stages: integrals "
+              f"{row['dftjax_warm_integrals_s']:.2f} s, guess {row['dftjax_warm_guess_s']:.2f} s, "
+              f"SCF {row['dftjax_warm_scf_s']:.2f} s; load average {row['load_average']:.1f}",
+              file=sys.stderr, flush=True)
     print_table(rows)
 
     if args.csv:

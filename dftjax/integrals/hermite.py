@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .boys import boys
+from ._fusion import materialize
+from .boys import boys_orders
 
 
 @lru_cache(maxsize=None)
@@ -114,23 +115,38 @@ def hermite_coulomb(degree: int, alpha, r_pq):
     -------
     array (..., n_hermite(degree)) in :func:`hermite_indices` order.
     """
-    t_arg = alpha * jnp.sum(r_pq * r_pq, axis=-1)
-    f = boys(degree, t_arg)
-    scale = (-2.0 * alpha)[..., None] ** jnp.arange(degree + 1)
-    base = f * scale  # base[..., n] = R^{(n)}_{000}
+    terms = hermite_coulomb_terms(degree, alpha, r_pq)
+    if isinstance(terms, (list, tuple)):
+        return jnp.stack(terms, axis=-1)
+    return terms
+
+
+def hermite_coulomb_terms(degree: int, alpha, r_pq):
+    """:func:`hermite_coulomb` as a list of arrays shaped like ``alpha``, one per (t, u, v)
+    in :func:`hermite_indices` order, up to UNROLL_MAX_DEGREE; above it, the stacked array
+    (..., n_hermite(degree)). Kernels that pick single terms avoid a stack and a gather.
+    """
+    x, y, z = r_pq[..., 0], r_pq[..., 1], r_pq[..., 2]
+    # written out: XLA:CPU reduces over a length-3 minor axis (jnp.sum) several times slower
+    t_arg = alpha * (x * x + y * y + z * z)
+    f = boys_orders(degree, t_arg)
+    # base[n] = R^{(n)}_{000} = (-2 alpha)^n F_n
+    base, power = [f[0]], None
+    for n in range(1, degree + 1):
+        power = -2.0 * alpha if power is None else power * (-2.0 * alpha)
+        base.append(f[n] * power)
     if degree <= UNROLL_MAX_DEGREE:
         return _coulomb_unrolled(degree, base, r_pq)
-    return _coulomb_gathered(degree, base, r_pq)
+    return _coulomb_gathered(degree, jnp.stack(base, axis=-1), r_pq)
 
 
 def _coulomb_unrolled(degree, base, r_pq):
-    """R_{tuv} as straight-line code, one optimisation barrier per recursion level so XLA
-    materialises each level instead of duplicating shared sub-expressions."""
-    base = [base[..., n] for n in range(degree + 1)]
+    """R_{tuv} as straight-line code (a list, :func:`hermite_indices` order), each
+    recursion level :func:`materialize`-d so that XLA computes it once instead of
+    duplicating shared sub-expressions. ``base[n]`` = R^{(n)}_{000}."""
     xyz = (r_pq[..., 0], r_pq[..., 1], r_pq[..., 2])
     # level[n] maps (t, u, v) with t+u+v <= degree-n to R^{(n)}_{tuv}; each level is built
-    # from the one above only, behind an optimisation barrier so XLA materialises it
-    # instead of duplicating shared sub-expressions into every consumer.
+    # from the one above only.
     level = {(0, 0, 0): base[degree]}
     for n in range(degree - 1, -1, -1):
         new = {}
@@ -149,8 +165,8 @@ def _coulomb_unrolled(degree, base, r_pq):
                 value = value + h1[d] * level[tuple(h2)]
             new[(t, u, v)] = value
         keys = list(new)
-        level = dict(zip(keys, jax.lax.optimization_barrier([new[k] for k in keys])))
-    return jnp.stack([level[tuple(map(int, h))] for h in hermite_indices(degree)], axis=-1)
+        level = dict(zip(keys, materialize([new[k] for k in keys])))
+    return [level[tuple(map(int, h))] for h in hermite_indices(degree)]
 
 
 @lru_cache(maxsize=None)

@@ -18,10 +18,12 @@ Modern Quantum Chemistry, §3.4 (RHF) and §3.8 (UHF).
 """
 
 import dataclasses
+from functools import partial
 from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def coulomb(eri, density):
@@ -95,26 +97,82 @@ jax.tree_util.register_dataclass(
     EnergyModel, data_fields=["params"], meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn"])
 
 
-def coulomb_and_exchange(eri, density):
+def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None):
     """J[D_a + D_b] (nao, nao) and K[D_s] (2, nao, nao) from (ij|kl) (nao,)*4.
 
-    J is one matrix-vector product with eri viewed as (nao^2, nao^2). For
+    By default J is one matrix-vector product with eri viewed as (nao^2, nao^2). For
     K_il = sum_jk (ij|kl) D_jk the contracted indices j, k are adjacent in memory, so with
     eri viewed as (nao, nao^2, nao) it is a batched (over i) vector-matrix product: no
     transposed copy of the tensor, which would cost more than the product itself.
+
+    Faster forms of the same integrals, when given (each streams less memory per Fock
+    build; pyrrole/def2-SVP on 2 cores: 91 -> 34 ms for J and K):
+    ``eri_pairs`` (npair, npair), the pair matrix, gives J (:func:`coulomb_from_pair_matrix`);
+    ``eri_exchange`` (npair, nao^2), from :func:`exchange_matrix`, gives K as one
+    matrix product (:func:`exchange_from_exchange_matrix`; densities must be symmetric).
     """
     nao = density.shape[-1]
     flat = density.reshape(2, nao * nao)
-    coulomb_total = (flat.sum(axis=0) @ eri.reshape(nao * nao, nao * nao)).reshape(nao, nao)
+    if eri_pairs is not None:
+        coulomb_total = coulomb_from_pair_matrix(eri_pairs, density.sum(axis=0))
+    else:
+        coulomb_total = (eri.reshape(nao * nao, nao * nao) @ flat.sum(axis=0)).reshape(nao, nao)
+    if eri_exchange is not None:
+        return coulomb_total, exchange_from_exchange_matrix(eri_exchange, density)
     rows = jnp.broadcast_to(flat[None], (nao, 2, nao * nao))
     exchange_spin = jax.lax.dot_general(rows, eri.reshape(nao, nao * nao, nao),
                                         (((2,), (1,)), ((0,), (0,))))  # (i, s, l)
     return coulomb_total, jnp.swapaxes(exchange_spin, 0, 1)
 
 
+def _pair_index(nao: int):
+    """Canonical AO pairs: (k, l) with k >= l in order, and the (nao, nao) matrix of
+    P(k, l) = k (k + 1) / 2 + l (symmetric)."""
+    k, l = np.tril_indices(nao)
+    index = np.zeros((nao, nao), dtype=np.int32)
+    index[k, l] = index[l, k] = np.arange(len(k))
+    return k, l, index
+
+
+def coulomb_from_pair_matrix(eri_pairs, density):
+    """J[D]_ij = sum_kl (ij|kl) D_kl from the ERI pair matrix (npair, npair).
+
+    Rows and columns run over canonical AO pairs P(k, l) = k (k + 1) / 2 + l, k >= l (see
+    :func:`dftjax.integrals.two_electron.pair_matrix_from_pairs`), so the sum over (k, l)
+    and (l, k) becomes one over k >= l with D_kl + D_lk (D_kk once). density (nao, nao).
+    """
+    k, l, index = _pair_index(density.shape[-1])
+    packed = (density[k, l] + density[l, k]) * np.where(k == l, 0.5, 1.0)
+    return (eri_pairs @ packed)[index]
+
+
+@partial(jax.jit, static_argnums=(1,))
+def exchange_matrix(eri_pairs, nao):
+    """The ERIs arranged for exchange, (npair, nao^2): row P(i, l) (i >= l), column
+    j nao + k, value (ij|kl) = M[P(i, j), P(k, l)], gathered from the pair matrix M.
+
+    K_il = sum_jk (ij|kl) D_jk is then one product with D flattened; for symmetric D,
+    K is symmetric, so the rows i >= l suffice. Half the size of the full tensor.
+    """
+    i, l, index = _pair_index(nao)
+    rows = jnp.asarray(index[i])[:, :, None]       # (npair, nao_j, 1): P(i, j)
+    cols = jnp.asarray(index[:, l].T)[:, None, :]  # (npair, 1, nao_k): P(k, l)
+    return eri_pairs[rows, cols].reshape(len(i), nao * nao)
+
+
+def exchange_from_exchange_matrix(eri_exchange, density):
+    """K[D_s] (2, nao, nao) from :func:`exchange_matrix` output; density (2, nao, nao),
+    symmetric."""
+    nao = density.shape[-1]
+    _, _, index = _pair_index(nao)
+    packed = eri_exchange @ density.reshape(2, nao * nao).T  # (npair, 2)
+    return jnp.moveaxis(packed[index], -1, 0)
+
+
 def _hf_fock_and_energy(density, params):
     """Fock matrices (2, nao, nao) and HF electronic energy from shared J and K."""
-    coulomb_total, exchange_spin = coulomb_and_exchange(params["eri"], density)
+    coulomb_total, exchange_spin = coulomb_and_exchange(
+        params["eri"], density, params.get("eri_pairs"), params.get("eri_exchange"))
     fock = params["h_core"] + coulomb_total - exchange_spin
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
     return fock, energy
@@ -128,12 +186,20 @@ def _hf_fock_jk(density, params):
     return _hf_fock_and_energy(density, params)[0]
 
 
-def hf_fock_and_energy(h_core, eri):
+def hf_fock_and_energy(h_core, eri, eri_pairs=None):
     """Hartree-Fock energy model with the hand-written Fock matrix.
 
     E = 1/2 sum_sigma tr[(h + F_sigma) D_sigma], F_sigma = h + J[D] - K[D_sigma].
+    ``eri_pairs``: optionally the same integrals as the pair matrix (npair, npair); the
+    model then takes J from it and K from :func:`exchange_matrix` (built here, once, from
+    it: 0.3 s and nao^2 npair doubles for pyrrole/def2-SVP), which makes each Fock build
+    about 2.5 times faster (:func:`coulomb_and_exchange`). Densities must then be
+    symmetric, as SCF densities are.
     """
     params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64)}
+    if eri_pairs is not None:
+        params["eri_pairs"] = jnp.asarray(eri_pairs, jnp.float64)
+        params["eri_exchange"] = exchange_matrix(params["eri_pairs"], params["h_core"].shape[-1])
     return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
 
 
