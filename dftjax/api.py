@@ -14,13 +14,17 @@ import numpy as np
 
 from .basis import BasisSet, build_basis
 from .integrals.one_electron import one_electron_from_pairs, pair_data
-from .integrals.two_electron import electron_repulsion_from_pairs
+from .integrals.two_electron import (electron_repulsion_from_pairs, expand_pair_matrix,
+                                     pair_matrix_from_pairs)
 from .molecule import Molecule
-from .grid import ao_values, build_grid
+from .grid import build_grid
 from .scf import SCFResult, hf_fock_and_energy, run_scf, sad_density
-from .scf.kohn_sham import ks_fock_and_energy
+from .scf.kohn_sham import ks_fock_and_energy, ks_xc_energy
 from .xc import Functional, get_functional
-from .xc.features import xc_energy
+from .xc.blocked import xc_grid
+from .eri_choice import choose_eri, density_fitted_integrals
+from .integrals.density_fitting import atom_eri_blocks
+from .scf.density_fit import df_fock_and_energy
 
 
 
@@ -31,6 +35,11 @@ class Integrals:
     overlap, kinetic, nuclear : (nao, nao); eri : (nao, nao, nao, nao) = (ij|kl);
     dipole : (3, nao, nao) = <i|r|j> about the origin;
     eri_long_range : erf-attenuated ERIs, only for range-separated functionals.
+    df, df_long_range : with density fitting (then eri is None), the fitted tensors B
+    (nao, nao, naux), (ij|kl) ~ sum_P B_ijP B_klP (:mod:`dftjax.integrals.density_fitting`).
+    eri_pairs : the same ERIs as the symmetric matrix of canonical AO pairs (npair, npair),
+    npair = nao (nao + 1) / 2 (:func:`~dftjax.integrals.two_electron.pair_matrix_from_pairs`);
+    the SCF takes J from it.
     """
 
     overlap: jnp.ndarray
@@ -39,6 +48,9 @@ class Integrals:
     eri: jnp.ndarray
     dipole: jnp.ndarray
     eri_long_range: jnp.ndarray = None
+    df: jnp.ndarray = None
+    df_long_range: jnp.ndarray = None
+    eri_pairs: jnp.ndarray = None
 
     @property
     def h_core(self):
@@ -56,9 +68,10 @@ def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
     data = pair_data(basis, coords, molecule.atomic_numbers.astype(float), coords)
     overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
     pairs = [d[:3] for d in data]
-    eri = electron_repulsion_from_pairs(basis, pairs)
+    eri_pairs = pair_matrix_from_pairs(basis, pairs)
+    eri = expand_pair_matrix(basis.nao, eri_pairs)
     eri_long_range = electron_repulsion_from_pairs(basis, pairs, omega) if omega > 0.0 else None
-    return Integrals(overlap, kinetic, nuclear, eri, dipole, eri_long_range)
+    return Integrals(overlap, kinetic, nuclear, eri, dipole, eri_long_range, eri_pairs=eri_pairs)
 
 
 def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
@@ -70,7 +83,8 @@ def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
     compiles no new integral code.
     """
     ranges = basis.atom_ao_ranges()
-    overlap, kinetic, eri = (np.asarray(m) for m in (ints.overlap, ints.kinetic, ints.eri))
+    overlap, kinetic = np.asarray(ints.overlap), np.asarray(ints.kinetic)
+    eri = np.asarray(ints.eri) if ints.eri is not None else None
     coords = jnp.asarray(molecule.coordinates)
 
     def atom_integrals(symbol):
@@ -81,7 +95,9 @@ def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
         charges[atom] = molecule.atomic_numbers[atom]
         own_nucleus = np.asarray(one_electron_from_pairs(basis, pair_data(basis, coords, charges, coords))[3])
         return {"S": overlap[block, block], "T": kinetic[block, block],
-                "V": own_nucleus[block, block], "eri": eri[block, block, block, block],
+                "V": own_nucleus[block, block],
+                "eri": eri[block, block, block, block] if eri is not None
+                else atom_eri_blocks(ints.df, start, stop),  # density fitted
                 "nelectron": int(molecule.atomic_numbers[atom])}
 
     return atom_integrals
@@ -92,7 +108,9 @@ class SCFCalculation:
     """A finished SCF: the :class:`~dftjax.scf.SCFResult` fields plus context.
 
     Attributes beyond the SCF result: ``molecule``, ``basis``, ``xc``, ``integrals``,
-    ``dipole`` ((3,) a.u., about the origin as PySCF), ``timings`` (seconds per stage).
+    ``dipole`` ((3,) a.u., about the origin as PySCF), ``timings`` (seconds per stage),
+    ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
+    when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path).
     Every field of the SCF result (``energy``, ``converged``, ``iterations``,
     ``mo_energy``, ``mo_coeff``, ``mo_occ``, ``density_matrix``, ...) reads through.
     """
@@ -107,6 +125,12 @@ class SCFCalculation:
     functional: Functional = None
     grid: object = None
     xc_energy: float = 0.0
+    grid_level: int = 3
+    xc_params: object = None
+    eri_method: str = "exact"
+    auxbasis: str = None
+    naux: int = 0
+    memory_estimate: int = 0
 
     def __getattr__(self, name):
         return getattr(self.result, name)
@@ -123,7 +147,8 @@ class SCFCalculation:
 def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         unrestricted=None, max_cycle: int = 100, cartesian: bool = False,
         conv_tol_grad=None, verbose: bool = False, guess: str = "sad",
-        grid_level: int = 3, xc_params=None) -> SCFCalculation:
+        grid_level: int = 3, xc_params=None, density_fit=None,
+        auxbasis=None) -> SCFCalculation:
     """Run a self-consistent field calculation: Hartree-Fock or Kohn-Sham.
 
     Parameters
@@ -139,6 +164,15 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     unrestricted : None picks restricted for singlets and unrestricted otherwise;
         True forces UHF; False forces RHF (singlets only)
     guess : "sad" (superposition of atomic densities) or "core"
+    density_fit : True fits J and K (RI-JK) in an auxiliary basis, False uses exact
+        four-index ERIs, None (default) chooses by size: exact while the nao^4 tensor is
+        small next to the machine's memory (see :mod:`dftjax.memory`); ``eri_method`` on
+        the result says which ran. A MemoryError is raised before the run when the chosen
+        path's estimated peak memory exceeds what is available.
+    auxbasis : fitting basis: None for PySCF's default (def2-universal-jkfit for def2-*,
+        cc-pVXZ-JKFIT for cc-pVXZ, J-fit sets for non-hybrid functionals, even-tempered
+        functions otherwise; see :mod:`dftjax.basis.auxiliary`), a basis-set-exchange name,
+        "etb", or {element: name}; giving one implies density_fit unless it is False
     """
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
@@ -154,28 +188,46 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     timings = {}
     start = time.perf_counter()
     basis_set = build_basis(molecule, basis, cartesian=cartesian)
-    ints = compute_integrals(molecule, basis_set,
-                             omega=functional.omega if functional.hf_long_range else 0.0)
-    jax.block_until_ready(ints.eri)
-    timings["integrals"] = time.perf_counter() - start
+    tick = time.perf_counter()
+    grid = None if pure_hf else build_grid(molecule, level=grid_level)  # its size for the estimate
+    grid_seconds = time.perf_counter() - tick
+    eri = choose_eri(molecule, basis_set, basis, functional, density_fit, auxbasis,
+                     0 if grid is None else int(grid.weights.shape[0]), verbose)
+    omega = functional.omega if functional.hf_long_range else 0.0
+    if eri.method == "exact":
+        ints = compute_integrals(molecule, basis_set, omega=omega)
+    else:
+        overlap, kinetic, nuclear, dipole_ints, factor, factor_lr, _ = density_fitted_integrals(
+            molecule, basis_set, eri.auxbasis, omega)
+        ints = Integrals(overlap, kinetic, nuclear, None, dipole_ints, df=factor,
+                         df_long_range=factor_lr)
+    jax.block_until_ready((ints.eri, ints.df))
+    timings["integrals"] = time.perf_counter() - start - grid_seconds
     tick = time.perf_counter()
     density = None
     if guess == "sad":
         density = sad_density(basis_set.atom_ao_ranges(), molecule.symbols,
                               _atom_integrals_fn(molecule, basis_set, ints))
     timings["guess"] = time.perf_counter() - tick
-    grid = None
-    if pure_hf:
-        model = hf_fock_and_energy(ints.h_core, ints.eri)
+    n_occupied = max(molecule.nalpha, molecule.nbeta)
+    if pure_hf and eri.method == "exact":
+        model = hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs)
+    elif pure_hf:
+        model = df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     else:
         tick = time.perf_counter()
         coords = jnp.asarray(molecule.coordinates)
-        grid = build_grid(molecule, level=grid_level)
-        ao = ao_values(basis_set, coords, grid.coords, deriv=0 if functional.family == "lda" else 1)
-        model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, grid.weights,
-                                   eri_long_range=ints.eri_long_range, xc_params=xc_params)
+        ao = xc_grid(basis_set, grid, coords, deriv=0 if functional.family == "lda" else 1)
+        if eri.method == "exact":
+            model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao,
+                                       restricted=not unrestricted,
+                                       eri_long_range=ints.eri_long_range, xc_params=xc_params)
+        else:
+            model = df_fock_and_energy(ints.h_core, ints.df, n_occupied, functional, ao,
+                                       factor_long_range=ints.df_long_range, xc_params=xc_params,
+                                       restricted=not unrestricted)
         jax.block_until_ready(model.params)
-        timings["grid"] = time.perf_counter() - tick
+        timings["grid"] = time.perf_counter() - tick + grid_seconds
     tick = time.perf_counter()
     result = run_scf(model, ints.overlap, ints.h_core,
                      molecule.nuclear_repulsion(), molecule.nalpha, molecule.nbeta,
@@ -188,8 +240,9 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     if not pure_hf:
         density = result.density_matrix if not result.restricted else 0.5 * jnp.stack(
             [result.density_matrix, result.density_matrix])
-        e_xc = float(xc_energy(functional, model.params["xc"], model.params["ao"],
-                               model.params["weights"], density))
+        e_xc = float(ks_xc_energy(model, density))
     timings["total"] = time.perf_counter() - start
     return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings,
-                          functional, grid, e_xc)
+                          functional, grid, e_xc, grid_level,
+                          None if pure_hf else model.params["xc"], eri.method,
+                          eri.auxbasis_name, eri.naux, eri.peak_bytes)

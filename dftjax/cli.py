@@ -1,13 +1,16 @@
 """The ``dftjax`` command line.
 
 ``dftjax run GEOMETRY.xyz --basis NAME`` runs one SCF and prints a summary, or with
-``--json`` exactly one JSON object on stdout. Everything else (progress, logs, errors)
+``--json`` exactly one JSON object on stdout; ``--gradient`` adds the nuclear gradient.
+``dftjax opt GEOMETRY.xyz --basis NAME`` optimises the geometry (``--output OUT.xyz``
+writes the final one). Everything else (progress, logs, errors)
 goes to stderr, so ``dftjax run ... --json > result.json`` captures only the result.
 
 Units in the output: energies in Hartree, dipole in atomic units (e·Bohr) with its
 magnitude also in Debye, timings in seconds.
 
-Exit codes: 0 success; 1 SCF not converged (the result is still printed);
+Exit codes: 0 success; 1 SCF (or, for ``opt``, the geometry) not converged (the result
+is still printed);
 2 bad input (unreadable geometry, unknown basis or element, bad arguments).
 
 The parser is built by :func:`build_parser`; each subcommand registers a handler
@@ -34,8 +37,10 @@ AU2DEBYE = 2.5417464157449032
 
 # Exceptions that mean "the input is wrong" rather than "dftjax is broken": a missing
 # or unreadable file (OSError), a malformed geometry or impossible charge/multiplicity
-# (ValueError), an unknown basis set or element (KeyError, as basis-set-exchange raises).
-_INPUT_ERRORS = (OSError, ValueError, KeyError)
+# (ValueError), an unknown basis set or element (KeyError, as basis-set-exchange raises),
+# a calculation estimated too big for the memory available (MemoryError, raised before
+# anything large is allocated).
+_INPUT_ERRORS = (OSError, ValueError, KeyError, MemoryError)
 
 EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
@@ -70,6 +75,17 @@ def _add_run_parser(subparsers) -> None:
         description="Run one SCF calculation on a molecule read from an XYZ file "
         "(coordinates in Angstrom).",
     )
+    _add_scf_arguments(run)
+    run.add_argument(
+        "--gradient",
+        action="store_true",
+        help="also compute the analytic nuclear gradient dE/dR (Ha/Bohr)",
+    )
+    run.set_defaults(handler=_cmd_run)
+
+
+def _add_scf_arguments(run) -> None:
+    """The geometry, method and SCF options shared by ``run`` and ``opt``."""
     run.add_argument("geometry", metavar="GEOMETRY.xyz", help="XYZ file, Angstrom")
     run.add_argument("--basis", required=True, help="basis set name, e.g. sto-3g, def2-svp")
     run.add_argument("--xc", default="hf", help="exchange-correlation method (default: hf)")
@@ -110,9 +126,58 @@ def _add_run_parser(subparsers) -> None:
         metavar="L",
         help="integration grid level 0-9 for DFT, as PySCF's (default: 3)",
     )
+    run.add_argument(
+        "--density-fit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="density-fitted (RI-JK) electron repulsion; --no-density-fit forces exact "
+             "ERIs (default: chosen by size, exact for small molecules)",
+    )
+    run.add_argument(
+        "--auxbasis",
+        default=None,
+        metavar="NAME",
+        help="auxiliary fitting basis (implies --density-fit; default: PySCF's choice, "
+             "e.g. def2-universal-jkfit for def2-* bases)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     run.add_argument("--verbose", action="store_true", help="SCF progress on stderr")
-    run.set_defaults(handler=_cmd_run)
+
+
+def _add_opt_parser(subparsers) -> None:
+    opt = subparsers.add_parser(
+        "opt",
+        help="geometry optimisation (energy minimum)",
+        description="Minimise the SCF energy over the nuclear coordinates, starting from "
+        "an XYZ file (Angstrom), with analytic gradients and BFGS. Progress goes to "
+        "stderr, one line per step.",
+    )
+    _add_scf_arguments(opt)
+    opt.add_argument(
+        "--gtol",
+        type=_positive_float,
+        default=None,
+        help="convergence threshold on the largest gradient component in Ha/Bohr; the "
+        "rms gradient, energy change and displacement thresholds scale with it "
+        "(default: 3e-5)",
+    )
+    opt.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        default=None,
+        help="maximum number of optimisation steps (default: 100)",
+    )
+    opt.add_argument(
+        "--method",
+        choices=("BFGS", "L-BFGS-B"),
+        default="BFGS",
+        help="scipy.optimize.minimize method (default: BFGS)",
+    )
+    opt.add_argument("--output", metavar="OUT.xyz", help="write the final geometry here (XYZ)")
+    opt.add_argument(
+        "--trajectory", metavar="TRAJ.xyz", help="write every step's geometry here (XYZ frames)"
+    )
+    opt.set_defaults(handler=_cmd_opt)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
+    _add_opt_parser(subparsers)
     return parser
 
 
@@ -153,6 +219,10 @@ def result_to_dict(result, mol, args) -> dict:
         "nuclear_repulsion": float(result.e_nuc),
         "xc_energy": float(getattr(result, "xc_energy", 0.0) or 0.0),
         "grid_points": int(_grid_points(result)),
+        "eri_method": getattr(result, "eri_method", "exact"),
+        "auxbasis": getattr(result, "auxbasis", None),
+        "naux": int(getattr(result, "naux", 0) or 0),
+        "memory_estimate_bytes": int(getattr(result, "memory_estimate", 0) or 0),
     }
 
 
@@ -175,10 +245,19 @@ def _summary(record: dict) -> str:
             f"total energy        {record['energy']:.10f} Ha",
             f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
             f"XC energy           {record['xc_energy']:.10f} Ha   ({record['grid_points']} grid points)",
+            f"electron repulsion  {_eri_line(record)}",
             f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D",
             f"timings             {timings}",
         ]
     )
+
+
+def _eri_line(record: dict) -> str:
+    if record.get("eri_method") == "density-fit":
+        text = f"density fitted, {record['auxbasis']} ({record['naux']} functions)"
+    else:
+        text = "exact"
+    return f"{text}, estimated peak memory {record['memory_estimate_bytes'] / 1024**3:.2f} GiB"
 
 
 def _error_message(exc: BaseException) -> str:
@@ -188,9 +267,12 @@ def _error_message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _cmd_run(args) -> int:
-    # Options left out when not given, so that Molecule's and scf's own defaults are
-    # the only defaults.
+def _scf_options(args) -> dict:
+    """Keyword arguments of dftjax.scf from the shared options (_add_scf_arguments).
+
+    Options are left out when not given, so that Molecule's and scf's own defaults are
+    the only defaults.
+    """
     scf_options = {
         "basis": args.basis,
         "xc": args.xc,
@@ -204,10 +286,32 @@ def _cmd_run(args) -> int:
         scf_options["max_cycle"] = args.max_cycle
     if args.grid_level is not None:
         scf_options["grid_level"] = args.grid_level
+    if getattr(args, "density_fit", None) is not None:
+        scf_options["density_fit"] = args.density_fit
+    if getattr(args, "auxbasis", None):
+        scf_options["auxbasis"] = args.auxbasis
+    return scf_options
 
+
+def _molecule_options(args) -> dict:
+    """Keyword arguments of Molecule.from_xyz: the charge, and the multiplicity if given."""
     molecule_options = {"charge": args.charge}
     if args.multiplicity is not None:
         molecule_options["multiplicity"] = args.multiplicity
+    return molecule_options
+
+
+def _bad_input(exc, args) -> int:
+    """Report an input error as one line on stderr (a traceback with --verbose)."""
+    if args.verbose:
+        traceback.print_exc(file=sys.stderr)
+    print(f"dftjax: error: {_error_message(exc)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _cmd_run(args) -> int:
+    scf_options = _scf_options(args)
+    molecule_options = _molecule_options(args)
 
     try:
         # stdout carries only the result; any progress printed on the way goes to stderr.
@@ -216,22 +320,131 @@ def _cmd_run(args) -> int:
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
             result = dftjax.scf(mol, **scf_options)
     except _INPUT_ERRORS as exc:
-        if args.verbose:
-            traceback.print_exc(file=sys.stderr)
-        print(f"dftjax: error: {_error_message(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _bad_input(exc, args)
 
     record = result_to_dict(result, mol, args)
+    if args.gradient:
+        # The analytic gradient assumes a converged (stationary) SCF; an unconverged
+        # one gets none rather than a misleading number.
+        gradient = None
+        if record["converged"]:
+            with contextlib.redirect_stdout(sys.stderr):
+                gradient = _as_list(dftjax.gradient(result))
+        record["gradient"] = gradient
     if args.json:
         print(json.dumps(record))
     else:
         print(_summary(record))
+        if record.get("gradient") is not None:
+            print(_gradient_table(mol.symbols, record["gradient"]))
     sys.stdout.flush()
 
     if not record["converged"]:
         print(
             f"error: SCF did not converge in {record['iterations']} iterations "
             f"(last energy {record['energy']:.10f} Ha)",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+def _gradient_table(symbols, gradient) -> str:
+    """The nuclear gradient as a table, one row per atom, Ha/Bohr."""
+    lines = ["gradient dE/dR (Ha/Bohr)",
+             f"{'atom':>8s}  {'x':>15s}  {'y':>15s}  {'z':>15s}"]
+    for index, (symbol, row) in enumerate(zip(symbols, gradient), start=1):
+        lines.append(f"{index:4d} {symbol:<3s}" + "".join(f"  {value:15.10f}" for value in row))
+    return "\n".join(lines)
+
+
+def optimization_to_dict(result, mol, args) -> dict:
+    """The JSON record of one ``opt``: plain Python floats, ints, bools and lists."""
+    gradient = np.asarray(result.gradient, dtype=float)
+    calculation = result.calculation
+    return {
+        "energy": float(result.energy),
+        "converged": bool(result.converged),
+        "steps": int(result.steps),
+        "evaluations": int(result.evaluations),
+        "scf_converged": bool(calculation.converged),
+        "symbols": list(result.molecule.symbols),
+        "coordinates": _as_list(result.coordinates_angstrom),
+        "gradient": gradient.tolist(),
+        "gradient_max": float(np.max(np.abs(gradient))),
+        "gradient_rms": float(np.sqrt(np.mean(gradient**2))),
+        "criteria": {name: float(value) for name, value in result.criteria.items()},
+        "method": args.method,
+        "trajectory": [
+            {"step": int(step.step), "energy": float(step.energy), "gradient_max": float(step.gmax)}
+            for step in result.trajectory
+        ],
+        "basis": args.basis,
+        "xc": args.xc,
+        "charge": int(mol.charge),
+        "multiplicity": int(mol.multiplicity),
+        "restricted": bool(calculation.restricted),
+        "natom": int(mol.natom),
+        "output": args.output,
+    }
+
+
+def _optimization_summary(record: dict, xyz: str) -> str:
+    method = ("R" if record["restricted"] else "U") + record["xc"].upper()
+    status = "converged" if record["converged"] else "NOT converged"
+    return "\n".join(
+        [
+            f"{method}/{record['basis']} geometry optimisation ({record['method']})  "
+            f"natom {record['natom']}  charge {record['charge']}  "
+            f"multiplicity {record['multiplicity']}",
+            f"{status} after {record['steps']} steps "
+            f"({record['evaluations']} energy and gradient evaluations)",
+            f"final energy        {record['energy']:.10f} Ha",
+            f"max |gradient|      {record['gradient_max']:.2e} Ha/Bohr",
+            "final geometry (XYZ, Angstrom):",
+            xyz.rstrip("\n"),
+            _gradient_table(record["symbols"], record["gradient"]),
+        ]
+    )
+
+
+def _cmd_opt(args) -> int:
+    options = _scf_options(args)
+    options["scf_verbose"] = options.pop("verbose")
+    options["method"] = args.method
+    if args.gtol is not None:
+        options["gtol"] = args.gtol
+    if args.max_steps is not None:
+        options["max_steps"] = args.max_steps
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **_molecule_options(args))
+            result = dftjax.optimize(mol, **options)
+    except _INPUT_ERRORS as exc:
+        return _bad_input(exc, args)
+
+    record = optimization_to_dict(result, mol, args)
+    xyz = result.to_xyz()
+    try:
+        if args.output:
+            pathlib.Path(args.output).write_text(xyz)
+        if args.trajectory:
+            pathlib.Path(args.trajectory).write_text(result.trajectory_xyz())
+    except OSError as exc:
+        return _bad_input(exc, args)
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(_optimization_summary(record, xyz))
+    sys.stdout.flush()
+
+    if not record["converged"]:
+        reason = "" if record["scf_converged"] else "; the final SCF did not converge"
+        print(
+            f"error: geometry optimisation did not converge in {record['steps']} steps "
+            f"(max |gradient| {record['gradient_max']:.2e} Ha/Bohr, energy "
+            f"{record['energy']:.10f} Ha{reason})",
             file=sys.stderr,
         )
         return EXIT_NOT_CONVERGED

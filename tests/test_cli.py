@@ -27,6 +27,7 @@ JSON_KEYS = {
     "energy", "converged", "iterations", "mo_energy", "mo_occ", "dipole", "dipole_debye",
     "timings", "nao", "basis", "xc", "charge", "multiplicity", "restricted", "natom",
     "nuclear_repulsion", "xc_energy", "grid_points",
+    "eri_method", "auxbasis", "naux", "memory_estimate_bytes",
 }
 
 
@@ -286,3 +287,248 @@ def test_water_sto3g_end_to_end(water_xyz, capsys):
     # No-grid energies agree with PySCF to 1e-8 Ha (DESIGN.md section 11).
     assert record["energy"] == pytest.approx(WATER_RHF_STO3G_ENERGY, abs=1e-8)
     assert (record["nao"], record["natom"], record["restricted"]) == (7, 3, True)
+
+
+# --------------------------------------------------------------------------- run --gradient
+
+FAKE_GRADIENT = np.array([[0.0, 0.0, -0.0614277716], [0.0, -0.0236413782, 0.0307138866],
+                          [0.0, 0.0236413782, 0.0307138866]])
+
+
+@pytest.fixture
+def fake_gradient(monkeypatch):
+    calls = []
+
+    def gradient(result):
+        calls.append(result)
+        return FAKE_GRADIENT
+
+    monkeypatch.setattr(dftjax, "gradient", gradient, raising=False)
+    return calls
+
+
+def test_run_gradient_adds_it_to_json(fake_scf, fake_gradient, water_xyz, capsys):
+    code, out, _ = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--gradient", "--json")
+    assert code == 0 and len(fake_gradient) == 1
+    record = json.loads(out)
+    assert set(record) == JSON_KEYS | {"gradient"}
+    assert record["gradient"] == FAKE_GRADIENT.tolist()  # (natom, 3) Ha/Bohr
+    # --gradient is not an SCF option
+    assert "gradient" not in fake_scf.calls[-1][1]
+
+
+def test_run_gradient_table_without_json(fake_scf, fake_gradient, water_xyz, capsys):
+    code, out, _ = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--gradient")
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index("gradient dE/dR (Ha/Bohr)")
+    rows = lines[start + 2:start + 5]
+    assert rows[0].split()[:2] == ["1", "O"] and rows[2].split()[:2] == ["3", "H"]
+    assert [float(v) for v in rows[1].split()[2:]] == pytest.approx(FAKE_GRADIENT[1], abs=1e-10)
+
+
+def test_run_without_gradient_computes_none(fake_scf, fake_gradient, water_xyz, capsys):
+    code, out, _ = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--json")
+    assert code == 0 and fake_gradient == [] and "gradient" not in json.loads(out)
+
+
+def test_run_gradient_of_unconverged_scf_is_null(monkeypatch, fake_gradient, water_xyz, capsys):
+    monkeypatch.setattr(dftjax, "Molecule", FakeMolecule, raising=False)
+    monkeypatch.setattr(dftjax, "scf", FakeSCF(converged=False), raising=False)
+    code, out, err = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--gradient", "--json")
+    assert code == 1 and fake_gradient == []
+    assert json.loads(out)["gradient"] is None
+    assert err.splitlines()[-1].startswith("error: SCF did not converge")
+
+
+# --------------------------------------------------------------------------- opt
+
+OPT_KEYS = {
+    "energy", "converged", "steps", "evaluations", "scf_converged", "symbols", "coordinates",
+    "gradient", "gradient_max", "gradient_rms", "criteria", "method", "trajectory", "basis",
+    "xc", "charge", "multiplicity", "restricted", "natom", "output",
+}
+FINAL_ANGSTROM = np.array([[0.0, 0.0, 0.150168809], [0.0, 0.758079618, -0.485634405],
+                           [0.0, -0.758079618, -0.485634405]])
+
+
+class FakeOptimize:
+    """Stands in for dftjax.optimize: records its arguments, returns a canned result."""
+
+    def __init__(self, converged=True, error=None):
+        self.converged = converged
+        self.error = error
+        self.calls = []
+
+    def __call__(self, mol, **options):
+        self.calls.append((mol, options))
+        if self.error is not None:
+            raise self.error
+        print("  step   0  E = -74.96")  # progress on stdout must not reach the JSON stream
+        gradient = FAKE_GRADIENT * (1e-6 if self.converged else 1e-2)
+        trajectory = [types.SimpleNamespace(step=0, energy=-74.9630231629, gmax=0.0614),
+                      types.SimpleNamespace(step=1, energy=-74.9659012173, gmax=6.1e-7)]
+        xyz = "3\nE = -74.9659012173 Ha\n" + "".join(
+            f"{s} {x:.9f} {y:.9f} {z:.9f}\n" for s, (x, y, z) in zip("OHH", FINAL_ANGSTROM))
+        return types.SimpleNamespace(
+            energy=-74.9659012173, converged=self.converged, steps=1, evaluations=2,
+            gradient=gradient, molecule=types.SimpleNamespace(symbols=("O", "H", "H")),
+            coordinates_angstrom=FINAL_ANGSTROM,
+            criteria={"gmax": 3e-5, "grms": 2e-5, "energy": 4.4e-9, "dmax": 1.2e-4,
+                      "drms": 8e-5},
+            trajectory=trajectory,
+            calculation=types.SimpleNamespace(converged=True, restricted=True),
+            to_xyz=lambda: xyz, trajectory_xyz=lambda: xyz + xyz,
+        )
+
+
+@pytest.fixture
+def fake_optimize(monkeypatch):
+    fake = FakeOptimize()
+    monkeypatch.setattr(dftjax, "Molecule", FakeMolecule, raising=False)
+    monkeypatch.setattr(dftjax, "optimize", fake, raising=False)
+    return fake
+
+
+def run_opt(capsys, *argv):
+    code = cli.main(["opt", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_opt_json_is_one_object(fake_optimize, water_xyz, capsys):
+    code, out, err = run_opt(capsys, water_xyz, "--basis", "sto-3g", "--json")
+    assert code == 0 and out.count("\n") == 1
+    record = json.loads(out)
+    assert set(record) == OPT_KEYS
+    assert record["converged"] is True and record["steps"] == 1 and record["evaluations"] == 2
+    assert record["energy"] == pytest.approx(-74.9659012173, abs=1e-12)
+    assert np.array(record["coordinates"]) == pytest.approx(FINAL_ANGSTROM)  # Angstrom
+    assert np.array(record["gradient"]) == pytest.approx(FAKE_GRADIENT * 1e-6)  # Ha/Bohr
+    assert record["gradient_max"] == pytest.approx(0.0614277716e-6)
+    assert record["symbols"] == ["O", "H", "H"] and record["natom"] == 3
+    assert [step["step"] for step in record["trajectory"]] == [0, 1]
+    assert (record["basis"], record["xc"], record["method"]) == ("sto-3g", "hf", "BFGS")
+    assert record["output"] is None and "step   0" in err
+
+
+def test_opt_default_options(fake_optimize, water_xyz, capsys):
+    run_opt(capsys, water_xyz, "--basis", "sto-3g")
+    (mol, options), = fake_optimize.calls
+    assert (mol.charge, mol.multiplicity) == (0, 1)
+    assert options == {"basis": "sto-3g", "xc": "hf", "unrestricted": None, "cartesian": False,
+                       "scf_verbose": False, "method": "BFGS"}
+
+
+def test_opt_all_options(fake_optimize, water_xyz, capsys):
+    run_opt(capsys, water_xyz, "--basis", "6-31g", "--xc", "b3lyp", "--grid-level", "4",
+            "--charge", "1", "--multiplicity", "2", "--unrestricted", "--conv-tol", "1e-11",
+            "--max-cycle", "60", "--gtol", "1e-5", "--max-steps", "40", "--method", "L-BFGS-B",
+            "--verbose")
+    (mol, options), = fake_optimize.calls
+    assert (mol.charge, mol.multiplicity) == (1, 2)
+    assert options == {"basis": "6-31g", "xc": "b3lyp", "unrestricted": True, "cartesian": False,
+                       "scf_verbose": True, "conv_tol": 1e-11, "max_cycle": 60, "grid_level": 4,
+                       "method": "L-BFGS-B", "gtol": 1e-5, "max_steps": 40}
+
+
+def test_opt_writes_output_and_trajectory(fake_optimize, water_xyz, tmp_path, capsys):
+    output, trajectory = tmp_path / "final.xyz", tmp_path / "traj.xyz"
+    code, out, _ = run_opt(capsys, water_xyz, "--basis", "sto-3g", "--output", output,
+                           "--trajectory", trajectory, "--json")
+    assert code == 0 and json.loads(out)["output"] == str(output)
+    lines = output.read_text().splitlines()
+    assert lines[0] == "3" and lines[2].split()[0] == "O"
+    assert [float(v) for v in lines[3].split()[1:]] == pytest.approx(FINAL_ANGSTROM[1])
+    assert trajectory.read_text().count("E = ") == 2
+
+
+def test_opt_summary_without_json(fake_optimize, water_xyz, capsys):
+    code, out, _ = run_opt(capsys, water_xyz, "--basis", "sto-3g")
+    assert code == 0
+    assert "RHF/sto-3g geometry optimisation (BFGS)" in out and "converged after 1 steps" in out
+    assert "-74.9659012173 Ha" in out and "gradient dE/dR (Ha/Bohr)" in out
+    assert "final geometry (XYZ, Angstrom):" in out
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_opt_not_converged_exits_1(monkeypatch, water_xyz, tmp_path, capsys, as_json):
+    monkeypatch.setattr(dftjax, "Molecule", FakeMolecule, raising=False)
+    monkeypatch.setattr(dftjax, "optimize", FakeOptimize(converged=False), raising=False)
+    output = tmp_path / "last.xyz"
+    code, out, err = run_opt(capsys, water_xyz, "--basis", "sto-3g", "--output", output,
+                             *(["--json"] if as_json else []))
+    assert code == 1 and output.exists()  # the last geometry is still written
+    if as_json:
+        assert json.loads(out)["converged"] is False
+    else:
+        assert "NOT converged" in out
+    assert err.splitlines()[-1].startswith("error: geometry optimisation did not converge")
+
+
+def test_opt_input_errors_are_one_line(monkeypatch, water_xyz, tmp_path, capsys):
+    monkeypatch.setattr(dftjax, "Molecule", FakeMolecule, raising=False)
+    fake = FakeOptimize(error=KeyError("Basis set nope does not exist"))
+    monkeypatch.setattr(dftjax, "optimize", fake, raising=False)
+    code, out, err = run_opt(capsys, water_xyz, "--basis", "nope", "--json")
+    assert code == 2 and out == "" and err == "dftjax: error: Basis set nope does not exist\n"
+    code, out, err = run_opt(capsys, tmp_path / "nothing.xyz", "--basis", "sto-3g")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "nothing.xyz" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["opt"],
+        ["opt", "water.xyz"],  # --basis is required
+        ["opt", "water.xyz", "--basis", "sto-3g", "--gtol", "-1"],
+        ["opt", "water.xyz", "--basis", "sto-3g", "--max-steps", "0"],
+        ["opt", "water.xyz", "--basis", "sto-3g", "--method", "CG"],
+    ],
+)
+def test_opt_bad_arguments_exit_2(fake_optimize, capsys, argv):
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "error:" in err and fake_optimize.calls == []
+
+
+needs_gradient = pytest.mark.skipif(
+    not callable(getattr(dftjax, "gradient", None)),
+    reason="dftjax.gradient (analytic nuclear gradients) is not available yet",
+)
+
+
+def _reference(data_dir, section, name):
+    with open(data_dir / "gradient_reference.json") as handle:
+        return json.load(handle)[section][name]
+
+
+@needs_gradient
+def test_run_gradient_end_to_end(data_dir, tmp_path, capsys):
+    entry = _reference(data_dir, "gradients", "water_sto3g_rhf")
+    geometry = tmp_path / "water.xyz"
+    geometry.write_text(f"{len(entry['symbols'])}\n\n" + "".join(
+        f"{s} {x!r} {y!r} {z!r}\n" for s, (x, y, z) in zip(entry["symbols"], entry["coords"])))
+    code, out, _ = run_cli(capsys, geometry, "--basis", "sto-3g", "--conv-tol", "1e-11",
+                           "--gradient", "--json")
+    assert code == 0
+    # PySCF's analytic RHF gradient at the same geometry (tests/data/gradient_reference.json)
+    assert np.array(json.loads(out)["gradient"]) == pytest.approx(np.array(entry["gradient"]),
+                                                                  abs=1e-6)
+
+
+@needs_gradient
+def test_opt_end_to_end(water_xyz, data_dir, tmp_path, capsys):
+    output = tmp_path / "water_opt.xyz"
+    code, out, err = run_opt(capsys, water_xyz, "--basis", "sto-3g", "--output", output, "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["converged"] is True and record["gradient_max"] <= 3e-5
+    assert "step   0" in err  # progress on stderr
+    coordinates = np.array(record["coordinates"])
+    distances = np.linalg.norm(coordinates[:, None] - coordinates[None], axis=-1)
+    # geomeTRIC's minimum (from another start): every distance to 1e-4 Angstrom
+    reference = _reference(data_dir, "optimizations", "water_sto3g_rhf")
+    assert np.max(np.abs(distances - np.array(reference["distances"]))) < 1e-4
+    written = dftjax.Molecule.from_xyz(output)
+    assert np.allclose(np.asarray(written.coordinates) * 0.52917721092, coordinates, atol=1e-9)

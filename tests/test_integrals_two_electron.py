@@ -106,3 +106,35 @@ def test_coordinate_gradient_vs_finite_difference():
         fd[index] = (float(f(jnp.asarray(x0 + step))) - float(f(jnp.asarray(x0 - step)))) / (2 * h)
     scale = np.abs(fd).max()
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-6 * scale)
+
+
+def test_schwarz_screening_stays_within_its_error_bound():
+    # Screening skips primitive quartets whose Schwarz bound is below the threshold; the
+    # bound guarantees |error| < SCREEN_ERROR (1e-11) for every integral. A stretched
+    # geometry screens more items than the equilibrium one, with the same chunk shapes
+    # (no recompilation), and traced pair data fall back to the unscreened plan.
+    from dftjax.integrals import two_electron as te
+    from dftjax.integrals.one_electron import hermite_pairs
+
+    mol, basis = setup("nh3_def2svp")
+    counts = []
+    for scale in (1.0, 2.0):
+        pairs = hermite_pairs(basis, jnp.asarray(mol.coordinates) * scale)
+        screened = np.asarray(te.electron_repulsion_from_pairs(basis, pairs))
+        full = np.asarray(te.electron_repulsion_from_pairs(basis, pairs, screen=False))
+        assert np.abs(screened - full).max() < te.SCREEN_ERROR
+        chunks = te.screened_chunks(basis, pairs)
+        plan = te._chunked_plan(basis)
+        assert all(c.chunk == p.chunk and c.nquartet_bucket == p.nquartet_bucket
+                   for c, p in zip(chunks, plan))
+        counts.append(sum(int((c.item_quartet < c.nquartet_bucket).sum()) for c in chunks))
+    total = sum(len(qc.item_ab) for qc in te.quartet_plan(basis))
+    assert total > counts[0] > counts[1]
+    seen = []
+
+    def traced(coords):
+        seen.append(te.primitive_pair_bounds(basis, hermite_pairs(basis, coords)))
+        return jnp.sum(coords)
+
+    jax.jit(traced)(jnp.asarray(mol.coordinates))
+    assert seen == [None]  # no numbers to screen with under jit: the full plan is used

@@ -60,3 +60,24 @@ def test_energy_model_is_a_pytree_with_traced_integrals():
     assert isinstance(model, EnergyModel)
     assert abs(float(energy - hf_energy(density, ints))) < 1e-10
     assert float(jnp.abs(fock - hf_fock(density, ints)).max()) < 1e-10
+
+
+def test_pair_and_exchange_matrices_give_the_same_j_and_k():
+    # The SCF's fast forms of the ERIs (pair matrix for J, exchange matrix for K) against
+    # the full tensor: the same sums in another order, so agreement to rounding (1e-12).
+    from dftjax.scf.energy import coulomb_and_exchange, exchange_matrix
+    ints = integrals()
+    eri = np.asarray(ints["eri"])
+    nao = eri.shape[0]
+    i, j = np.tril_indices(nao)
+    pairs = jnp.asarray(eri[i, j][:, i, j])  # (ij|kl) for i >= j, k >= l
+    density = random_spin_densities(nao, seed=4)
+    j_full, k_full = coulomb_and_exchange(ints["eri"], density)
+    j_pairs, k_pairs = coulomb_and_exchange(ints["eri"], density, pairs,
+                                            exchange_matrix(pairs, nao))
+    np.testing.assert_allclose(j_pairs, j_full, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(k_pairs, k_full, atol=1e-12, rtol=0)
+    # and the model built with them
+    fock, energy = hf_fock_and_energy(ints["h_core"], ints["eri"], eri_pairs=pairs)(density)
+    np.testing.assert_allclose(fock, hf_fock(density, ints), atol=1e-12, rtol=0)
+    assert abs(float(energy - hf_energy(density, ints))) < 1e-12

@@ -124,6 +124,16 @@ def scf_init(fock_and_energy, density, nmo, diis_space):
         iteration=jnp.zeros((), jnp.int32))
 
 
+def evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted):
+    """(F, E) at a density made from orbitals. A model with a cheaper route from the
+    orbitals (density fitting builds K from the occupied ones) gets them; it must return
+    what ``fock_and_energy(density)`` would."""
+    from_orbitals = getattr(fock_and_energy, "fock_and_energy_from_orbitals", None)
+    if from_orbitals is not None:
+        return from_orbitals(density, mo_coeff, mo_occ, restricted)
+    return fock_and_energy(density)
+
+
 def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
     """One SCF cycle. fock_and_energy(D) -> (F, E); occupations(mo_energy, na, nb) -> (2, nmo).
 
@@ -144,7 +154,7 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
     mo_energy, mo_coeff = diagonalize(fock + settings.level_shift * virtual_projector, X, restricted)
     mo_occ = occupations(mo_energy, settings.nalpha, settings.nbeta)
     density = density_from_orbitals(mo_coeff, mo_occ)
-    new_fock, energy = fock_and_energy(density)
+    new_fock, energy = evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted)
     return SCFState(
         density=density, fock=new_fock, energy=energy, energy_change=energy - state.energy,
         gradient_norm=orbital_gradient_norm(new_fock, mo_coeff, mo_occ, restricted),

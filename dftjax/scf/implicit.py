@@ -1,0 +1,152 @@
+"""The converged SCF density as a differentiable function: implicit differentiation.
+
+``converged_density(config, model, overlap, guess)`` runs the SCF to convergence
+(a ``lax.while_loop``, so it jits and vmaps) and returns the spin densities D*
+(2, nao, nao). Its derivative comes from the implicit function theorem at the fixed
+point, never from differentiating the loop or the eigenvectors (DESIGN.md §9).
+
+Parametrisation. Around the converged orbitals C0 (2, nao, nmo) with occupations n, the
+orbitals for an overlap S and a real occupied-virtual rotation kappa are
+
+    C(kappa, S) = C0 T(S) U(kappa),  T = (C0^T S C0)^(-1/2),  U = exp(K),
+    K_ai = kappa_ai, K_ia = -kappa_ai  (a virtual, i occupied),
+
+and D(kappa, S) = C n C^T. T keeps the orbitals orthonormal when S moves with the
+atoms; both T and U are used through their Taylor series to second order, exact for
+first and second derivatives at kappa = 0, C0^T S C0 = 1 (the only place they are
+evaluated). The SCF solution kappa*(theta, S) makes the orbital gradient
+g = dE(D(kappa, S); theta)/dkappa vanish, so for a cotangent Dbar of D*:
+
+    kappa_bar = (dD/dkappa)^T Dbar,     H lambda = kappa_bar   (H = d^2E/dkappa^2),
+    (theta_bar, S_bar) = d/d(theta, S) [ <Dbar, D(0, S)> - <lambda, g(0; theta, S)> ].
+
+H is the orbital Hessian (the coupled-perturbed HF/KS matrix, XC kernel included by
+autodiff); its products with vectors are forward-over-reverse derivatives of E, and the
+linear system is solved by preconditioned conjugate gradients (preconditioner the
+orbital-energy gaps). Restricted calculations rotate both spins together.
+"""
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.sparse.linalg import cg
+
+from .driver import make_settings, scf_solve
+from .occupations import aufbau_occupations
+
+
+@dataclasses.dataclass(frozen=True)
+class SolveConfig:
+    """Static settings of the differentiable SCF (hashable)."""
+
+    nalpha: int
+    nbeta: int
+    restricted: bool
+    conv_tol: float = 1e-11
+    conv_tol_grad: float = 1e-7
+    max_cycle: int = 100
+    diis_space: int = 8
+    cg_tol: float = 1e-12          # relative residual of the CPHF/CPKS solve
+    cg_maxiter: int = 200
+
+
+def symmetric_orthogonalizer(overlap):
+    """S^(-1/2) (nao, nao) by eigh; the traced path keeps every basis direction."""
+    values, vectors = jnp.linalg.eigh(overlap)
+    return (vectors / jnp.sqrt(values)) @ vectors.T
+
+
+def _solve(config, model, overlap, guess):
+    X = symmetric_orthogonalizer(overlap)
+    settings = make_settings(config.nalpha, config.nbeta)
+    state, converged = scf_solve(
+        model, overlap, X, guess, settings, restricted=config.restricted,
+        occupations=aufbau_occupations, conv_tol=config.conv_tol,
+        conv_tol_grad=config.conv_tol_grad, max_cycle=config.max_cycle,
+        diis_space=config.diis_space)
+    return state, converged
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def converged_scf(config, model, overlap, guess):
+    """(D* (2, nao, nao), mo_energy (2, nmo), mo_coeff (2, nao, nmo), mo_occ (2, nmo),
+    converged) for an :class:`~dftjax.scf.energy.EnergyModel` and overlap (nao, nao).
+
+    Only D* carries derivatives (with respect to ``model``'s params and ``overlap``);
+    the orbitals are returned for convenience and are constants to autodiff.
+    """
+    state, converged = _solve(config, model, overlap, guess)
+    return state.density, state.mo_energy, state.mo_coeff, state.mo_occ, converged
+
+
+def _fwd(config, model, overlap, guess):
+    state, converged = _solve(config, model, overlap, guess)
+    out = (state.density, state.mo_energy, state.mo_coeff, state.mo_occ, converged)
+    return out, (model, overlap, guess, state.mo_coeff, state.mo_occ, state.mo_energy)
+
+
+def rotation_mask(mo_occ):
+    """(2, nmo, nmo) bool: True at [s, a, i] for a virtual and i occupied in spin s."""
+    occupied = mo_occ > 0.5
+    return ~occupied[:, :, None] & occupied[:, None, :]
+
+
+def rotated_density(kappa, overlap, mo_coeff, mo_occ, restricted):
+    """D(kappa, S) (2, nao, nao); kappa (nmo, nmo) restricted or (2, nmo, nmo), used
+    only where :func:`rotation_mask` is True."""
+    mask = rotation_mask(mo_occ)
+    kappa = jnp.broadcast_to(kappa, mask.shape) if restricted else kappa
+    k = jnp.where(mask, kappa, 0.0)
+    k = k - jnp.swapaxes(k, -1, -2)
+    eye = jnp.eye(mask.shape[-1])
+    delta = jnp.swapaxes(mo_coeff, -1, -2) @ overlap @ mo_coeff - eye
+    t = eye - 0.5 * delta + 0.375 * delta @ delta
+    u = eye + k + 0.5 * k @ k
+    c = mo_coeff @ t @ u
+    return jnp.einsum("sim,sm,sjm->sij", c, mo_occ, c)
+
+
+def _kappa_zeros(mo_occ, restricted):
+    return jnp.zeros(mo_occ.shape[-1:] * 2) if restricted else jnp.zeros(mo_occ.shape + mo_occ.shape[-1:])
+
+
+def _bwd(config, residuals, cotangents):
+    model, overlap, guess, mo_coeff, mo_occ, mo_energy = residuals
+    d_bar = cotangents[0]
+    restricted = config.restricted
+    mask = rotation_mask(mo_occ)
+    if restricted:
+        mask = mask[0]
+    zero = _kappa_zeros(mo_occ, restricted)
+
+    def density(kappa, overlap):
+        return rotated_density(kappa, overlap, mo_coeff, mo_occ, restricted)
+
+    def orbital_gradient(kappa, model, overlap):
+        grad = jax.grad(lambda k: model.energy_fn(density(k, overlap), model.params))(kappa)
+        return jnp.where(mask, grad, 0.0)
+
+    _, density_pullback = jax.vjp(lambda k: density(k, overlap), zero)
+    kappa_bar = jnp.where(mask, density_pullback(d_bar)[0], 0.0)
+
+    def hessian_product(v):
+        return jax.jvp(lambda k: orbital_gradient(k, model, overlap), (zero,), (v,))[1]
+
+    gap = mo_energy[:, :, None] - mo_energy[:, None, :]
+    gap = gap[0] if restricted else gap
+    preconditioner = jnp.where(mask, 1.0 / jnp.maximum(gap, 1e-2), 0.0)
+    lam, _ = cg(hessian_product, kappa_bar, tol=config.cg_tol, maxiter=config.cg_maxiter,
+                M=lambda v: preconditioner * v)
+
+    def phi(model, overlap):
+        return (jnp.vdot(d_bar, density(zero, overlap))
+                - jnp.vdot(lam, orbital_gradient(zero, model, overlap)))
+
+    # allow_int: integer leaves of the params (if any) get float0 cotangents.
+    model_bar, overlap_bar = jax.grad(phi, argnums=(0, 1), allow_int=True)(model, overlap)
+    return model_bar, overlap_bar, jnp.zeros_like(guess)
+
+
+converged_scf.defvjp(_fwd, _bwd)
