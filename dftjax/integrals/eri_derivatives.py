@@ -25,8 +25,8 @@ import numpy as np
 
 from .hermite import hermite_coulomb, hermite_indices
 from .plan import pair_plan, quartet_plan
-from .two_electron import (_assemble, _assembly_indices, _chunked_plan,
-                           chunk_values, electron_repulsion_from_pairs)
+from .two_electron import (_assembly_indices, _chunked_plan, coulomb_exponent_and_prefactor,
+                           electron_repulsion_from_pairs)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 2))
@@ -77,13 +77,7 @@ def _chunk_pullback(degree_ab, degree_cd, omega, block_cotangent, e_ab, p, centr
     zeros (dftjax does not differentiate with respect to basis exponents).
     """
     cotangent = jnp.take(block_cotangent, item_quartet, axis=0, mode="fill", fill_value=0.0)
-    pa, pc = p[item_ab], q[item_cd]
-    alpha = pa * pc / (pa + pc)
-    prefactor = 2.0 * jnp.pi**2.5 / (pa * pc * jnp.sqrt(pa + pc))
-    if omega > 0.0:
-        attenuated = alpha * omega**2 / (alpha + omega**2)
-        prefactor = prefactor * jnp.sqrt(attenuated / alpha)
-        alpha = attenuated
+    alpha, prefactor = coulomb_exponent_and_prefactor(p[item_ab], q[item_cd], omega)
     value, plus, sign = _derivative_gather(degree_ab, degree_cd)
     r = hermite_coulomb(degree_ab + degree_cd + 1, alpha, centre_p[item_ab] - centre_q[item_cd])
     coulomb = r[:, value] * sign                                   # (C, K_ab, K_cd)

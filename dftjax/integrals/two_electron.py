@@ -49,6 +49,20 @@ def _unrolled_contraction(degree_ab: int, degree_cd: int) -> bool:
     return not (degree_ab == 3 and degree_cd <= 1)
 
 
+def coulomb_exponent_and_prefactor(pa, pc, omega):
+    """Boys exponent alpha = p q / (p + q) and prefactor 2 pi^(5/2) / (p q sqrt(p + q)) of
+    primitive quartets with exponent sums ``pa``, ``pc`` (C,). ``omega`` > 0: the
+    long-range operator erf(omega r12)/r12, alpha' = alpha omega^2 / (alpha + omega^2) and
+    a factor sqrt(alpha' / alpha) (e.g. Ahlrichs, PCCP 8, 3072 (2006))."""
+    alpha = pa * pc / (pa + pc)
+    prefactor = 2.0 * jnp.pi**2.5 / (pa * pc * jnp.sqrt(pa + pc))
+    if omega > 0.0:
+        attenuated = alpha * omega**2 / (alpha + omega**2)
+        prefactor = prefactor * jnp.sqrt(attenuated / alpha)
+        alpha = attenuated
+    return alpha, prefactor
+
+
 def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre_q, item_ab,
                  item_cd):
     """Contracted (ab|cd) contributions of a chunk of primitive quartets, (C, nab, ncd).
@@ -61,13 +75,7 @@ def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre
     (likewise for the ket); item_ab, item_cd (C,): the primitive pairs of each item.
     A pure function of the pair data, so its derivatives (forces) come by autodiff.
     """
-    pa, pc = p[item_ab], q[item_cd]
-    alpha = pa * pc / (pa + pc)
-    prefactor = 2.0 * jnp.pi**2.5 / (pa * pc * jnp.sqrt(pa + pc))
-    if omega > 0.0:
-        attenuated = alpha * omega**2 / (alpha + omega**2)
-        prefactor = prefactor * jnp.sqrt(attenuated / alpha)
-        alpha = attenuated
+    alpha, prefactor = coulomb_exponent_and_prefactor(p[item_ab], q[item_cd], omega)
     r = hermite_coulomb_terms(degree_ab + degree_cd, alpha, centre_p[item_ab] - centre_q[item_cd])
     index, sign = _coulomb_gather(degree_ab, degree_cd)
     if isinstance(r, list):  # pick the terms directly: no stacked R, no gather
