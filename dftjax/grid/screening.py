@@ -17,12 +17,14 @@ the AOs it keeps, not with all of them.
   block than the shell's radius.
 * **Buckets**: blocks are sorted by the AOs they keep and split into a few classes
   (at most ``nclass``, fewer when more would save under 10 % of the work: every class is
-  one more compiled shape); in a class every block keeps the same number of shells of each
-  class of the :class:`~dftjax.grid.ao_values.AOPlan` (angular momentum and contraction length) (the class maximum rounded up on the ladder 1, 2, 3, 4, 6, 8, 12, 16, ..., or
-  all the shells there are if fewer), the missing ones padded with a shell of zero coefficients, and the class holds a few spare
-  blocks. The shapes of a layout are its ``signature``; :func:`block_layout` remembers the
-  last signature of each grid structure and keeps it whenever the blocks of a new geometry
-  fit in it, so a modest change of geometry compiles nothing new.
+  one more compiled shape). In a class every block keeps the same number of shells of
+  each class of the :class:`~dftjax.grid.ao_values.AOPlan` (angular momentum and
+  contraction length): the class maximum rounded up on the ladder 1, 2, 3, 4, 6, 8, 12,
+  16, ..., or all the shells there are if fewer, the missing ones padded with a shell of
+  zero coefficients; and the class holds a few spare blocks. The shapes of a layout are
+  its ``signature``; :func:`block_layout` remembers the last signature of each grid
+  structure and keeps it whenever the blocks of a new geometry fit in it, so a modest
+  change of geometry compiles nothing new.
 
 Everything here is NumPy; the layout's index arrays are inputs of the jitted XC code.
 """
@@ -110,9 +112,9 @@ class BlockClass:
     ----------
     point_index : numpy.ndarray of int32, (nblock, block_size)
         Grid point of each slot; ``npts`` marks padding (weight 0).
-    shell_index : tuple of numpy.ndarray of int32, each (nblock, nshell_l)
-        Per angular-momentum class of the :class:`~dftjax.grid.ao_values.AOPlan`, the rows
-        of the shells kept; the class's shell count marks padding (a zero shell).
+    shell_index : tuple of numpy.ndarray of int32, each (nblock, nshell_c)
+        Per class of the :class:`~dftjax.grid.ao_values.AOPlan`, the rows of the shells
+        kept; the class's shell count marks padding (a zero shell).
     ao_index : numpy.ndarray of int32, (nblock, nao_block)
         The AO of each column of the block's AO values; ``nao`` marks padding.
     """
@@ -141,7 +143,7 @@ class BlockLayout:
 
     @property
     def signature(self):
-        """The shapes: per class (blocks, shells kept per angular momentum)."""
+        """The shapes: per class (blocks, shells kept per AO-plan class)."""
         return tuple((c.nblock, tuple(s.shape[1] for s in c.shell_index)) for c in self.classes)
 
     def slots(self):
@@ -207,7 +209,8 @@ def _assign(needs, signature, sizes):
     return members
 
 
-_LAST_SIGNATURE = {}
+_LAST_SIGNATURE = {}  # (basis, grid structure, options) -> signature, the newest last
+_MAX_REMEMBERED = 256
 
 
 def block_layout(basis, plan, grid_atom, grid_coords, atom_coordinates,
@@ -245,7 +248,10 @@ def block_layout(basis, plan, grid_atom, grid_coords, atom_coordinates,
     if members is None:
         signature = _fresh_signature(needs, nclass, [len(shells) for shells in class_shells], sizes)
         members = _assign(needs, signature, sizes)
+    _LAST_SIGNATURE.pop(key, None)
     _LAST_SIGNATURE[key] = signature
+    if len(_LAST_SIGNATURE) > _MAX_REMEMBERED:
+        del _LAST_SIGNATURE[next(iter(_LAST_SIGNATURE))]
 
     classes = []
     for (count, caps), chosen in zip(signature, members):
