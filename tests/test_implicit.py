@@ -97,6 +97,7 @@ def test_unrestricted_radical_dipole():
                       jnp.asarray(mol.coordinates))
 
 
+@pytest.mark.slow  # KS response is also covered by the neural-functional test below
 def test_kohn_sham_dipole_wrt_coordinates():
     """LDA on a coarse grid: the XC kernel enters the response through autodiff."""
     mol = dftjax.Molecule(["H", "F"], [[0, 0, 0], [0, 0.1, 0.93]])
