@@ -52,11 +52,9 @@ def _two_electron_cotangents(calc, density):
     """d E / d(ij|kl) for the full-range and (if any) long-range ERIs at fixed D.
 
     E_2 = 1/2 (D|D) - a/2 sum_s (D_s D_s exchange) is linear in the ERIs, so its
-    cotangent is a product of densities; it is taken by autodiff of the energy model
-    itself so that it always matches the energy the SCF minimised.
+    cotangent is a product of densities (:func:`_eri_cotangent`), with the exchange
+    fractions of the functional the SCF used (HF: a = 1).
     """
-    from .scf.energy import coulomb_and_exchange  # noqa: F401  (documents the source)
-
     functional = calc.functional
     a_full = 1.0 if calc.xc == "hf" else functional.hf_full
     a_long = 0.0 if calc.xc == "hf" else functional.hf_long_range
