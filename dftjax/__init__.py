@@ -9,13 +9,14 @@ Atomic units inside (Bohr, Hartree); float64 throughout. The public surface:
 * :func:`gradient` - analytic dE/dR (forces), dE/dfield, dE/dparams of a finished SCF
 * :class:`SCFFunction` - the SCF as a differentiable JAX function (implicit derivatives)
 * :func:`hessian`, :func:`harmonic_frequencies` - second derivatives and vibrations
+* :func:`release_compiled_code` - free compiled XLA code in long loops over molecules
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from ._cache import enable_persistent_cache  # noqa: E402
+from ._cache import enable_persistent_cache, release_compiled_code  # noqa: E402
 
 enable_persistent_cache()
 
@@ -32,4 +33,4 @@ __version__ = "0.1.0"
 
 __all__ = ["BasisSet", "Integrals", "Molecule", "OptimizationResult", "SCFCalculation",
            "SCFFunction", "SCFOutput", "build_basis", "compute_integrals", "gradient",
-           "harmonic_frequencies", "hessian", "optimize", "scf"]
+           "harmonic_frequencies", "hessian", "optimize", "release_compiled_code", "scf"]

@@ -5,9 +5,14 @@ once); with the cache, later processes load compiled kernels from disk instead. 
 directory is ``$DFTJAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/dftjax/jax`` (default
 ``~/.cache/dftjax/jax``). ``DFTJAX_CACHE_DIR=off`` disables it. A cache directory set
 by the user through JAX's own configuration is left alone.
+
+Also here: :func:`release_compiled_code`, which keeps a long-lived process below the
+kernel's cap on memory mappings (see the comment above it).
 """
 
+import gc
 import os
+import warnings
 from pathlib import Path
 
 import jax
@@ -32,3 +37,52 @@ def enable_persistent_cache() -> None:
         return  # a read-only home: run without the cache rather than fail
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+
+
+# --- compiled code held in memory -------------------------------------------------------
+#
+# Every XLA:CPU executable keeps its machine code in memory mappings of its own (tens per
+# large integral kernel), and Linux caps the mappings of one process (vm.max_map_count,
+# usually 65530). A long-lived process that compiles for many different molecules (a
+# functional fit over a data set, a benchmark series, a test session) reaches the cap
+# after some tens of molecules, and XLA then crashes with a segmentation fault instead of
+# raising. dftjax's host entry points therefore check the count first and, past
+# MAP_FRACTION of the cap, drop JAX's compiled code (jax.clear_caches) with a warning:
+# later calls recompile (or reload from the persistent cache) what they need.
+
+#: fraction of vm.max_map_count past which compiled code is released
+MAP_FRACTION = 0.6
+
+
+def memory_map_usage():
+    """(mappings of this process, the kernel's cap), or None where /proc does not say."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as handle:
+            limit = int(handle.read())
+        with open("/proc/self/maps", "rb") as handle:
+            count = sum(1 for _ in handle)
+    except (OSError, ValueError):
+        return None
+    return count, limit
+
+
+def release_compiled_code(force: bool = False) -> bool:
+    """Free JAX's compiled code when the process nears the memory-mapping cap.
+
+    Called by :func:`dftjax.scf` and :func:`dftjax.gradient` before they compile; call it
+    yourself between molecules in a loop over :class:`dftjax.SCFFunction` of many shapes.
+    With ``force`` the code is released whatever the count. Returns whether it was.
+    """
+    if not force:
+        usage = memory_map_usage()
+        if usage is None or usage[0] < MAP_FRACTION * usage[1]:
+            return False
+        warnings.warn(
+            f"this process holds {usage[0]} memory mappings, near the kernel's cap of "
+            f"{usage[1]} (vm.max_map_count), mostly compiled XLA code for earlier "
+            "molecules; releasing JAX's compiled code (jax.clear_caches()) so that "
+            "compilation does not crash: later calls recompile what they need",
+            RuntimeWarning, stacklevel=3)
+    jax.clear_caches()
+    gc.collect()
+    return True

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._cache import release_compiled_code
 from .basis import BasisSet, build_basis
 from .integrals.one_electron import one_electron_from_pairs, pair_data
 from .integrals.two_electron import (electron_repulsion_from_pairs, expand_pair_matrix,
@@ -185,6 +186,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         raise ValueError(f"restricted SCF needs multiplicity 1, got {molecule.multiplicity}")
     if guess not in ("sad", "core"):
         raise ValueError(f"unknown guess '{guess}': use 'sad' or 'core'")
+    release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
     timings = {}
     start = time.perf_counter()
     basis_set = build_basis(molecule, basis, cartesian=cartesian)

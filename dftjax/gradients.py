@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._cache import release_compiled_code
 from .grid.ao_values import ao_values
 from .grid.molecular import grid_points, grid_spec
 from .integrals.eri_derivatives import pair_cotangents
@@ -143,6 +144,7 @@ def gradient(calc, wrt="coordinates"):
                       "the energy", RuntimeWarning, stacklevel=2)
     if "xc_params" in names and calc.xc == "hf":
         raise ValueError("Hartree-Fock has no functional parameters")
+    release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
     density = spin_densities(calc)
     weighted = energy_weighted_density(calc)
     coords = jnp.asarray(calc.molecule.coordinates)

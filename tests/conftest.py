@@ -30,6 +30,18 @@ jax.config.update(
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
+from dftjax import release_compiled_code  # noqa: E402  (after the cache settings)
+
+
+@pytest.fixture(autouse=True)
+def _bounded_compiled_code():
+    """After each test, free JAX's compiled code if the session nears the kernel's cap on
+    memory mappings (each XLA:CPU executable holds its own; past the cap XLA segfaults).
+    dftjax.scf does this check itself; tests that call integral kernels directly do not
+    pass through it. A few milliseconds per test."""
+    yield
+    release_compiled_code()
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
