@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._cache import release_compiled_code
+from .compile_clock import CompileClock
 from .basis import BasisSet, build_basis
 from .integrals.one_electron import one_electron_from_pairs, pair_data
 from .integrals.two_electron import (electron_repulsion_from_pairs, expand_pair_matrix,
@@ -109,8 +110,11 @@ class SCFCalculation:
     """A finished SCF: the :class:`~dftjax.scf.SCFResult` fields plus context.
 
     Attributes beyond the SCF result: ``molecule``, ``basis``, ``xc``, ``integrals``,
-    ``dipole`` ((3,) a.u., about the origin as PySCF), ``timings`` (seconds per stage),
-    ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
+    ``dipole`` ((3,) a.u., about the origin as PySCF), ``timings`` (seconds: per stage
+    ``integrals``, ``guess``, ``grid``, ``scf``, then ``total``, of which ``compile`` went
+    into lowering and XLA compilation or persistent-cache loads and ``run`` is the rest:
+    a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
+    during the call; 0 for a new geometry of a molecule already run), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
     when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path).
     Every field of the SCF result (``energy``, ``converged``, ``iterations``,
     ``mo_energy``, ``mo_coeff``, ``mo_occ``, ``density_matrix``, ...) reads through.
@@ -132,6 +136,7 @@ class SCFCalculation:
     auxbasis: str = None
     naux: int = 0
     memory_estimate: int = 0
+    compilations: int = 0
 
     def __getattr__(self, name):
         return getattr(self.result, name)
@@ -188,6 +193,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         raise ValueError(f"unknown guess '{guess}': use 'sad' or 'core'")
     release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
     timings = {}
+    clock = CompileClock().start()
     start = time.perf_counter()
     basis_set = build_basis(molecule, basis, cartesian=cartesian)
     tick = time.perf_counter()
@@ -244,7 +250,10 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
             [result.density_matrix, result.density_matrix])
         e_xc = float(ks_xc_energy(model, density))
     timings["total"] = time.perf_counter() - start
+    clock.stop()
+    timings["compile"] = clock.compile_seconds
+    timings["run"] = max(timings["total"] - clock.compile_seconds, 0.0)
     return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings,
                           functional, grid, e_xc, grid_level,
                           None if pure_hf else model.params["xc"], eri.method,
-                          eri.auxbasis_name, eri.naux, eri.peak_bytes)
+                          eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations)

@@ -223,6 +223,7 @@ def result_to_dict(result, mol, args) -> dict:
         "auxbasis": getattr(result, "auxbasis", None),
         "naux": int(getattr(result, "naux", 0) or 0),
         "memory_estimate_bytes": int(getattr(result, "memory_estimate", 0) or 0),
+        "compilations": int(getattr(result, "compilations", 0) or 0),
     }
 
 

@@ -27,7 +27,7 @@ JSON_KEYS = {
     "energy", "converged", "iterations", "mo_energy", "mo_occ", "dipole", "dipole_debye",
     "timings", "nao", "basis", "xc", "charge", "multiplicity", "restricted", "natom",
     "nuclear_repulsion", "xc_energy", "grid_points",
-    "eri_method", "auxbasis", "naux", "memory_estimate_bytes",
+    "eri_method", "auxbasis", "naux", "memory_estimate_bytes", "compilations",
 }
 
 

@@ -1,0 +1,34 @@
+"""dftjax.compile_clock: the compile/run split reported in ``timings``."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dftjax
+from dftjax.compile_clock import CompileClock
+
+
+def test_clock_counts_a_new_compilation_and_not_a_cached_call():
+    cube = jax.jit(lambda x: x ** 3 + 0.125)
+    x, y = jnp.arange(5.0), jnp.ones(5)  # made outside the clocks (eager ops compile too)
+    with CompileClock() as cold:
+        cube(x).block_until_ready()
+    assert cold.compilations >= 1
+    assert 0.0 < cold.compile_seconds <= cold.seconds
+    with CompileClock() as warm:
+        cube(y).block_until_ready()
+    assert warm.compilations == 0 and warm.compile_seconds == 0.0
+
+
+def test_scf_reports_compile_and_run_time_and_no_compilation_for_a_new_geometry(water_xyz):
+    mol = dftjax.Molecule.from_xyz(water_xyz)
+    first = dftjax.scf(mol, basis="sto-3g")
+    timings = first.timings
+    assert {"compile", "run", "total"} <= set(timings)
+    assert timings["compile"] + timings["run"] == pytest.approx(timings["total"], abs=1e-9)
+    moved = dftjax.Molecule(mol.symbols, np.asarray(mol.coordinates) + [[0.01, 0, 0], [0, 0, 0],
+                                                                        [0, 0, 0]], unit="bohr")
+    second = dftjax.scf(moved, basis="sto-3g")
+    assert second.converged
+    assert second.compilations == 0 and second.timings["compile"] == 0.0
