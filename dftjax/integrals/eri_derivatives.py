@@ -25,8 +25,8 @@ import numpy as np
 
 from .hermite import hermite_coulomb, hermite_indices
 from .plan import pair_plan, quartet_plan
-from .two_electron import (_assembly_indices, _chunked_plan, coulomb_exponent_and_prefactor,
-                           electron_repulsion_from_pairs)
+from .two_electron import (_assembly_indices, coulomb_exponent_and_prefactor,
+                           electron_repulsion_from_pairs, screened_chunks)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 2))
@@ -159,9 +159,12 @@ def block_cotangents(basis, eri_cotangent):
 def pair_cotangents(basis, pairs, eri_cotangent, omega=0.0):
     """d(loss)/d(pair data) for d(loss)/d(ij|kl) ``eri_cotangent`` (nao,)*4.
 
-    Returns a list shaped like ``pairs``: (dp, dP, dE) per pair class.
+    Returns a list shaped like ``pairs``: (dp, dP, dE) per pair class. With concrete pair
+    data the primitive quartets that Schwarz screening drops from the forward integrals
+    are dropped here too (their integrals are below 1e-14 Ha, their derivatives below
+    ~1e-12 Ha/Bohr); traced pair data walk them all.
     """
-    plan, chunked = pair_plan(basis), _chunked_plan(basis)
+    plan, chunked = pair_plan(basis), screened_chunks(basis, pairs)
     grads = [[jnp.zeros_like(x) for x in (p, centre, e)] for p, centre, e in pairs]
     for k, (qc, block_ct) in enumerate(zip(quartet_plan(basis), block_cotangents(basis, eri_cotangent))):
         if block_ct is None:
