@@ -37,38 +37,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-
-def alkane(n):
-    """C_n H_(2n+2), all-trans zigzag in the xy plane (C-C 1.54, C-H 1.09 Angstrom, tetrahedral)."""
-    half = np.radians(109.47 / 2.0)
-    step = np.array([1.54 * np.sin(half), 1.54 * np.cos(half)])
-    symbols, coords = [], []
-    for i in range(n):
-        carbon = np.array([i * step[0], (i % 2) * step[1], 0.0])
-        symbols.append("C")
-        coords.append(carbon)
-        side = 1.0 if i % 2 else -1.0  # H pair points away from the chain
-        for z in (1.0, -1.0):
-            symbols.append("H")
-            coords.append(carbon + 1.09 * np.array([0.0, side * np.cos(half), z * np.sin(half)]))
-    for end, direction in ((0, -1.0), (n - 1, 1.0)):
-        carbon = coords[3 * end]
-        side = 1.0 if end % 2 else -1.0
-        symbols.append("H")
-        coords.append(carbon + 1.09 * np.array([direction * np.sin(half), side * np.cos(half), 0.0]))
-    return symbols, np.array(coords)
-
-
-def water_cluster(n):
-    """n water molecules on a cubic lattice, 2.9 Angstrom apart."""
-    side = int(np.ceil(n ** (1.0 / 3.0)))
-    monomer = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
-    symbols, coords = [], []
-    for k in range(n):
-        shift = 2.9 * np.array([k % side, (k // side) % side, k // side**2])
-        symbols += ["O", "H", "H"]
-        coords += list(monomer + shift)
-    return symbols, np.array(coords)
+from molecules import alkane, water_cluster  # noqa: E402
 
 
 def molecule(spec):
