@@ -70,17 +70,19 @@ def pyscf_auxbasis(symbols, name):
 
 
 def pyscf_df(mol, xc, grid_level, auxbasis):
+    """A converged PySCF RHF/RKS, density-fitted in ``auxbasis`` (None: exact ERIs)."""
     if xc == "hf":
         mf = scf.RHF(mol)
     else:
         mf = dft.RKS(mol)
         mf.xc = xc
         mf.grids.level = grid_level
-    mf = mf.density_fit(auxbasis=auxbasis)
+    if auxbasis is not None:
+        mf = mf.density_fit(auxbasis=auxbasis)
     mf.conv_tol = CONV_TOL
     mf.kernel()
     if not mf.converged:
-        raise RuntimeError(f"PySCF DF {xc} did not converge")
+        raise RuntimeError(f"PySCF {xc} did not converge")
     return mf
 
 

@@ -32,10 +32,8 @@ Usage: python benchmarks/bench_scaling.py [--carbons 2 4 8 12 16 20] [--methods 
 
 import argparse
 import csv
-import math
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -50,45 +48,13 @@ CSV_COLUMNS = ["n_carbons", "nao", "naux", "method", "path", "cold_s", "warm_s",
                "cold_compiles", "load_before", "load_after", "repeat", "cpu_count",
                "jax_version", "pyscf_version"]
 
-def timed(function):
-    start = time.perf_counter()
-    value = function()
-    return time.perf_counter() - start, value
-
-
-def best_of(repeat, function):
-    best, value = math.inf, None
-    for _ in range(repeat):
-        elapsed, value = timed(function)
-        best = min(best, elapsed)
-    return best, value
-
-
 def run_pyscf(symbols, coords, method, density_fit, aux_name, repeat):
-    from pyscf import dft, scf
-
-    from bench_df import pyscf_auxbasis
-    from bench_hf import pyscf_molecule
+    from bench_df import pyscf_auxbasis, pyscf_df
+    from bench_hf import best_of, pyscf_molecule
 
     mol = pyscf_molecule(symbols, coords, BASIS)
-
-    def once():
-        if method == "hf":
-            mf = scf.RHF(mol)
-        else:
-            mf = dft.RKS(mol)
-            mf.xc = method
-            mf.grids.level = GRID_LEVEL
-        if density_fit:
-            mf = mf.density_fit(auxbasis=pyscf_auxbasis(symbols, aux_name))
-        mf.conv_tol = CONV_TOL
-        mf.verbose = 0
-        mf.kernel()
-        if not mf.converged:
-            raise RuntimeError(f"PySCF {method} did not converge")
-        return mf
-
-    warm, mf = best_of(repeat, once)
+    auxbasis = pyscf_auxbasis(symbols, aux_name) if density_fit else None
+    warm, mf = best_of(repeat, lambda: pyscf_df(mol, method, GRID_LEVEL, auxbasis))
     naux = mf.with_df.auxmol.nao if density_fit else ""
     return {"warm_s": warm, "energy": float(mf.e_tot), "iterations": mf.cycles,
             "nao": mol.nao, "naux": naux}
@@ -98,6 +64,7 @@ def run_dftjax(symbols, coords, method, density_fit, repeat, counter):
     import jax
 
     import dftjax
+    from bench_hf import best_of, timed
 
     mol = dftjax.Molecule(symbols, coords, unit="angstrom")
 
