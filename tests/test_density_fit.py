@@ -132,6 +132,31 @@ def test_kernel_groupings_agree(monkeypatch):
         np.testing.assert_allclose(other, results[0], rtol=0, atol=1e-12)
 
 
+def test_schwarz_screening_of_three_center_integrals():
+    """Two waters 12 Bohr apart: most primitive pairs across them are negligible and are
+    skipped, and the screened (ij|P) equal the unscreened ones to the screening's bound
+    (SCREEN_ERROR, 1e-11 per integral), also at a second geometry (same shapes)."""
+    from dftjax.integrals import three_center
+
+    water = molecule("water")
+    symbols = list(water.symbols) * 2
+    for shift in (12.0, 9.0):
+        coords = np.concatenate([water.coordinates, water.coordinates + [shift, 0.0, 0.0]])
+        mol = dftjax.Molecule(symbols, coords, unit="bohr")
+        basis = dftjax.build_basis(mol, "def2-svp")
+        aux = build_auxbasis(mol, resolve_auxbasis(mol, "def2-svp", "def2-universal-jkfit"))
+        pairs = [d[:3] for d in pair_data(basis, mol.coordinates)]
+        kept = three_center.screened_rows(basis, aux, pairs)
+        total = sum(len(g.seg) for g in three_center.df_plan(basis, aux).pair_groups)
+        assert sum(len(k) for k in kept) < 0.8 * total  # the screening does skip work
+        stack = lambda screen: np.asarray(three_center.stack_three_center(  # noqa: E731
+            basis, aux, three_center.three_center_blocks(basis, aux, pairs, mol.coordinates,
+                                                         screen=screen)))
+        screened, full = stack(True), stack(False)
+        assert np.abs(full).max() > 1.0
+        np.testing.assert_allclose(screened, full, rtol=0, atol=three_center.SCREEN_ERROR)
+
+
 def test_integrals_are_differentiable_in_the_coordinates():
     """jax.grad through (ij|P) and (P|Q) agrees with central finite differences."""
     mol = molecule("water")

@@ -41,6 +41,7 @@ from ..basis.spherical import cartesian_powers
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform
 from .plan import bucket, padded_pair_class, pair_plan
+from .two_electron import _pair_class_bounds, primitive_pair_bounds
 
 #: Elements (doubles) per intermediate array of one tile (~16 MB): bounds kernel memory.
 TILE_BUDGET = 1 << 21
@@ -379,8 +380,8 @@ def _concat_rows(parts, width, nherm, rows):
 
 @partial(jax.jit, static_argnames=("degree_bra", "degree_ket", "width", "omega", "tile", "nseg_bra",
                                    "nseg_ket", "contracted"))
-def class_block(bra_parts, seg_bra, e_ket, q, centre_q, seg_ket, *, degree_bra, degree_ket, width,
-                omega, tile, nseg_bra, nseg_ket, contracted):
+def class_block(bra_parts, seg_bra, e_ket, q, centre_q, seg_ket, kept=None, *, degree_bra,
+                degree_ket, width, omega, tile, nseg_bra, nseg_ket, contracted):
     """Contracted integrals (nseg_bra, width, nseg_ket, nk) of one bra group x aux group.
 
     bra_parts: tuple of (E (n, nb, Kb), p (n,), P (n, 3)) per bra class, padded here to
@@ -388,10 +389,19 @@ def class_block(bra_parts, seg_bra, e_ket, q, centre_q, seg_ket, *, degree_bra, 
     tiles of ``tile`` rows. seg_bra (sorted; >= nseg_bra dropped) is the shell (pair) each
     row adds to; seg_ket likewise for the ket primitives (used when ``contracted``,
     otherwise each ket primitive is a shell of its own).
+
+    ``kept`` (optional): (rows, seg, ntile), the screened pass of
+    :func:`three_center_blocks`: rows (len(seg_bra),) the bra rows to compute, in order,
+    padded with any row; seg their segments (padding: nseg_bra, dropped); ntile (int
+    scalar, traced) the number of tiles of them to run. The loop then has a traced
+    length (forward mode only), and no shape depends on how many rows survive.
     """
     e_bra, p, centre_p = _concat_rows(bra_parts, width, n_hermite(degree_bra), seg_bra.shape[0])
     nk = e_ket.shape[1]
     nchunk = p.shape[0] // tile
+    if kept is not None:
+        rows, seg_bra, nchunk = kept
+        e_bra, p, centre_p = e_bra[rows], p[rows], centre_p[rows]
 
     def body(c, acc):
         cut = lambda x: jax.lax.dynamic_slice_in_dim(x, c * tile, tile)  # noqa: E731
@@ -405,21 +415,68 @@ def class_block(bra_parts, seg_bra, e_ket, q, centre_q, seg_ket, *, degree_bra, 
     return jax.lax.fori_loop(0, nchunk, body, jnp.zeros((nseg_bra, width, nseg_ket, nk)))
 
 
-def three_center_blocks(basis, auxbasis, pairs, coords, omega=0.0):
+#: Skip a primitive pair of orbitals whose Schwarz bound times the largest auxiliary
+#: one, Q_ab max_P Q_P >= |(ab|P)|, is below this (Hartree), or below SCREEN_ERROR over
+#: the most primitive terms of one contracted integral, if smaller: every (ij|P) then
+#: errs by less than SCREEN_ERROR (the same rule as the four-centre screening).
+SCREEN_THRESHOLD = 1e-14
+SCREEN_ERROR = 1e-11
+
+
+@lru_cache(maxsize=32)
+def _aux_bound_and_terms(basis, auxbasis):
+    """(max_P Q_P over the auxiliary primitives, most primitive terms of one (ij|P))."""
+    plan = df_plan(basis, auxbasis)
+    bound = max(float(_pair_class_bounds(g.l, g.exponent, g.hermite).max()) for g in plan.aux_groups)
+    pairs = max((int(np.diff(pc.pair_start).max()) for pc in pair_plan(basis) if pc.npair), default=1)
+    return bound, pairs * int(np.max(auxbasis.shell_nprim))
+
+
+def screened_rows(basis, auxbasis, pairs, threshold=None):
+    """Per pair group of :func:`df_plan`, the bra rows whose Schwarz bound survives, or None.
+
+    None when the pair data are traced (inside jit, grad): every row is then computed.
+    Returns a list of int32 arrays of row indices into the group's stacked rows (sorted).
+    """
+    bounds = primitive_pair_bounds(basis, pairs)
+    if bounds is None:
+        return None
+    aux_bound, terms = _aux_bound_and_terms(basis, auxbasis)
+    if threshold is None:
+        threshold = min(SCREEN_THRESHOLD, SCREEN_ERROR / terms)
+    out = []
+    for group in df_plan(basis, auxbasis).pair_groups:
+        q = np.concatenate([bounds[k] for k in group.classes])
+        out.append(np.flatnonzero(q * aux_bound >= threshold).astype(np.int32))
+    return out
+
+
+def three_center_blocks(basis, auxbasis, pairs, coords, omega=0.0, screen=True):
     """Per (pair group i, aux group j) of :func:`df_plan`: (nseg_i, width_i, nseg_j, width_j).
 
     ``pairs``: per pair class (p, P, E), the first three entries of
-    :func:`~dftjax.integrals.one_electron.pair_data`.
+    :func:`~dftjax.integrals.one_electron.pair_data`. With concrete pair data and
+    ``screen``, primitive pairs below the Schwarz threshold (:func:`screened_rows`) are
+    skipped; which survive is decided here, per geometry, without changing any shape.
     """
     plan = df_plan(basis, auxbasis)
     coords = jnp.asarray(coords, dtype=jnp.float64)
+    survivors = screened_rows(basis, auxbasis, pairs) if screen else None
     out = []
-    for group, tiles in zip(plan.pair_groups, plan.tiles):
+    for i, (group, tiles) in enumerate(zip(plan.pair_groups, plan.tiles)):
         bra = tuple((pairs[k][2], pairs[k][0], pairs[k][1]) for k in group.classes)
+        rows = seg = None
+        if survivors is not None:
+            n = len(survivors[i])
+            rows = np.zeros(len(group.seg), dtype=np.int32)
+            rows[:n] = survivors[i]
+            seg = np.full(len(group.seg), group.nseg, dtype=np.int32)
+            seg[:n] = group.seg[survivors[i]]
         row = []
         for g, tile in zip(plan.aux_groups, tiles):
+            kept = None if rows is None else (rows, seg, np.int32(-(-n // tile)))
             row.append(class_block(
-                bra, group.seg, g.hermite, g.exponent, coords[g.atom], g.prim_shell,
+                bra, group.seg, g.hermite, g.exponent, coords[g.atom], g.prim_shell, kept,
                 degree_bra=group.degree, degree_ket=g.l, width=group.width, omega=float(omega),
                 tile=tile, nseg_bra=group.nseg, nseg_ket=g.nseg, contracted=g.contracted))
         out.append(row)
@@ -504,18 +561,25 @@ def stack_three_center(basis, auxbasis, blocks):
     cells = [_cells(g) for g in plan.aux_groups]
     where = {k: (i, off) for i, grp in enumerate(plan.pair_groups)
              for k, off in zip(grp.classes, grp.offsets)}
-    rows = []
+    nrow = sum(pc.npair * _pair_width(basis, pc) for pc in pair_plan(basis))
+    # Pieces are written into one buffer (in place under jit): a concatenation of
+    # thousands of strided pieces runs several times slower on XLA:CPU.
+    out = jnp.zeros((nrow, plan.naux), blocks[0][0].dtype)
+    row = 0
     for k, pc in enumerate(pair_plan(basis)):
         if pc.npair == 0:
             continue
         i, off = where[k]
         nab = _pair_width(basis, pc)
-        parts = []
+        column = 0
         for cell, block in zip(cells, blocks[i]):
             flat = block[off: off + pc.npair, :nab].reshape(pc.npair * nab, -1)
-            parts.append(flat[:, cell])
-        rows.append(jnp.concatenate(parts, axis=1))
-    return jnp.concatenate(rows, axis=0)
+            contiguous = len(cell) and cell[-1] - cell[0] == len(cell) - 1
+            piece = flat[:, cell[0]: cell[0] + len(cell)] if contiguous else flat[:, cell]
+            out = jax.lax.dynamic_update_slice(out, piece, (row, column))
+            column += len(cell)
+        row += pc.npair * nab
+    return out
 
 
 def stack_two_center(groups, blocks):
