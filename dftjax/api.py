@@ -225,7 +225,8 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     else:
         tick = time.perf_counter()
         coords = jnp.asarray(molecule.coordinates)
-        ao = xc_grid(basis_set, grid, coords, deriv=0 if functional.family == "lda" else 1)
+        ao = xc_grid(basis_set, grid, coords, deriv=0 if functional.family == "lda" else 1,
+                     ao_memory=eri.ao_memory)
         if eri.method == "exact":
             model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao,
                                        restricted=not unrestricted,

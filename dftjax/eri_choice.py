@@ -25,7 +25,8 @@ REPORT_BYTES = 2 * memory.GIB
 class ERIChoice:
     """method "exact" or "density-fit"; the auxiliary basis (None when exact), its name
     and size; the estimated peak memory (bytes) and the memory available when chosen;
-    ``automatic`` when dftjax chose the method."""
+    ``automatic`` when dftjax chose the method; ``ao_memory``, the bytes of AO values
+    the XC grid may keep (:func:`dftjax.memory.kept_ao_budget`, included in the peak)."""
 
     method: str
     auxbasis: object
@@ -34,6 +35,7 @@ class ERIChoice:
     peak_bytes: int
     available_bytes: int
     automatic: bool
+    ao_memory: int = 0
 
     def describe(self) -> str:
         what = "exact ERIs" if self.method == "exact" else \
@@ -71,8 +73,12 @@ def choose_eri(molecule, basis_set, basis, functional, density_fit=None, auxbasi
         choice = resolve_auxbasis(molecule, basis, auxbasis, functional)
         aux_set = build_auxbasis(molecule, choice, cartesian=basis_set.cartesian)
         aux_name, naux = choice.name, naux_of(basis_set, aux_set)
-    peak = memory.estimate(method, nao, naux, long_range, npts, ncomp)
-    result = ERIChoice(method, aux_set, aux_name, naux, peak, available, automatic)
+    ao_memory = 0
+    if npts:
+        ao_memory = memory.kept_ao_budget(
+            memory.estimate(method, nao, naux, long_range, npts, ncomp, kept_ao_limit=0), available)
+    peak = memory.estimate(method, nao, naux, long_range, npts, ncomp, kept_ao_limit=ao_memory)
+    result = ERIChoice(method, aux_set, aux_name, naux, peak, available, automatic, ao_memory)
     if verbose or peak > REPORT_BYTES:
         print(f"dftjax: {result.describe()}", file=sys.stderr)
     memory.check_fits(method, peak, nao, naux, available)

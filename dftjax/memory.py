@@ -71,8 +71,8 @@ def density_fit_bytes(nao: int, naux: int, long_range: bool = False) -> int:
 
 
 def grid_bytes(nao: int, npts: int, ncomp: int, kept_ao_limit: int = None) -> int:
-    """AO values on the grid (at most ``kept_ao_limit``, the XC grid's default: above it
-    they are recomputed per block) plus per-point features and potentials."""
+    """AO values on the grid (at most ``kept_ao_limit``, by default the XC grid's default:
+    above it they are recomputed per block) plus per-point features and potentials."""
     if npts == 0:
         return 0
     if kept_ao_limit is None:
@@ -81,13 +81,32 @@ def grid_bytes(nao: int, npts: int, ncomp: int, kept_ao_limit: int = None) -> in
 
 
 def estimate(method: str, nao: int, naux: int = 0, long_range: bool = False, npts: int = 0,
-             ncomp: int = 4) -> int:
-    """Estimated peak bytes of a calculation by ``method`` ("exact" or "density-fit")."""
+             ncomp: int = 4, kept_ao_limit: int = None) -> int:
+    """Estimated peak bytes of a calculation by ``method`` ("exact" or "density-fit"),
+    keeping at most ``kept_ao_limit`` bytes of AO values (None: the XC grid's default)."""
     if method == "exact":
         integrals = exact_bytes(nao, long_range)
     else:
         integrals = density_fit_bytes(nao, naux, long_range)
-    return int(BASELINE + integrals + grid_bytes(nao, npts, ncomp))
+    return int(BASELINE + integrals + grid_bytes(nao, npts, ncomp, kept_ao_limit))
+
+
+#: The XC grid keeps its AO values (instead of evaluating them twice per SCF step, which
+#: costs about as much as the rest of the XC work) in at most this fraction of the
+#: physical memory, and only within KEPT_AO_AVAILABLE of what is available beside the
+#: calculation's other arrays.
+KEPT_AO_FRACTION = 0.3
+KEPT_AO_AVAILABLE = 0.8
+
+
+def kept_ao_budget(other_bytes: int, available: int = None, physical: int = None) -> int:
+    """Bytes of AO values an SCF may keep next to ``other_bytes`` of other arrays."""
+    available = available_memory() if available is None else available
+    physical = physical_memory() if physical is None else physical
+    if not available or not physical:
+        from .xc.blocked import DEFAULT_AO_MEMORY
+        return DEFAULT_AO_MEMORY
+    return int(max(0.0, min(KEPT_AO_FRACTION * physical, KEPT_AO_AVAILABLE * available - other_bytes)))
 
 
 def choose_method(nao: int, long_range: bool = False, physical: int = None) -> str:

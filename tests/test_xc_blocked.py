@@ -49,7 +49,7 @@ def test_bucket_ladder():
 
 def test_layout_covers_every_point_once_and_screens(dimer):
     molecule, basis, grid, _, _ = dimer
-    layout = block_layout(basis, ao_plan(basis), np.asarray(grid.atom), np.asarray(grid.coords),
+    layout = block_layout(basis, ao_plan(basis), np.asarray(grid.coords),
                           molecule.coordinates)
     points = np.concatenate([c.point_index.ravel() for c in layout.classes])
     assert np.array_equal(np.sort(points[points < grid.npts]), np.arange(grid.npts))
@@ -63,10 +63,10 @@ def test_layout_covers_every_point_once_and_screens(dimer):
 def test_new_geometry_keeps_the_shapes(dimer):
     molecule, basis, grid, _, _ = dimer
     plan = ao_plan(basis)
-    first = block_layout(basis, plan, np.asarray(grid.atom), np.asarray(grid.coords), molecule.coordinates)
+    first = block_layout(basis, plan, np.asarray(grid.coords), molecule.coordinates)
     moved = _dimer(shift=0.02)
     moved_grid = build_grid(moved, level=1)
-    second = block_layout(basis, plan, np.asarray(moved_grid.atom), np.asarray(moved_grid.coords),
+    second = block_layout(basis, plan, np.asarray(moved_grid.coords),
                           moved.coordinates)
     assert second.signature == first.signature
 
@@ -74,7 +74,7 @@ def test_new_geometry_keeps_the_shapes(dimer):
 def test_selected_shells_are_columns_of_ao_values(dimer):
     molecule, basis, grid, dense, _ = dimer
     plan = ao_plan(basis)
-    layout = block_layout(basis, plan, np.asarray(grid.atom), np.asarray(grid.coords), molecule.coordinates)
+    layout = block_layout(basis, plan, np.asarray(grid.coords), molecule.coordinates)
     block_class = layout.classes[-1]
     points = np.minimum(block_class.point_index[0], grid.npts - 1)
     values = evaluate_shells(plan, jnp.asarray(molecule.coordinates), grid.coords[points],

@@ -133,7 +133,7 @@ def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZ
     """
     plan = ao_plan(basis)
     atom_coordinates = jnp.asarray(atom_coordinates, jnp.float64)
-    layout = block_layout(basis, plan, np.asarray(grid.atom), np.asarray(grid.coords),
+    layout = block_layout(basis, plan, np.asarray(grid.coords),
                           np.asarray(atom_coordinates), block_size, cutoff, nclass)
     _, pairs = layout.slots()
     layout = jax.device_put(layout)  # the index arrays, once, not at every step
