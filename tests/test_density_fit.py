@@ -236,6 +236,36 @@ def test_orbital_route_equals_density_route_and_fock_is_the_gradient():
                                model(dens_frac)[0], atol=1e-12)
 
 
+def test_guess_density_factor_gives_the_density_routes_fock():
+    """The SCF's first Fock matrix from a factor V V^T of the guess density (low rank, as
+    a SAD density is) equals the density route's; a density with a negative eigenvalue,
+    or one of nearly full rank, is not factorised."""
+    from dftjax.scf.driver import density_factor
+
+    mol, basis, aux, pairs = _water_factor("def2-svp")
+    factor, _ = fitted_tensor(basis, aux, pairs, mol.coordinates)
+    nao = basis.nao
+    rng = np.random.default_rng(3)
+    h_core = jnp.asarray(rng.normal(size=(nao, nao)))
+    h_core = 0.5 * (h_core + h_core.T)
+    coeff = _random_orbitals(nao, 4)[:, :7]
+    density = jnp.asarray(np.stack([coeff * [1.0, 1, 1, 1, 0.6, 0.3, 0.1] @ coeff.T] * 2))
+    model = df_fock_and_energy(h_core, factor, n_occupied=5)
+    vectors = density_factor(model, density)
+    assert vectors.shape == (2, nao, 8)  # rank 7, rounded up to the ladder
+    np.testing.assert_allclose(jnp.einsum("sik,sjk->sij", vectors, vectors), density, atol=1e-13)
+    fock, energy = model(density)
+    for restricted in (False, True):
+        fock_v, energy_v = model.fock_and_energy_from_factor(density, vectors, restricted)
+        np.testing.assert_allclose(fock_v, fock, atol=1e-12)
+        assert float(energy_v) == pytest.approx(float(energy), abs=1e-12)
+    indefinite = density.at[:, 0, 0].add(-5.0)
+    assert density_factor(model, indefinite) is None
+    full = jnp.stack([jnp.eye(nao)] * 2)
+    assert density_factor(model, full) is None
+    assert density_factor(lambda d: None, density) is None  # models without the route
+
+
 # ---------------------------------------------------------------------------------------
 # SCF energies against PySCF density_fit()
 

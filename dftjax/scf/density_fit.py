@@ -19,7 +19,10 @@ Two ways to K, the same numbers for the same density:
   respect to the density and the parameters works as for the exact-ERI models;
 * from the occupied orbitals (``fock_and_energy_from_orbitals``, which the SCF driver
   calls when it has the orbitals that made D): O(naux nao^2 nocc) flops, nao/nocc times
-  fewer, as PySCF does after its first cycle. Both are blocked so that no intermediate
+  fewer, as PySCF does after its first cycle; and from any factor D = V V^T
+  (``fock_and_energy_from_factor``: the driver factorises the guess density, whose rank
+  is that of the occupied atomic orbitals, so even the first Fock matrix avoids the
+  O(naux nao^3) route). Both are blocked so that no intermediate
   is larger than a slice of B.
 
 Memory: B (naux nao^2 doubles) plus slices; never an nao^4 tensor. The model is a pytree
@@ -126,6 +129,11 @@ def _spin_exchange_orbitals(factor, mo_coeff, mo_occ, ncol, restricted):
     """K[D_s] (2, nao, nao) from the first ``ncol`` orbitals of each spin, weighted by
     sqrt(occupation)."""
     vectors = mo_coeff[:, :, :ncol] * jnp.sqrt(jnp.maximum(mo_occ[:, None, :ncol], 0.0))
+    return _spin_exchange_vectors(factor, vectors, restricted)
+
+
+def _spin_exchange_vectors(factor, vectors, restricted):
+    """K[V_s V_s^T] (2, nao, nao) for vectors (2, nao, k)."""
     if restricted:
         return jnp.stack([df_exchange_from_vectors(factor, vectors[0])] * 2)
     return jnp.stack([df_exchange_from_vectors(factor, vectors[s]) for s in range(2)])
@@ -194,6 +202,15 @@ def _from_orbitals(density, mo_coeff, mo_occ, params, settings, restricted):
     return jax.lax.cond(spill > 0.0, lambda _: _from_density(density, params, settings), fast, None)
 
 
+def _from_factor(density, vectors, params, settings, restricted):
+    k = k_lr = None
+    if settings.exchange != 0.0:
+        k = _spin_exchange_vectors(params["df"], vectors, restricted)
+    if settings.long_range != 0.0:
+        k_lr = _spin_exchange_vectors(params["df_lr"], vectors, restricted)
+    return _fock_energy(density, params, settings, k, k_lr, restricted)
+
+
 @dataclass(frozen=True)
 class _DFPart:
     """``(density, params) -> F, E or (F, E)``; hashable static structure."""
@@ -217,6 +234,9 @@ class _DFOrbitalPart:
     def __call__(self, density, mo_coeff, mo_occ, params, restricted):
         return _from_orbitals(density, mo_coeff, mo_occ, params, self.settings, restricted)
 
+    def from_factor(self, density, vectors, params, restricted):
+        return _from_factor(density, vectors, params, self.settings, restricted)
+
 
 @dataclasses.dataclass(frozen=True)
 class DensityFittedModel(EnergyModel):
@@ -231,6 +251,11 @@ class DensityFittedModel(EnergyModel):
 
     def fock_and_energy_from_orbitals(self, density, mo_coeff, mo_occ, restricted=False):
         return self.orbital_fn(density, mo_coeff, mo_occ, self.params, restricted)
+
+    def fock_and_energy_from_factor(self, density, vectors, restricted=False):
+        """(F, E) for density[s] = vectors[s] vectors[s]^T, vectors (2, nao, k): K by the
+        orbital route whatever made the density (the SCF's guess, factorised)."""
+        return self.orbital_fn.from_factor(density, vectors, self.params, restricted)
 
 
 jax.tree_util.register_dataclass(

@@ -25,7 +25,9 @@ from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from dftjax.grid.screening import bucket
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
@@ -112,9 +114,14 @@ def orbital_gradient_norm(fock, mo_coeff, mo_occ, restricted):
     return jnp.linalg.norm(block)
 
 
-def scf_init(fock_and_energy, density, nmo, diis_space):
-    """The state at the guess density (2, nao, nao), before any cycle."""
-    fock, energy = fock_and_energy(density)
+def scf_init(fock_and_energy, density, nmo, diis_space, factor=None, restricted=False):
+    """The state at the guess density (2, nao, nao), before any cycle. ``factor``
+    (2, nao, k) with density[s] = factor[s] factor[s]^T, if given, goes to a model's
+    ``fock_and_energy_from_factor``."""
+    if factor is None:
+        fock, energy = fock_and_energy(density)
+    else:
+        fock, energy = fock_and_energy.fock_and_energy_from_factor(density, factor, restricted)
     nao = density.shape[-1]
     return SCFState(
         density=density, fock=fock, energy=energy, energy_change=jnp.full((), jnp.inf, jnp.float64),
@@ -162,7 +169,32 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
         iteration=state.iteration + 1)
 
 
-_scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space"))
+_scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
+
+#: Eigenvalues of a guess density below this fraction of the largest are dropped from
+#: its factor (their K contribution is below ~1e-13 of the total).
+FACTOR_CUTOFF = 1e-13
+
+
+def density_factor(fock_and_energy, density):
+    """V (2, nao, k) with density[s] = V[s] V[s]^T, from the eigenvectors of positive
+    eigenvalues, k the most of either spin rounded up (few shapes); None when the model
+    has no use for it, the density is traced or not positive semidefinite, or the factor
+    would not be narrower than the density itself."""
+    if getattr(fock_and_energy, "fock_and_energy_from_factor", None) is None or \
+            isinstance(density, jax.core.Tracer):
+        return None
+    values, vectors = np.linalg.eigh(np.asarray(density))
+    top = max(float(values.max()), 0.0)
+    if top == 0.0 or values.min() < -1e-10 * top:
+        return None
+    keep = max(int(np.sum(values[s] > FACTOR_CUTOFF * top)) for s in range(values.shape[0]))
+    ncol = min(bucket(keep), density.shape[-1])
+    if 2 * ncol > density.shape[-1]:
+        return None  # hardly cheaper than the density route
+    values, vectors = values[:, -ncol:], vectors[:, :, -ncol:]
+    weights = np.sqrt(np.where(values > FACTOR_CUTOFF * top, values, 0.0))
+    return jnp.asarray(vectors * weights[:, None, :])
 _scf_step_jit = jax.jit(scf_step, static_argnames=("restricted", "occupations"))
 
 
@@ -204,7 +236,8 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
     are eigenvectors of an unmodified Fock matrix.
     """
     fock_and_energy = as_pytree_model(fock_and_energy)
-    state = _scf_init_jit(fock_and_energy, density, nmo=X.shape[1], diis_space=diis_space)
+    state = _scf_init_jit(fock_and_energy, density, nmo=X.shape[1], diis_space=diis_space,
+                          factor=density_factor(fock_and_energy, density), restricted=restricted)
     if verbose:
         _log(f"SCF init E(electronic)= {float(state.energy):.12f}")
     step = lambda state, settings: _scf_step_jit(
