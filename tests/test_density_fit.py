@@ -323,6 +323,21 @@ def test_memory_estimates_and_automatic_choice():
     assert memory.choose_method(500, physical=512 * gib) == "density-fit"   # capped
 
 
+def test_kept_ao_budget():
+    """AO values are kept in at most 30 % of the physical memory and never beyond 80 % of
+    what is available beside the other arrays; the peak estimate counts what is kept."""
+    gib = memory.GIB
+    assert memory.kept_ao_budget(4 * gib, available=22 * gib, physical=24 * gib) == \
+        pytest.approx(0.3 * 24 * gib)
+    assert memory.kept_ao_budget(8 * gib, available=12 * gib, physical=24 * gib) == \
+        pytest.approx(0.8 * 12 * gib - 8 * gib)
+    assert memory.kept_ao_budget(12 * gib, available=12 * gib, physical=24 * gib) == 0
+    nao, naux, npts = 300, 1400, 400_000
+    without = memory.estimate("density-fit", nao, naux, npts=npts, kept_ao_limit=0)
+    with_ao = memory.estimate("density-fit", nao, naux, npts=npts, kept_ao_limit=2 * gib)
+    assert with_ao - without == 2 * gib
+
+
 def test_memory_error_before_the_run(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: 1024**2)
     mol = molecule("water")

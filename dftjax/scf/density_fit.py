@@ -91,7 +91,9 @@ def df_exchange_from_vectors(factor, vectors):
 
     def part(start, size):
         cols = jax.lax.dynamic_slice_in_dim(vectors, start, size, axis=1)
-        u = (cols.T @ matrix).reshape(size, nao, naux)          # u[o, j, P]
+        # the transposed copy made real: XLA:CPU runs V^T B at half speed when it folds
+        # the transpose into the product (measured, nao 490: 47 vs 91 GFlop/s)
+        u = (jax.lax.optimization_barrier(cols.T) @ matrix).reshape(size, nao, naux)  # u[o, j, P]
         return _sum_of_products(u, u)
 
     ncol = vectors.shape[1]

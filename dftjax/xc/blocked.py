@@ -19,8 +19,10 @@ compiles once per grid size whatever the blocks, and memory is bounded by one bl
 one chunk. Restricted SCFs (D_a = D_b) compute one spin.
 
 AO values are kept (``XCGrid.ao``, per class (nblock, ncomp, B, n)) when they fit in
-``ao_memory`` bytes, and otherwise evaluated again inside each step from the points and
-the atom coordinates, as PySCF does. Everything is differentiable with respect to the
+``ao_memory`` bytes (``dftjax.scf`` gives what :func:`dftjax.memory.kept_ao_budget`
+allows beside its other arrays), and otherwise evaluated again inside each step from the
+points and the atom coordinates, as PySCF does: twice per step (density, potential),
+which roughly doubles the XC step's cost. Everything is differentiable with respect to the
 density, the functional parameters, the weights, the kept AO values, and (when AOs are
 evaluated inside) the atom coordinates and points: for forces, build the layout once at
 the geometry (``xc_grid(..., ao_memory=0)``) and differentiate
