@@ -127,13 +127,6 @@ def _spin_exchange(factor, density):
         density)
 
 
-def _spin_exchange_orbitals(factor, mo_coeff, mo_occ, ncol, restricted):
-    """K[D_s] (2, nao, nao) from the first ``ncol`` orbitals of each spin, weighted by
-    sqrt(occupation)."""
-    vectors = mo_coeff[:, :, :ncol] * jnp.sqrt(jnp.maximum(mo_occ[:, None, :ncol], 0.0))
-    return _spin_exchange_vectors(factor, vectors, restricted)
-
-
 def _spin_exchange_vectors(factor, vectors, restricted):
     """K[V_s V_s^T] (2, nao, nao) for vectors (2, nao, k)."""
     if restricted:
@@ -186,24 +179,6 @@ def _from_density(density, params, settings, energy_only=False):
                         energy_only)
 
 
-def _from_orbitals(density, mo_coeff, mo_occ, params, settings, restricted):
-    ncol = min(settings.n_occupied, mo_coeff.shape[-1])
-
-    def fast(_):
-        k = k_lr = None
-        if settings.exchange != 0.0:
-            k = _spin_exchange_orbitals(params["df"], mo_coeff, mo_occ, ncol, restricted)
-        if settings.long_range != 0.0:
-            k_lr = _spin_exchange_orbitals(params["df_lr"], mo_coeff, mo_occ, ncol, restricted)
-        return _fock_energy(density, params, settings, k, k_lr, restricted)
-
-    if settings.exchange == 0.0 and settings.long_range == 0.0:
-        return fast(None)
-    # Orbitals beyond ncol occupied (fractional occupations): the density path.
-    spill = jnp.sum(jnp.abs(mo_occ[:, ncol:]))
-    return jax.lax.cond(spill > 0.0, lambda _: _from_density(density, params, settings), fast, None)
-
-
 def _from_factor(density, vectors, params, settings, restricted):
     k = k_lr = None
     if settings.exchange != 0.0:
@@ -211,6 +186,21 @@ def _from_factor(density, vectors, params, settings, restricted):
     if settings.long_range != 0.0:
         k_lr = _spin_exchange_vectors(params["df_lr"], vectors, restricted)
     return _fock_energy(density, params, settings, k, k_lr, restricted)
+
+
+def _from_orbitals(density, mo_coeff, mo_occ, params, settings, restricted):
+    ncol = min(settings.n_occupied, mo_coeff.shape[-1])
+    # the first ncol orbitals of each spin, weighted by sqrt(occupation): D_s = V_s V_s^T
+    vectors = mo_coeff[:, :, :ncol] * jnp.sqrt(jnp.maximum(mo_occ[:, None, :ncol], 0.0))
+
+    def fast(_):
+        return _from_factor(density, vectors, params, settings, restricted)
+
+    if settings.exchange == 0.0 and settings.long_range == 0.0:
+        return fast(None)
+    # Orbitals beyond ncol occupied (fractional occupations): the density path.
+    spill = jnp.sum(jnp.abs(mo_occ[:, ncol:]))
+    return jax.lax.cond(spill > 0.0, lambda _: _from_density(density, params, settings), fast, None)
 
 
 @dataclass(frozen=True)
