@@ -81,16 +81,16 @@ def shell_radii(basis, cutoff=DEFAULT_CUTOFF):
     return radii
 
 
-def _bisect(offsets, indices, block_size):
+def _bisect(points, indices, block_size):
     """Split ``indices`` into spatially compact runs of ``block_size`` (the last may be short)."""
     nblock = -(-len(indices) // block_size)
     if nblock <= 1:
         return [indices]
-    points = offsets[indices]
-    axis = int(np.argmax(points.max(axis=0) - points.min(axis=0)))
-    order = indices[np.argsort(points[:, axis], kind="stable")]
+    coords = points[indices]
+    axis = int(np.argmax(coords.max(axis=0) - coords.min(axis=0)))
+    order = indices[np.argsort(coords[:, axis], kind="stable")]
     split = (nblock // 2) * block_size
-    return _bisect(offsets, order[:split], block_size) + _bisect(offsets, order[split:], block_size)
+    return _bisect(points, order[:split], block_size) + _bisect(points, order[split:], block_size)
 
 
 def point_blocks(points, block_size=DEFAULT_BLOCK_SIZE):

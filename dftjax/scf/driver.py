@@ -170,6 +170,7 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
 
 
 _scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
+_scf_step_jit = jax.jit(scf_step, static_argnames=("restricted", "occupations"))
 
 #: Eigenvalues of a guess density below this fraction of the largest are dropped from
 #: its factor (their K contribution is below ~1e-13 of the total).
@@ -195,7 +196,6 @@ def density_factor(fock_and_energy, density):
     values, vectors = values[:, -ncol:], vectors[:, :, -ncol:]
     weights = np.sqrt(np.where(values > FACTOR_CUTOFF * top, values, 0.0))
     return jnp.asarray(vectors * weights[:, None, :])
-_scf_step_jit = jax.jit(scf_step, static_argnames=("restricted", "occupations"))
 
 
 def as_pytree_model(fock_and_energy):
