@@ -5,6 +5,7 @@ Atomic units inside (Bohr, Hartree); float64 throughout. The public surface:
 * :class:`Molecule` - atoms, coordinates, charge, multiplicity
 * :func:`build_basis` - a basis-set-exchange basis laid out as PySCF does
 * :func:`scf` - a full calculation, returning an :class:`SCFCalculation`
+* :func:`stability` - the lowest orbital-Hessian eigenvalue of a finished SCF
 * :func:`optimize` - a geometry optimisation, returning an :class:`OptimizationResult`
 * :func:`gradient` - analytic dE/dR (forces), dE/dfield, dE/dparams of a finished SCF
 * :class:`SCFFunction` - the SCF as a differentiable JAX function (implicit derivatives)
@@ -23,7 +24,7 @@ enable_persistent_cache()
 from .molecule import Molecule  # noqa: E402
 from .basis import BasisSet, build_basis  # noqa: E402
 from .api import Integrals, SCFCalculation, compute_integrals  # noqa: E402
-from .api import scf  # noqa: E402  (after the dftjax.scf subpackage, which it shadows)
+from .api import scf, stability  # noqa: E402  (after the dftjax.scf subpackage, which it shadows)
 from .optimize import OptimizationResult, optimize  # noqa: E402  (shadows the module)
 from .gradients import gradient  # noqa: E402
 from .differentiable import SCFFunction, SCFOutput  # noqa: E402
@@ -33,4 +34,4 @@ __version__ = "0.1.0"
 
 __all__ = ["BasisSet", "Integrals", "Molecule", "OptimizationResult", "SCFCalculation",
            "SCFFunction", "SCFOutput", "build_basis", "compute_integrals", "gradient",
-           "harmonic_frequencies", "hessian", "optimize", "release_compiled_code", "scf"]
+           "harmonic_frequencies", "hessian", "optimize", "release_compiled_code", "scf", "stability"]

@@ -7,6 +7,7 @@ what was computed along the way (dipole, timings, basis). Atomic units throughou
 
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,7 @@ from .xc.blocked import xc_grid
 from .eri_choice import choose_eri, density_fitted_integrals
 from .integrals.density_fitting import atom_eri_blocks
 from .scf.density_fit import df_fock_and_energy
+from .scf.stability import StabilityReport, analyse, follow_instabilities
 
 
 
@@ -115,7 +117,9 @@ class SCFCalculation:
     into lowering and XLA compilation or persistent-cache loads and ``run`` is the rest:
     a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
     during the call; 0 for a new geometry of a molecule already run), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
-    when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path).
+    when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path),
+    ``model`` (the energy model the SCF solved), ``stability`` (a
+    :class:`~dftjax.scf.stability.StabilityReport`: checked, stable, rounds, lowest eigenvalue).
     Every field of the SCF result (``energy``, ``converged``, ``iterations``,
     ``mo_energy``, ``mo_coeff``, ``mo_occ``, ``density_matrix``, ...) reads through.
     """
@@ -137,6 +141,8 @@ class SCFCalculation:
     naux: int = 0
     memory_estimate: int = 0
     compilations: int = 0
+    model: object = None
+    stability: StabilityReport = StabilityReport()
 
     def __getattr__(self, name):
         return getattr(self.result, name)
@@ -154,7 +160,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         unrestricted=None, max_cycle: int = 100, cartesian: bool = False,
         conv_tol_grad=None, verbose: bool = False, guess: str = "sad",
         grid_level: int = 3, xc_params=None, density_fit=None,
-        auxbasis=None) -> SCFCalculation:
+        auxbasis=None, stability=None) -> SCFCalculation:
     """Run a self-consistent field calculation: Hartree-Fock or Kohn-Sham.
 
     Parameters
@@ -179,6 +185,9 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         cc-pVXZ-JKFIT for cc-pVXZ, J-fit sets for non-hybrid functionals, even-tempered
         functions otherwise; see :mod:`dftjax.basis.auxiliary`), a basis-set-exchange name,
         "etb", or {element: name}; giving one implies density_fit unless it is False
+    stability : check the converged state for internal instabilities (negative orbital
+        Hessian eigenvalues) and follow them to a stable state (:mod:`dftjax.scf.stability`);
+        None (default) checks unrestricted (open-shell) runs only
     """
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
@@ -238,10 +247,14 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         jax.block_until_ready(model.params)
         timings["grid"] = time.perf_counter() - tick + grid_seconds
     tick = time.perf_counter()
-    result = run_scf(model, ints.overlap, ints.h_core,
-                     molecule.nuclear_repulsion(), molecule.nalpha, molecule.nbeta,
-                     restricted=not unrestricted, D0=density, conv_tol=conv_tol,
-                     conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, verbose=verbose)
+    solve = partial(run_scf, model, ints.overlap, ints.h_core,
+                    molecule.nuclear_repulsion(), molecule.nalpha, molecule.nbeta,
+                    restricted=not unrestricted, conv_tol=conv_tol,
+                    conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, verbose=verbose)
+    result = solve(D0=density)
+    report = StabilityReport()
+    if stability or (stability is None and unrestricted):
+        result, report = follow_instabilities(model, result, lambda guess: solve(D0=guess))
     timings["scf"] = time.perf_counter() - tick
     dipole = np.asarray(result.dipole_moment(ints.dipole, molecule.atomic_numbers,
                                              molecule.coordinates))
@@ -257,4 +270,15 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings,
                           functional, grid, e_xc, grid_level,
                           None if pure_hf else model.params["xc"], eri.method,
-                          eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations)
+                          eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations,
+                          model, report)
+
+
+def stability(calculation: SCFCalculation, external: bool = False):
+    """The lowest orbital-Hessian eigenpair of a finished calculation, a
+    :class:`~dftjax.scf.stability.StabilityAnalysis` (``eigenvalue`` Ha/rad^2, ``vector``,
+    ``stable``): UHF/UKS -> UHF/UKS for unrestricted results, RHF/RKS -> RHF/RKS for
+    restricted ones, or with ``external=True`` RHF/RKS -> UHF/UKS."""
+    if not isinstance(calculation, SCFCalculation):
+        raise TypeError(f"stability needs a dftjax.SCFCalculation, not {type(calculation).__name__}")
+    return analyse(calculation.model, calculation.result, external=external)

@@ -1,0 +1,230 @@
+"""SCF stability analysis: is a converged determinant a minimum of its energy?
+
+A converged SCF is a stationary point of E(D) under orbital rotations; it is a local
+minimum only if the orbital Hessian has no negative eigenvalue. Open-shell molecules
+often converge to saddle points (e.g. UHF O2/STO-3G, 1.5 mHa above the stable state).
+
+Rotations: C_s -> C_s exp(K_s), with K_s antisymmetric and only its virtual-occupied block
+kappa_s (nmo, nmo, zero elsewhere) free; D_s(kappa) = C_s exp(K_s) n_s exp(-K_s) C_s^T. The
+Hessian is d^2 E(D(kappa)) / d kappa^2 at kappa = 0, applied to vectors by forward-over-
+reverse autodiff of the energy model's own E(D): Coulomb, exact exchange and the XC kernel
+all come from the function that made the Fock matrix, nothing is written out by hand.
+Its lowest eigenvalues come from Davidson iterations on these products.
+
+Cases (``x`` the free parameters, kappa_s = sign_s x):
+  unrestricted  x (2, nmo, nmo), signs (1, 1): UHF -> UHF, UKS -> UKS
+  restricted    x (1, nmo, nmo), signs (1, 1): RHF -> RHF, RKS -> RKS (singlet rotations)
+  external      x (1, nmo, nmo), signs (1, -1): RHF -> UHF, RKS -> UKS (triplet rotations)
+Eigenvalues are of d^2E/dkappa^2 (Hartree per rad^2) with this parametrisation: for
+a single spin orbital pair about 2 (e_a - e_i), for restricted ones 4 (e_a - e_i).
+
+When an eigenvalue is negative, ``follow_instabilities`` rotates the orbitals along its
+eigenvector to the lowest energy on that line, re-converges the SCF from there and checks
+again, a bounded number of rounds.
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dftjax.scf.driver import as_pytree_model, density_from_orbitals
+from dftjax.scf.energy import EnergyModel
+
+#: An eigenvalue below this (Ha / rad^2) counts as an instability (PySCF's threshold);
+#: exact zero modes (rotating an atom's broken-symmetry density) stay above it.
+INSTABILITY_THRESHOLD = -1e-5
+
+#: Rotation angles (rad, times the unit eigenvector) tried along an unstable direction.
+LINE_SEARCH_STEPS = tuple(0.05 * 2.0 ** k for k in range(7))
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityAnalysis:
+    """Lowest orbital-Hessian eigenvalue (Ha / rad^2) and its eigenvector.
+
+    kind: "unrestricted", "restricted" or "external"; vector (1 or 2, nmo, nmo), the
+    virtual-occupied rotation parameters x (see the module docstring), unit norm.
+    """
+
+    kind: str
+    eigenvalue: float
+    vector: np.ndarray
+
+    @property
+    def stable(self) -> bool:
+        return self.eigenvalue >= INSTABILITY_THRESHOLD
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityReport:
+    """What the SCF's stability check found: ``checked`` whether it ran; ``stable``
+    whether the final state has no negative internal eigenvalue; ``rounds`` how many
+    unstable directions were followed; ``lowest_eigenvalue`` of the final state's internal
+    Hessian (Ha / rad^2; NaN when not checked); ``external_eigenvalue`` the RHF -> UHF one
+    when it was asked for (else None)."""
+
+    checked: bool = False
+    stable: bool = True
+    rounds: int = 0
+    lowest_eigenvalue: float = float("nan")
+    external_eigenvalue: Optional[float] = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def spin_orbitals(result):
+    """(mo_energy (2, nmo), mo_coeff (2, nao, nmo), mo_occ (2, nmo) in [0, 1]) of a result."""
+    if result.restricted:
+        stack = lambda x: jnp.stack([x, x])
+        return stack(result.mo_energy), stack(result.mo_coeff), stack(0.5 * result.mo_occ)
+    return result.mo_energy, result.mo_coeff, result.mo_occ
+
+
+def _energy_function(model):
+    """E(D) of a model: its ``energy_fn``, or the energy half of a plain ``fock_and_energy``."""
+    if isinstance(model, EnergyModel):
+        return lambda density: model.energy_fn(density, model.params)
+    return lambda density: model(density)[1]
+
+
+def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
+    """D_s = C_s U_s n_s U_s^T C_s^T, U_s = exp(kappa_s - kappa_s^T); (2, nao, nao).
+
+    kappa (2, nmo, nmo) nonzero only in the virtual-occupied block. ``exact=False`` takes
+    U to second order, 1 + K + K^2 / 2, which has the same derivatives up to second order
+    at kappa = 0 and differentiates cheaply.
+    """
+    generator = kappa - jnp.swapaxes(kappa, -1, -2)
+    if exact:
+        rotation = jax.vmap(jax.scipy.linalg.expm)(generator)
+    else:
+        rotation = jnp.eye(kappa.shape[-1]) + generator + 0.5 * generator @ generator
+    return density_from_orbitals(mo_coeff @ rotation, mo_occ)
+
+
+def _kappa(x, signs):
+    return jnp.asarray(signs)[:, None, None] * x  # (1 or 2, nmo, nmo) -> (2, nmo, nmo)
+
+
+@jax.jit
+def _hessian_vector(model, mo_coeff, mo_occ, signs, mask, x):
+    energy = _energy_function(model)
+    along = lambda y: energy(rotated_density(mo_coeff, mo_occ, _kappa(y, signs), exact=False))
+    _, product = jax.jvp(jax.grad(along), (jnp.zeros_like(x),), (x,))
+    return product * mask
+
+
+@jax.jit
+def _energy_along(model, mo_coeff, mo_occ, signs, x):
+    return _energy_function(model)(rotated_density(mo_coeff, mo_occ, _kappa(x, signs)))
+
+
+def davidson_lowest(matvec: Callable, diagonal: np.ndarray, nguess: int = 4, tol: float = 1e-6,
+                    max_iter: int = 100):
+    """Lowest eigenpair of a symmetric operator by Davidson iterations (Davidson, J. Comput.
+    Phys. 17, 87 (1975)). matvec: array -> array of ``diagonal``'s shape; ``diagonal`` its
+    (approximate) diagonal, for the preconditioner, with np.inf on entries outside the
+    space. Starts from unit vectors at the ``nguess`` smallest diagonal entries; stops when
+    the residual norm is below ``tol``. Returns (eigenvalue, unit eigenvector)."""
+    free = np.isfinite(diagonal)
+    order = np.argsort(np.where(free, diagonal, np.inf), axis=None)[:min(nguess, int(free.sum()))]
+    basis, images = [], []
+    new = []
+    for index in order:
+        vector = np.zeros(diagonal.shape)
+        vector.flat[index] = 1.0
+        new.append(vector)
+    for _ in range(max_iter):
+        for vector in new:
+            for b in basis:
+                vector = vector - np.vdot(b, vector) * b
+            norm = np.linalg.norm(vector)
+            if norm > 1e-8:
+                basis.append(vector / norm)
+                images.append(np.asarray(matvec(basis[-1])))
+        subspace = np.array([[np.vdot(b, a) for a in images] for b in basis])
+        values, vectors = np.linalg.eigh(0.5 * (subspace + subspace.T))
+        theta, y = values[0], vectors[:, 0]
+        ritz = sum(c * b for c, b in zip(y, basis))
+        residual = sum(c * a for c, a in zip(y, images)) - theta * ritz
+        if np.linalg.norm(residual) < tol or len(basis) >= free.sum():
+            break
+        shift = diagonal - theta
+        shift = np.where(np.abs(shift) < 1e-8, 1e-8, shift)
+        new = [np.where(free, residual / shift, 0.0)]
+    return float(theta), ritz / np.linalg.norm(ritz)
+
+
+def analyse(model, result, external: bool = False, tol: float = 1e-6) -> StabilityAnalysis:
+    """Lowest orbital-Hessian eigenpair of a converged SCF ``result`` (an SCFResult) of
+    the energy model ``model`` (the ``fock_and_energy`` the SCF ran with).
+
+    Unrestricted results get the UHF -> UHF analysis; restricted ones the RHF -> RHF
+    (singlet) one, or with ``external`` the RHF -> UHF (triplet) one.
+    """
+    if external and not result.restricted:
+        raise ValueError("the external (RHF -> UHF) analysis needs a restricted result")
+    mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
+    kind = "unrestricted" if not result.restricted else "external" if external else "restricted"
+    signs = np.array([1.0, -1.0]) if external else np.ones(2)
+    nspin = 1 if result.restricted else 2
+    occ = np.asarray(mo_occ)[:nspin] > 0
+    mask = (~occ[:, :, None]) & occ[:, None, :]          # (nspin, vir, occ)
+    energies = np.asarray(mo_energy)[:nspin]
+    gap = energies[:, :, None] - energies[:, None, :]
+    diagonal = np.where(mask, 2.0 * (3 - nspin) * gap, np.inf)  # 4 gap restricted, 2 gap per spin
+    model = as_pytree_model(model)
+    mask_array = jnp.asarray(mask, jnp.float64)
+    matvec = lambda x: _hessian_vector(model, mo_coeff, mo_occ, signs, mask_array, jnp.asarray(x))
+    if not mask.any():
+        return StabilityAnalysis(kind, float("inf"), np.zeros(mask.shape))
+    value, vector = davidson_lowest(matvec, diagonal, tol=tol)
+    return StabilityAnalysis(kind, value, vector)
+
+
+def rotate_along(model, result, analysis: StabilityAnalysis):
+    """Spin densities (2, nao, nao) at the lowest energy on the line of rotations
+    t * analysis.vector, t in LINE_SEARCH_STEPS (rad), and that energy (Ha, electronic)."""
+    _, mo_coeff, mo_occ = spin_orbitals(result)
+    signs = np.array([1.0, -1.0]) if analysis.kind == "external" else np.ones(2)
+    model = as_pytree_model(model)
+    vector = jnp.asarray(analysis.vector)
+    energies = [float(_energy_along(model, mo_coeff, mo_occ, signs, t * vector))
+                for t in LINE_SEARCH_STEPS]
+    best = LINE_SEARCH_STEPS[int(np.argmin(energies))]
+    return rotated_density(mo_coeff, mo_occ, _kappa(best * vector, signs)), min(energies)
+
+
+def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4,
+                         external: bool = False):
+    """Check ``result`` for internal instabilities and follow them to a stable state.
+
+    ``rerun(D0)`` runs the same SCF from spin densities D0 (2, nao, nao) and returns an
+    SCFResult. Each round: the lowest eigenpair; if unstable, the lowest-energy rotation
+    along it, and a new SCF from there; kept only when it converges lower. At most
+    ``max_rounds`` rounds. ``external`` also reports the RHF -> UHF eigenvalue of the final
+    restricted state. Returns (result, StabilityReport); the result's ``iterations`` include
+    the re-converging SCF cycles.
+    """
+    iterations = result.iterations
+    rounds = 0
+    analysis = analyse(model, result)
+    while not analysis.stable and rounds < max_rounds:
+        density, _ = rotate_along(model, result, analysis)
+        candidate = rerun(density)
+        iterations += candidate.iterations
+        rounds += 1
+        if not candidate.converged or float(candidate.energy) >= float(result.energy) - 1e-10:
+            break
+        result = candidate
+        analysis = analyse(model, result)
+    external_value = analyse(model, result, external=True).eigenvalue \
+        if external and result.restricted else None
+    report = StabilityReport(checked=True, stable=analysis.stable, rounds=rounds,
+                             lowest_eigenvalue=analysis.eigenvalue,
+                             external_eigenvalue=external_value)
+    return dataclasses.replace(result, iterations=iterations), report
