@@ -1,0 +1,64 @@
+"""``dftjax bench g2``: the G2 atomization-energy benchmark from the shell.
+
+A table of per-molecule errors and the summary on stdout (or the summary and rows as
+one JSON object with --json), progress on stderr, one JSON line per species in --output.
+Exit code 0 when every species converged, 1 when any failed (they are listed), 2 for
+bad input.
+"""
+
+import argparse
+import json
+import sys
+
+from dftjax.benchmarks.g2 import atomization_energies, plot_errors, run_g2, summarize, table
+
+
+def add_bench_parser(subparsers) -> None:
+    """Register ``bench g2`` on the ``dftjax`` subparsers."""
+    bench = subparsers.add_parser("bench", help="run a built-in benchmark set",
+                                  description="Run a built-in benchmark set.")
+    sets = bench.add_subparsers(dest="benchmark", metavar="SET", required=True)
+    g2 = sets.add_parser(
+        "g2", help="G2/97 atomization energies (148 molecules, 14 atoms)",
+        description="Atomization energies of the G2/97 set against experiment (kcal/mol).")
+    g2.add_argument("--xc", required=True, help="functional name (hf, b3lyp, pbe, ...)")
+    g2.add_argument("--basis", required=True, help="basis set name, e.g. def2-tzvp")
+    g2.add_argument("--subset", type=str.lower, choices=("g2-1", "g2-2"),
+                    help="run one subset only (default: both)")
+    g2.add_argument("--molecules", nargs="+", metavar="NAME", help="run only these molecules")
+    g2.add_argument("--grid-level", type=int, default=3, help="grid level 0..9 (default 3)")
+    g2.add_argument("--density-fit", action=argparse.BooleanOptionalAction, default=None,
+                    help="density-fit J and K (default: chosen by size)")
+    g2.add_argument("--stability", action=argparse.BooleanOptionalAction, default=None,
+                    help="check the SCF stability (default: open shells only)")
+    g2.add_argument("--output", help="JSONL file, one line per species, written as each ends")
+    g2.add_argument("--resume", action="store_true",
+                    help="keep the species already in --output and run the rest")
+    g2.add_argument("--json", action="store_true", help="print the summary and rows as JSON")
+    g2.add_argument("--plot", metavar="FILE.png", help="save a bar chart of the signed errors")
+    g2.add_argument("--verbose", action="store_true", help="tracebacks for errors")
+    g2.set_defaults(handler=run_bench_g2)
+
+
+def run_bench_g2(args) -> int:
+    if args.resume and not args.output:
+        print("dftjax: error: --resume needs --output", file=sys.stderr)
+        return 2
+    try:
+        chosen, records = run_g2(xc=args.xc, basis=args.basis, subset=args.subset,
+                                 molecules=args.molecules, grid_level=args.grid_level,
+                                 density_fit=args.density_fit, output=args.output,
+                                 resume=args.resume, stability=args.stability)
+    except (ValueError, KeyError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"dftjax: error: {message}", file=sys.stderr)
+        return 2
+    rows = atomization_energies(chosen, records)
+    summary = summarize(rows, records)
+    if args.json:
+        print(json.dumps({"summary": summary, "molecules": rows}, indent=1))
+    else:
+        print(table(rows, summary))
+    if args.plot:
+        plot_errors(rows, args.plot)
+    return 1 if summary["failed_species"] else 0
