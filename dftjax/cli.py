@@ -82,6 +82,13 @@ def _add_run_parser(subparsers) -> None:
         action="store_true",
         help="also compute the analytic nuclear gradient dE/dR (Ha/Bohr)",
     )
+    run.add_argument(
+        "--stability",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check the converged SCF for instabilities and follow them to a stable state "
+             "(default: on for open shells / unrestricted runs)",
+    )
     run.set_defaults(handler=_cmd_run)
 
 
@@ -229,6 +236,15 @@ def result_to_dict(result, mol, args) -> dict:
     }
 
 
+def _stability_record(report) -> dict:
+    """The SCF's StabilityReport as JSON: checked, stable, rounds, lowest_eigenvalue
+    (Ha/rad^2, None when not checked), external_eigenvalue."""
+    record = report.as_dict()
+    value = record["lowest_eigenvalue"]
+    record["lowest_eigenvalue"] = value if np.isfinite(value) else None
+    return record
+
+
 def _grid_points(result) -> int:
     """Number of XC grid points, 0 for Hartree-Fock."""
     grid = getattr(result, "grid", None)
@@ -321,11 +337,14 @@ def _cmd_run(args) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             # A Path, so that Molecule.from_xyz reads it as a file, never as XYZ text.
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
+            if args.stability is not None:
+                scf_options["stability"] = args.stability
             result = dftjax.scf(mol, **scf_options)
     except _INPUT_ERRORS as exc:
         return _bad_input(exc, args)
 
     record = result_to_dict(result, mol, args)
+    record["stability"] = _stability_record(result.stability)
     if args.gradient:
         # The analytic gradient assumes a converged (stationary) SCF; an unconverged
         # one gets none rather than a misleading number.
@@ -338,6 +357,11 @@ def _cmd_run(args) -> int:
         print(json.dumps(record))
     else:
         print(_summary(record))
+        if record["stability"]["checked"]:
+            stability = record["stability"]
+            print(f"stability           {'stable' if stability['stable'] else 'NOT stable'}, "
+                  f"lowest orbital Hessian eigenvalue {stability['lowest_eigenvalue']:.3e}, "
+                  f"{stability['rounds']} instabilities followed")
         if record.get("gradient") is not None:
             print(_gradient_table(mol.symbols, record["gradient"]))
     sys.stdout.flush()
