@@ -49,7 +49,7 @@ def solve(name, **options):
 def test_energy_matches_pyscf(name):
     ref = case(name)
     result = solve(name)
-    assert result.converged
+    assert result.converged and result.converged_settings == (0.0, 0.0)
     assert abs(float(result.energy) - float(ref["e_tot"])) < 1e-8
     assert abs(float(result.s2) - float(ref["s2"])) < 1e-6
     assert abs(float(result.multiplicity) - float(ref["mult"])) < 1e-6
@@ -91,7 +91,7 @@ def test_diis_reduces_iterations():
 def test_unconverged_scf_says_so(capsys):
     with pytest.warns(RuntimeWarning, match="SCF NOT CONVERGED"):
         result = solve("h2o_631g", max_cycle=2)
-    assert not result.converged
+    assert not result.converged and result.converged_settings is None
     assert result.iterations == 2 * (1 + len(driver.RETRY_LADDER))
     assert "SCF NOT CONVERGED after 8 iterations" in capsys.readouterr().err
 
@@ -100,6 +100,7 @@ def test_retry_ladder_recovers():
     # Damping 0.95 crawls; the ladder's first rung (damping 0.5 with DIIS) converges.
     result = solve("oh_631g", damping=0.95, max_cycle=25)
     assert result.converged and result.iterations > 25
+    assert result.converged_settings == driver.RETRY_LADDER[0]
     assert abs(float(result.energy) - float(case("oh_631g")["e_tot"])) < 1e-8
 
 

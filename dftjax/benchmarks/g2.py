@@ -85,7 +85,8 @@ def run_species(entry: dict, settings: dict, stability=None) -> dict:
     report = result.stability
     record.update(
         energy=float(result.energy), converged=bool(result.converged),
-        iterations=int(result.iterations), s2=float(result.s2),
+        iterations=int(result.iterations), converged_settings=result.converged_settings,
+        s2=float(result.s2),
         unrestricted=not result.restricted,
         stability_checked=report.checked, stability_stable=report.stable,
         stability_rounds=report.rounds, stability_eigenvalue=_finite(report.lowest_eigenvalue),

@@ -331,7 +331,9 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
                    f"dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}")
         _log(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
-    return _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped)
+    result = _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped)
+    used = (float(attempt_damping), float(attempt_shift)) if converged else None
+    return dataclasses.replace(result, converged_settings=used)
 
 
 def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped):

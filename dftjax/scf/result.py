@@ -29,6 +29,9 @@ class SCFResult:
     iterations: int                  # SCF cycles, summed over retries
     restricted: bool
     n_dropped: int                   # basis directions removed as linearly dependent
+    # (damping, level shift in Ha) of the SCF attempt that converged: the requested ones or
+    # a rung of the driver's RETRY_LADDER; None when no attempt converged
+    converged_settings: tuple = None
 
     @property
     def density_total(self):
@@ -44,7 +47,7 @@ jax.tree_util.register_dataclass(
     SCFResult,
     data_fields=["energy", "electronic_energy", "nuclear_repulsion", "mo_energy", "mo_coeff",
                  "mo_occ", "density_matrix", "gradient_norm", "s2", "multiplicity"],
-    meta_fields=["converged", "iterations", "restricted", "n_dropped"],
+    meta_fields=["converged", "iterations", "restricted", "n_dropped", "converged_settings"],
 )
 
 
