@@ -238,7 +238,7 @@ def result_to_dict(result, mol, args) -> dict:
 
 def _stability_record(report) -> dict:
     """The SCF's StabilityReport as JSON: checked, stable, rounds, lowest_eigenvalue
-    (Ha/rad^2, None when not checked), external_eigenvalue."""
+    (Ha/rad^2, None when not checked)."""
     record = report.as_dict()
     value = record["lowest_eigenvalue"]
     record["lowest_eigenvalue"] = value if np.isfinite(value) else None

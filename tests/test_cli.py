@@ -142,8 +142,7 @@ def test_stability_option_reaches_scf_and_json(fake_scf, water_xyz, capsys, flag
     (_, options), = fake_scf.calls
     assert code == 0 and options["stability"] is value
     assert json.loads(out)["stability"] == {
-        "checked": False, "stable": True, "rounds": 0, "lowest_eigenvalue": None,
-        "external_eigenvalue": None}
+        "checked": False, "stable": True, "rounds": 0, "lowest_eigenvalue": None}
 
 
 def test_all_options_reach_scf(fake_scf, water_xyz, capsys):

@@ -80,4 +80,4 @@ def test_stretched_h2_breaks_spin_symmetry():
 
 def test_external_needs_restricted_result():
     with pytest.raises(ValueError, match="restricted"):
-        dftjax.stability(calculation("nh2_uks_pbe_631g", stability=False), external=True)
+        dftjax.stability(calculation("o2_uhf_sto3g", stability=False), external=True)

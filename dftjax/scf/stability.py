@@ -24,7 +24,7 @@ again, a bounded number of rounds.
 """
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -63,14 +63,12 @@ class StabilityReport:
     """What the SCF's stability check found: ``checked`` whether it ran; ``stable``
     whether the final state has no negative internal eigenvalue; ``rounds`` how many
     unstable directions were followed; ``lowest_eigenvalue`` of the final state's internal
-    Hessian (Ha / rad^2; NaN when not checked); ``external_eigenvalue`` the RHF -> UHF one
-    when it was asked for (else None)."""
+    Hessian (Ha / rad^2; NaN when not checked)."""
 
     checked: bool = False
     stable: bool = True
     rounds: int = 0
     lowest_eigenvalue: float = float("nan")
-    external_eigenvalue: Optional[float] = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -177,11 +175,11 @@ def analyse(model, result, external: bool = False, tol: float = 1e-6) -> Stabili
     energies = np.asarray(mo_energy)[:nspin]
     gap = energies[:, :, None] - energies[:, None, :]
     diagonal = np.where(mask, 2.0 * (3 - nspin) * gap, np.inf)  # 4 gap restricted, 2 gap per spin
+    if not mask.any():  # nothing to rotate (e.g. H in a minimal basis)
+        return StabilityAnalysis(kind, float("inf"), np.zeros(mask.shape))
     model = as_pytree_model(model)
     mask_array = jnp.asarray(mask, jnp.float64)
     matvec = lambda x: _hessian_vector(model, mo_coeff, mo_occ, signs, mask_array, jnp.asarray(x))
-    if not mask.any():
-        return StabilityAnalysis(kind, float("inf"), np.zeros(mask.shape))
     value, vector = davidson_lowest(matvec, diagonal, tol=tol)
     return StabilityAnalysis(kind, value, vector)
 
@@ -199,16 +197,14 @@ def rotate_along(model, result, analysis: StabilityAnalysis):
     return rotated_density(mo_coeff, mo_occ, _kappa(best * vector, signs)), min(energies)
 
 
-def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4,
-                         external: bool = False):
+def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4):
     """Check ``result`` for internal instabilities and follow them to a stable state.
 
     ``rerun(D0)`` runs the same SCF from spin densities D0 (2, nao, nao) and returns an
     SCFResult. Each round: the lowest eigenpair; if unstable, the lowest-energy rotation
     along it, and a new SCF from there; kept only when it converges lower. At most
-    ``max_rounds`` rounds. ``external`` also reports the RHF -> UHF eigenvalue of the final
-    restricted state. Returns (result, StabilityReport); the result's ``iterations`` include
-    the re-converging SCF cycles.
+    ``max_rounds`` rounds. Returns (result, StabilityReport); the result's ``iterations``
+    include the re-converging SCF cycles.
     """
     iterations = result.iterations
     rounds = 0
@@ -222,9 +218,6 @@ def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4,
             break
         result = candidate
         analysis = analyse(model, result)
-    external_value = analyse(model, result, external=True).eigenvalue \
-        if external and result.restricted else None
     report = StabilityReport(checked=True, stable=analysis.stable, rounds=rounds,
-                             lowest_eigenvalue=analysis.eigenvalue,
-                             external_eigenvalue=external_value)
+                             lowest_eigenvalue=analysis.eigenvalue)
     return dataclasses.replace(result, iterations=iterations), report
