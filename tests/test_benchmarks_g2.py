@@ -6,6 +6,7 @@ and no grid. The whole set runs as a benchmark (``dftjax bench g2``), not here.
 """
 
 import json
+import sys
 
 import pytest
 
@@ -119,9 +120,11 @@ def test_cli_end_to_end(first_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--molecules", "XeF6"], "not in the G2 set: XeF6"),
+    (["--plot", "errors.png"], "--plot needs matplotlib"),
     (["--resume"], "--resume needs --output"),
     (["--xc", "nosuchfunctional"], "nosuchfunctional")])
-def test_cli_bad_input_is_one_line(argv, message, capsys):
+def test_cli_bad_input_is_one_line(argv, message, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
     base = ["bench", "g2", "--basis", "sto-3g"] + ([] if "--xc" in argv else ["--xc", "hf"])
     assert cli.main(base + argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

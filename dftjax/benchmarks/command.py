@@ -7,6 +7,7 @@ bad input.
 """
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -44,6 +45,13 @@ def run_bench_g2(args) -> int:
     if args.resume and not args.output:
         print("dftjax: error: --resume needs --output", file=sys.stderr)
         return 2
+    if args.plot:
+        try:
+            importlib.import_module("matplotlib")
+        except ImportError:
+            print("dftjax: error: --plot needs matplotlib (pip install 'dftjax[plot]')",
+                  file=sys.stderr)
+            return 2
     try:
         chosen, records = run_g2(xc=args.xc, basis=args.basis, subset=args.subset,
                                  molecules=args.molecules, grid_level=args.grid_level,
