@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import dftjax
+from dftjax.benchmarks import load_g2
 from dftjax.scf.stability import INSTABILITY_THRESHOLD, davidson_lowest
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "stability_reference.json").read_text())
@@ -81,3 +82,18 @@ def test_stretched_h2_breaks_spin_symmetry():
 def test_external_needs_restricted_result():
     with pytest.raises(ValueError, match="restricted"):
         dftjax.stability(calculation("o2_uhf_sto3g", stability=False), external=True)
+
+
+@pytest.mark.slow
+def test_ethoxy_radical_lands_on_the_stable_state_by_default():
+    # G2's CH3CH2O, UKS-B3LYP/6-31G: the SAD start converges, as PySCF's default run does,
+    # to a saddle point ~2 kcal/mol high; the default stability check finds the stable
+    # state. 1e-6 Ha: energies on matched grids.
+    ref = REFERENCE["ch3ch2o_uks_b3lyp_631g"]
+    entry = next(m for m in load_g2()["molecules"] if m["name"] == "CH3CH2O")
+    molecule = dftjax.Molecule(entry["symbols"], np.array(entry["positions_angstrom"]),
+                               multiplicity=entry["multiplicity"])
+    result = dftjax.scf(molecule, basis=ref["basis"], xc=ref["xc"])
+    assert result.converged and result.stability.stable and result.stability.rounds >= 1
+    assert abs(result.energy - ref["energy"]) < 1e-6
+    assert ref["energy_default"] - ref["energy"] > 2.0 / 627.509474

@@ -130,13 +130,13 @@ def davidson_lowest(matvec: Callable, diagonal: np.ndarray, nguess: int = 4, tol
     the residual norm is below ``tol``. Returns (eigenvalue, unit eigenvector)."""
     free = np.isfinite(diagonal)
     order = np.argsort(np.where(free, diagonal, np.inf), axis=None)[:min(nguess, int(free.sum()))]
-    basis, images = [], []
-    new = []
+    basis, images, new = [], [], []
     for index in order:
         vector = np.zeros(diagonal.shape)
         vector.flat[index] = 1.0
         new.append(vector)
     for _ in range(max_iter):
+        size = len(basis)
         for vector in new:
             for b in basis:
                 vector = vector - np.vdot(b, vector) * b
@@ -144,6 +144,8 @@ def davidson_lowest(matvec: Callable, diagonal: np.ndarray, nguess: int = 4, tol
             if norm > 1e-8:
                 basis.append(vector / norm)
                 images.append(np.asarray(matvec(basis[-1])))
+        if len(basis) == size:  # the correction lies in the subspace: nothing more to gain
+            break
         subspace = np.array([[np.vdot(b, a) for a in images] for b in basis])
         values, vectors = np.linalg.eigh(0.5 * (subspace + subspace.T))
         theta, y = values[0], vectors[:, 0]

@@ -17,6 +17,11 @@ basis-set-exchange, parsed element by element, as dftjax reads them.
 Cases: UHF O2/STO-3G at PySCF's default (saddle-point) state; stretched H2 (2.5 A,
 6-31G) RHF and RKS-PBE, internal and external (negative: the RHF -> UHF instability);
 NH2/6-31G UKS-PBE (stable).
+
+And the ethoxy radical CH3CH2O (G2 geometry, dftjax/benchmarks/data/g2/molecules.json),
+UKS-B3LYP/6-31G: ``energy_default`` the state PySCF's default run converges to (an internal
+saddle point, ~2 kcal/mol high) and ``energy`` the stable state after following
+``mf.stability()`` (no eigenvalues: its Hessian is too big to build column by column).
 """
 
 import json
@@ -74,8 +79,26 @@ def run(atoms, basis, multiplicity, xc):
     return out
 
 
+def ethoxy():
+    data = os.path.join(HERE, "..", "..", "dftjax", "benchmarks", "data", "g2", "molecules.json")
+    entry = next(m for m in json.load(open(data))["molecules"] if m["name"] == "CH3CH2O")
+    atoms = list(zip(entry["symbols"], entry["positions_angstrom"]))
+    mol = gto.M(atom=atoms, basis=bse_basis("6-31g", entry["symbols"]), spin=1, verbose=0)
+    mf = dft.UKS(mol)
+    mf.xc, mf.grids.level, mf.small_rho_cutoff, mf.conv_tol = "b3lyp", 3, 0, 1e-10
+    default = mf.kernel()
+    for _ in range(10):
+        mo, _, stable, _ = mf.stability(return_status=True)
+        if stable:
+            break
+        mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
+    assert stable and mf.converged
+    return {"basis": "6-31g", "xc": "b3lyp", "energy_default": default, "energy": mf.e_tot}
+
+
 if __name__ == "__main__":
     reference = {name: run(*case) for name, case in CASES.items()}
+    reference["ch3ch2o_uks_b3lyp_631g"] = ethoxy()
     with open(os.path.join(HERE, "stability_reference.json"), "w") as handle:
         json.dump(reference, handle, indent=1)
     print(json.dumps(reference, indent=1))
