@@ -359,9 +359,11 @@ def _cmd_run(args) -> int:
         print(_summary(record))
         if record["stability"]["checked"]:
             stability = record["stability"]
+            value = stability["lowest_eigenvalue"]
             print(f"stability           {'stable' if stability['stable'] else 'NOT stable'}, "
-                  f"lowest orbital Hessian eigenvalue {stability['lowest_eigenvalue']:.3e}, "
-                  f"{stability['rounds']} instabilities followed")
+                  f"lowest orbital Hessian eigenvalue "
+                  f"{'none (no rotations)' if value is None else f'{value:.3e}'}, "
+                  f"unstable directions followed: {stability['rounds']}")
         if record.get("gradient") is not None:
             print(_gradient_table(mol.symbols, record["gradient"]))
     sys.stdout.flush()
