@@ -543,3 +543,15 @@ def test_opt_end_to_end(water_xyz, data_dir, tmp_path, capsys):
     assert np.max(np.abs(distances - np.array(reference["distances"]))) < 1e-4
     written = dftjax.Molecule.from_xyz(output)
     assert np.allclose(np.asarray(written.coordinates) * 0.52917721092, coordinates, atol=1e-9)
+
+
+def test_open_shell_run_reports_its_stability_check(tmp_path, capsys):
+    # UHF O2/STO-3G: the default check follows one unstable direction (see
+    # tests/test_scf_stability.py); the JSON and the summary both say so.
+    xyz = tmp_path / "o2.xyz"
+    xyz.write_text("2\nO2\nO 0 0 0\nO 0 0 1.21\n")
+    code, out, _ = run_cli(capsys, xyz, "--basis", "sto-3g", "--multiplicity", "3", "--json")
+    stability = json.loads(out)["stability"]
+    assert code == 0 and stability["checked"] and stability["stable"] and stability["rounds"] == 1
+    code, out, _ = run_cli(capsys, xyz, "--basis", "sto-3g", "--multiplicity", "3", "--no-stability")
+    assert code == 0 and "stability" not in out
