@@ -36,6 +36,7 @@ import numpy as np
 import scipy.optimize
 
 from .elements import BOHR_TO_ANGSTROM
+from .gradients import gradient as analytic_gradient
 from .molecule import Molecule
 
 GEOMETRIC_DEFAULTS = {"gmax": 4.5e-4, "grms": 3.0e-4, "energy": 1.0e-6, "dmax": 1.8e-3,
@@ -239,12 +240,7 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
     if int(max_steps) < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     if gradient is None:
-        import dftjax
-
-        gradient = getattr(dftjax, "gradient", None)
-        if gradient is None:
-            raise NotImplementedError("dftjax.gradient (analytic nuclear gradients) is not "
-                                      "available; pass gradient=")
+        gradient = analytic_gradient
     criteria = convergence_criteria(gtol, conv_tol, convergence)
 
     def run_scf(mol):
