@@ -22,8 +22,10 @@ REF = json.loads((DATA_DIR / "gradient_reference.json").read_text())["gradients"
 # DFT with grid response to ~1e-8 (both codes differentiate the same quadrature).
 FORCE_ATOL = 1e-6
 # Larger bases/molecules compile for a minute or more on two cores: slow marker.
-# The default run keeps one closed-shell HF, one UHF and one UKS hybrid with grid response.
-DEFAULT = {"water_sto3g_rhf", "oh_631g_uhf", "oh_631g_b3lyp_uks"}
+# The default run keeps one closed-shell HF, one UHF, one UKS hybrid, and restricted GGA
+# and meta-GGA, all DFT with grid response.
+DEFAULT = {"water_sto3g_rhf", "oh_631g_uhf", "oh_631g_b3lyp_uks", "nh3_def2svp_pbe",
+           "water_def2svp_r2scan"}
 
 
 def _calc(case):
