@@ -1,7 +1,7 @@
 """Analytic first derivatives of a converged SCF energy: forces, field, functional parameters.
 
 At convergence E is stationary in the orbitals, so no orbital response is needed
-(DESIGN.md §9). With D_s the spin densities and W the energy-weighted density
+(docs/design.md §9). With D_s the spin densities and W the energy-weighted density
 W = sum_s sum_i n_si eps_si C_si C_si^T, the derivative with respect to any parameter
 theta of the integrals, the grid or the functional is that of the Lagrangian
 

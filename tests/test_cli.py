@@ -278,7 +278,7 @@ def test_water_sto3g_end_to_end(water_xyz, capsys):
     code, out, _ = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--json")
     record = json.loads(out)
     assert code == 0 and record["converged"] is True
-    # No-grid energies agree with PySCF to 1e-8 Ha (DESIGN.md section 11).
+    # No-grid energies agree with PySCF to 1e-8 Ha (docs/design.md §11).
     assert record["energy"] == pytest.approx(WATER_RHF_STO3G_ENERGY, abs=1e-8)
     assert (record["nao"], record["natom"], record["restricted"]) == (7, 3, True)
 

@@ -69,7 +69,7 @@ def test_orbital_energies_and_dipole_match_pyscf(name):
     assert abs(float(result.mo_occ.sum()) - electrons) < 1e-12
 
 
-@pytest.mark.xfail(strict=True, reason="no internal stability check yet (DESIGN §8): UHF O2/sto-3g "
+@pytest.mark.xfail(strict=True, reason="no internal stability check yet (docs/design.md §8): UHF O2/sto-3g "
                    "converges, like PySCF's default run, to a saddle point 1.5 mHa above the stable state")
 def test_o2_reaches_stable_uhf_state():
     assert abs(float(solve("o2_sto3g").energy) - float(case("o2_sto3g")["e_tot_stable"])) < 1e-8
