@@ -350,8 +350,11 @@ def _cmd_run(args) -> int:
         # one gets none rather than a misleading number.
         gradient = None
         if record["converged"]:
-            with contextlib.redirect_stdout(sys.stderr):
-                gradient = _as_list(dftjax.gradient(result))
+            try:
+                with contextlib.redirect_stdout(sys.stderr):
+                    gradient = _as_list(dftjax.gradient(result))
+            except _INPUT_ERRORS as exc:  # a gradient not implemented for this model
+                return _bad_input(exc, args)
         record["gradient"] = gradient
     if args.json:
         print(json.dumps(record))

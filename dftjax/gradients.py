@@ -1,7 +1,7 @@
 """Analytic first derivatives of a converged SCF energy: forces, field, functional parameters.
 
 At convergence E is stationary in the orbitals, so no orbital response is needed
-(DESIGN.md §9). With D_s the spin densities and W the energy-weighted density
+(docs/design.md §9). With D_s the spin densities and W the energy-weighted density
 W = sum_s sum_i n_si eps_si C_si C_si^T, the derivative with respect to any parameter
 theta of the integrals, the grid or the functional is that of the Lagrangian
 
@@ -12,6 +12,12 @@ integrals, nuclear repulsion, grid points and Becke weights, AO values on the gr
 autodiff gives Hellmann-Feynman, Pulay and grid-response terms at once; the ERIs, whose
 plain autodiff would keep every chunk alive, go through the memory-lean pullback of
 :mod:`dftjax.integrals.eri_derivatives`.
+
+With density fitting the two-electron energy is a function of the three-centre integrals
+T = (ij|P) and the metric M = (P|Q) through (ij|kl) ~ T M^-1 T^T. At fixed D its partial
+derivatives are closed forms (:func:`_df_cotangents`), so the coordinate derivative is one
+vector-Jacobian product of T(R) and M(R), the auxiliary functions moving with their atoms
+(PySCF's ``auxbasis_response``); no Jacobian larger than T is ever formed.
 
 Units: Hartree, Bohr; the gradient is dE/dR (PySCF's sign convention), natom x 3.
 A uniform electric field F enters as h -> h + F . <i|r|j> and E_nuc -> E_nuc - F . sum Z R,
@@ -27,8 +33,11 @@ import numpy as np
 from ._cache import release_compiled_code
 from .grid.ao_values import ao_values
 from .grid.molecular import grid_points, grid_spec
+from .basis.auxiliary import build_auxbasis, resolve_auxbasis
+from .integrals.density_fitting import (choose_decomposition, coulomb_metric,
+                                        inverse_cholesky_whitener, three_center_tensor)
 from .integrals.eri_derivatives import pair_cotangents
-from .integrals.one_electron import one_electron_from_pairs, pair_data
+from .integrals.one_electron import hermite_pairs, one_electron_from_pairs, pair_data
 from .molecule import nuclear_repulsion_energy
 from .xc.features import xc_energy
 
@@ -49,6 +58,13 @@ def energy_weighted_density(calc):
     return jnp.asarray(np.einsum("sim,sm,sjm->ij", c, n * e, c))
 
 
+def _exchange_fractions(calc):
+    """(a, b): full-range and long-range exact-exchange fractions of the SCF's model."""
+    if calc.xc == "hf":
+        return 1.0, 0.0
+    return calc.functional.hf_full, calc.functional.hf_long_range
+
+
 def _two_electron_cotangents(calc, density):
     """d E / d(ij|kl) for the full-range and (if any) long-range ERIs at fixed D.
 
@@ -56,9 +72,7 @@ def _two_electron_cotangents(calc, density):
     cotangent is a product of densities (:func:`_eri_cotangent`), with the exchange
     fractions of the functional the SCF used (HF: a = 1).
     """
-    functional = calc.functional
-    a_full = 1.0 if calc.xc == "hf" else functional.hf_full
-    a_long = 0.0 if calc.xc == "hf" else functional.hf_long_range
+    a_full, a_long = _exchange_fractions(calc)
     return _eri_cotangent(density, a_full), (_eri_cotangent(density, a_long, exchange_only=True)
                                              if a_long != 0.0 else None)
 
@@ -74,27 +88,110 @@ def _eri_cotangent(density, exchange_fraction, exchange_only=False):
     return out
 
 
-def _make_lagrangian(calc):
-    """L(coords, field, xc_params, pair_ct) without the ERI terms, plus the data it needs."""
+def _exact_cotangents(calc, density, coords):
+    """Per pair class, dE/d(pair data) of the exact-ERI energy (full range, long range)."""
+    eri_ct, eri_lr_ct = _two_electron_cotangents(calc, density)
+    pairs = hermite_pairs(calc.basis, coords)
+    pair_ct = pair_cotangents(calc.basis, pairs, eri_ct)
+    del eri_ct
+    pair_ct_lr = (pair_cotangents(calc.basis, pairs, eri_lr_ct, calc.functional.omega)
+                  if eri_lr_ct is not None else None)
+    return pair_ct, pair_ct_lr
+
+
+def auxiliary_basis(calc):
+    """The auxiliary :class:`~dftjax.basis.BasisSet` a density-fitted SCF used, rebuilt
+    from its name (``calc.auxbasis``: one set's name, or "X:name, Y:name" per element)."""
+    name = calc.auxbasis
+    if ":" in name:
+        name = dict(item.split(":", 1) for item in name.split(", "))
+    choice = resolve_auxbasis(calc.molecule, calc.basis.name, name, calc.functional)
+    return build_auxbasis(calc.molecule, choice, cartesian=calc.basis.cartesian)
+
+
+def occupied_factors(calc):
+    """V (2, nao, k) with the SCF's spin densities D_s = V_s V_s^T (k occupied columns)."""
+    c, n = np.asarray(calc.mo_coeff), np.asarray(calc.mo_occ)
+    if calc.restricted:
+        c, n = np.stack([c, c]), np.stack([n, n]) / 2.0
+    k = int(np.max(np.count_nonzero(n > 0.0, axis=1)))
+    order = np.argsort(-n, axis=1, kind="stable")[:, :k]  # occupied columns first
+    cols = np.take_along_axis(c, order[:, None, :], axis=2)
+    return jnp.asarray(cols * np.sqrt(np.take_along_axis(n, order, axis=1))[:, None, :])
+
+
+@jax.jit
+def _df_cotangents(factor, whitener, density, vectors, exchange_fraction):
+    """dE/dT (nao, nao, naux) and dE/dM (naux, naux) of the density-fitted two-electron
+    energy at fixed spin densities (2, nao, nao) = V V^T, V ``vectors`` (2, nao, k).
+
+    With C = T M^-1 = B W^T (B the fitted tensor, W W^T = M^-1), g = C . D_total:
+      E_J = 1/2 g^T M g:           dE_J/dT_ijP = D_ij g_P,   dE_J/dM = -1/2 g g^T;
+      E_K = -a/2 sum_s sum_PQ M^-1_PQ tr(T_P D_s T_Q D_s), with Y_s,P = V_s^T C_P V_s:
+      dE_K/dT_P = -a sum_s V_s Y_s,P V_s^T,   dE_K/dM_PQ = a/2 sum_s tr(Y_s,P Y_s,Q).
+    Memory: two tensors the size of B; the orbital side has k columns only.
+    """
+    gamma = jnp.einsum("ijr,ij->r", factor, density.sum(axis=0))
+    g = whitener @ gamma
+    t_ct = jnp.einsum("ij,p->ijp", density.sum(axis=0), g)
+    m_ct = -0.5 * jnp.outer(g, g)
+    for s in range(2):
+        v = vectors[s]
+        x = jnp.einsum("io,ijr,jq->oqr", v, factor, v)   # V^T B_R V
+        y = x @ whitener.T                                # V^T C_P V
+        t_ct = t_ct - exchange_fraction * jnp.einsum("io,oqp,jq->ijp", v, y, v)
+        flat = y.reshape(-1, y.shape[-1])
+        m_ct = m_ct + 0.5 * exchange_fraction * flat.T @ flat
+    return t_ct, m_ct
+
+
+def _fitted_cotangents(calc, aux, coords):
+    """(dE/dT, dE/dM) of the density-fitted energy; rejects what is not implemented."""
+    a_full, a_long = _exchange_fractions(calc)
+    if a_long != 0.0:
+        raise ValueError(f"density-fitted gradients of range-separated functionals "
+                         f"({calc.xc}) are not implemented; use density_fit=False")
+    metric = coulomb_metric(calc.basis, aux, coords)
+    if choose_decomposition(metric) != "cholesky":
+        raise ValueError(f"the Coulomb metric of auxiliary basis {calc.auxbasis} is singular "
+                         "here; density-fitted gradients need a positive definite metric")
+    return _df_cotangents(calc.integrals.df, inverse_cholesky_whitener(metric),
+                          spin_densities(calc), occupied_factors(calc), a_full)
+
+
+def _make_lagrangian(calc, aux=None):
+    """L(coords, field, xc_params, density, weighted, eri_ct) with the two-electron terms
+    given by their cotangents ``eri_ct`` (None: left out, for derivatives other than the
+    coordinates'): per pair class for exact ERIs, (dE/dT, dE/dM) for density fitting
+    with auxiliary basis ``aux``."""
     mol, basis, functional = calc.molecule, calc.basis, calc.functional
     charges = jnp.asarray(mol.atomic_numbers, jnp.float64)
     pure_hf = calc.xc == "hf"
     spec = None if pure_hf else grid_spec(mol.symbols, calc.grid_level)
     deriv = 0 if pure_hf or functional.family == "lda" else 1
 
-    def lagrangian(coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr):
+    def two_electron(pairs, coords, eri_ct):
+        if aux is not None:
+            t_ct, m_ct = eri_ct
+            return (jnp.vdot(three_center_tensor(basis, aux, pairs, coords), t_ct)
+                    + jnp.vdot(coulomb_metric(basis, aux, coords), m_ct))
+        energy = 0.0
+        # Chain rule into the pair data: sum <pairs(coords), dE/dpairs>.
+        for cotangents in eri_ct:
+            if cotangents is not None:
+                for (p, centre, e), (dp, dc, de) in zip(pairs, cotangents):
+                    energy = energy + jnp.vdot(p, dp) + jnp.vdot(centre, dc) + jnp.vdot(e, de)
+        return energy
+
+    def lagrangian(coords, field, xc_params, density, weighted, eri_ct):
         data = pair_data(basis, coords, charges, coords)
         overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
         h_core = kinetic + nuclear + jnp.einsum("x,xij->ij", field, dipole)
         total = density.sum(axis=0)
         energy = (jnp.vdot(h_core, total) - jnp.vdot(weighted, overlap)
                   + nuclear_repulsion_energy(charges, coords) - jnp.dot(field, charges @ coords))
-        # Chain rule into the pair data: sum <pairs(coords), dE/dpairs>.
-        for (p, centre, e), (dp, dc, de) in zip([d[:3] for d in data], pair_ct):
-            energy = energy + jnp.vdot(p, dp) + jnp.vdot(centre, dc) + jnp.vdot(e, de)
-        if pair_ct_lr is not None:
-            for (p, centre, e), (dp, dc, de) in zip([d[:3] for d in data], pair_ct_lr):
-                energy = energy + jnp.vdot(p, dp) + jnp.vdot(centre, dc) + jnp.vdot(e, de)
+        if eri_ct is not None:
+            energy = energy + two_electron([d[:3] for d in data], coords, eri_ct)
         if not pure_hf:
             grid = grid_points(spec, coords)
             ao = ao_values(basis, coords, grid.coords, deriv=deriv)
@@ -107,12 +204,12 @@ def _make_lagrangian(calc):
 _grad_cache = {}
 
 
-def _lagrangian_grad(calc):
-    """jit(grad(L)) for this molecule's structure, cached by (basis, functional, grid)."""
+def _lagrangian_grad(calc, aux=None):
+    """jit(grad(L)) for this molecule's structure, cached by (basis, functional, grid, aux)."""
     key = (calc.basis, calc.functional if calc.xc != "hf" else "hf", calc.grid_level,
-           calc.molecule.symbols, calc.molecule.charge)
+           calc.molecule.symbols, calc.molecule.charge, aux)
     if key not in _grad_cache:
-        _grad_cache[key] = jax.jit(jax.grad(_make_lagrangian(calc), argnums=(0, 1, 2)))
+        _grad_cache[key] = jax.jit(jax.grad(_make_lagrangian(calc, aux), argnums=(0, 1, 2)))
     return _grad_cache[key]
 
 
@@ -122,7 +219,8 @@ def gradient(calc, wrt="coordinates"):
     Parameters
     ----------
     calc : SCFCalculation from :func:`dftjax.scf` (Hartree-Fock or Kohn-Sham, restricted
-        or unrestricted, exact ERIs)
+        or unrestricted, exact or density-fitted ERIs; density-fitted range-separated
+        hybrids raise ValueError)
     wrt : "coordinates" (default), "field", "xc_params", or a tuple of these
 
     Returns
@@ -135,9 +233,6 @@ def gradient(calc, wrt="coordinates"):
     for name in names:
         if name not in _WRT:
             raise ValueError(f"unknown gradient '{name}': choose from {', '.join(_WRT)}")
-    if getattr(calc.integrals, "eri", None) is None:
-        raise NotImplementedError("analytic gradients need exact ERIs; density-fitted gradients "
-                                  "are not implemented yet (run with density_fit=False)")
     if not calc.converged:
         import warnings
         warnings.warn("gradient of an unconverged SCF: the result is not the derivative of "
@@ -150,21 +245,13 @@ def gradient(calc, wrt="coordinates"):
     coords = jnp.asarray(calc.molecule.coordinates)
     field = jnp.zeros(3)
     xc_params = calc.xc_params if calc.xc != "hf" else None
+    aux = auxiliary_basis(calc) if calc.eri_method == "density-fit" else None
+    eri_ct = None
     if "coordinates" in names:
-        from .integrals.one_electron import hermite_pairs
-        eri_ct, eri_lr_ct = _two_electron_cotangents(calc, density)
-        pairs = hermite_pairs(calc.basis, coords)
-        pair_ct = pair_cotangents(calc.basis, pairs, eri_ct)
-        del eri_ct
-        pair_ct_lr = (pair_cotangents(calc.basis, pairs, eri_lr_ct, calc.functional.omega)
-                      if eri_lr_ct is not None else None)
-    else:
-        zeros = lambda: [tuple(jnp.zeros_like(x) for x in d[:3])
-                         for d in pair_data(calc.basis, coords)]
-        pair_ct = zeros()
-        pair_ct_lr = None
-    d_coords, d_field, d_params = _lagrangian_grad(calc)(
-        coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr)
+        eri_ct = (_fitted_cotangents(calc, aux, coords) if aux is not None
+                  else _exact_cotangents(calc, density, coords))
+    d_coords, d_field, d_params = _lagrangian_grad(calc, aux)(
+        coords, field, xc_params, density, weighted, eri_ct)
     out = {"coordinates": np.asarray(d_coords), "field": np.asarray(d_field),
            "xc_params": jax.tree_util.tree_map(np.asarray, d_params)}
     return out[wrt] if isinstance(wrt, str) else {name: out[name] for name in names}

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.optimize
 
 from .elements import BOHR_TO_ANGSTROM
+from .gradients import gradient as analytic_gradient
 from .molecule import Molecule
 
 GEOMETRIC_DEFAULTS = {"gmax": 4.5e-4, "grms": 3.0e-4, "energy": 1.0e-6, "dmax": 1.8e-3,
@@ -232,50 +233,66 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
     """
     from . import api
 
-    if not isinstance(molecule, Molecule):
-        raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
-    if int(max_steps) < 1:
-        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-    if gradient is None:
-        import dftjax
+    from . import api
 
-        gradient = getattr(dftjax, "gradient", None)
-        if gradient is None:
-            raise NotImplementedError("dftjax.gradient (analytic nuclear gradients) is not "
-                                      "available; pass gradient=")
+    _check_arguments(molecule, method, max_steps)
     criteria = convergence_criteria(gtol, conv_tol, convergence)
 
     def run_scf(mol):
         return api.scf(mol, basis=basis, xc=xc, conv_tol=conv_tol, verbose=scf_verbose,
                        **scf_options)
 
-    objective = _Objective(molecule, run_scf, gradient)
-    trajectory = []
+    objective = _Objective(molecule, run_scf, gradient or analytic_gradient)
+    trajectory = _Trajectory(objective, criteria, verbose, callback)
+    if verbose:
+        _log(f"geometry optimisation ({method}): {_method_name(xc, scf_options, molecule)}/"
+             f"{basis}, {molecule.natom} atoms; converged when gmax <= {criteria['gmax']:.1e}, "
+             f"grms <= {criteria['grms']:.1e} Ha/Bohr, |dE| <= {criteria['energy']:.1e} Ha, "
+             f"dmax <= {criteria['dmax']:.1e}, drms <= {criteria['drms']:.1e} Angstrom")
+    converged, message = _minimise(objective, trajectory, molecule, method, max_steps, verbose)
+    return _finish(objective, trajectory, converged, message, criteria, verbose)
 
-    def record(x):
-        mol, energy, grad, calc = objective.evaluate(x)
+
+def _check_arguments(molecule, method, max_steps):
+    if not isinstance(molecule, Molecule):
+        raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
+    if int(max_steps) < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+
+
+class _Trajectory(list):
+    """The accepted steps: :meth:`record` evaluates a geometry and appends its step."""
+
+    def __init__(self, objective, criteria, verbose, callback):
+        super().__init__()
+        self.objective, self.criteria = objective, criteria
+        self.verbose, self.callback = verbose, callback
+
+    def record(self, x) -> OptimizationStep:
+        mol, energy, grad, calc = self.objective.evaluate(x)
         gmax = float(np.max(np.abs(grad)))
         grms = float(np.sqrt(np.mean(grad**2)))
-        if trajectory:
-            previous = trajectory[-1]
+        if self:
+            previous = self[-1]
             disp = _aligned_displacement(np.asarray(previous.molecule.coordinates),
                                          np.asarray(mol.coordinates)) * BOHR_TO_ANGSTROM
-            step = OptimizationStep(len(trajectory), mol, energy, grad, gmax, grms,
+            step = OptimizationStep(len(self), mol, energy, grad, gmax, grms,
                                     energy - previous.energy, float(disp.max()),
                                     float(np.sqrt(np.mean(disp**2))), bool(calc.converged))
         else:
             step = OptimizationStep(0, mol, energy, grad, gmax, grms,
                                     scf_converged=bool(calc.converged))
-        trajectory.append(step)
-        if verbose:
+        self.append(step)
+        if self.verbose:
             _log(_progress_line(step))
-        if callback is not None:
-            callback(step)
+        if self.callback is not None:
+            self.callback(step)
         return step
 
-    def is_converged(step):
+    def is_converged(self, step) -> bool:
+        criteria = self.criteria
         if not step.scf_converged:
             return False
         forces = step.gmax <= criteria["gmax"] and step.grms <= criteria["grms"]
@@ -284,58 +301,60 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
         return (forces and abs(step.denergy) <= criteria["energy"]
                 and step.dmax <= criteria["dmax"] and step.drms <= criteria["drms"])
 
-    if verbose:
-        _log(f"geometry optimisation ({method}): {_method_name(xc, scf_options, molecule)}/"
-             f"{basis}, {molecule.natom} atoms; converged when gmax <= {criteria['gmax']:.1e}, "
-             f"grms <= {criteria['grms']:.1e} Ha/Bohr, |dE| <= {criteria['energy']:.1e} Ha, "
-             f"dmax <= {criteria['dmax']:.1e}, drms <= {criteria['drms']:.1e} Angstrom")
-    x = np.asarray(molecule.coordinates, dtype=np.float64).ravel().copy()
-    converged = is_converged(record(x))
-    message = "the starting geometry already meets the convergence criteria" if converged else ""
+    def lowest(self) -> OptimizationStep:
+        return min(self, key=lambda s: s.energy)
 
-    class _Converged(Exception):
-        pass
+
+class _Converged(Exception):
+    pass
+
+
+def _minimise(objective, trajectory, molecule, method, max_steps, verbose):
+    """Run scipy's minimiser from ``molecule``, restarting it (up to 3 times) from the
+    lowest geometry when it gives up; (converged, message)."""
+    x = np.asarray(molecule.coordinates, dtype=np.float64).ravel().copy()
+    if trajectory.is_converged(trajectory.record(x)):
+        return True, "the starting geometry already meets the convergence criteria"
 
     def scipy_callback(intermediate_result):
-        step = record(intermediate_result.x)
-        if is_converged(step):
+        step = trajectory.record(intermediate_result.x)
+        if trajectory.is_converged(step):
             raise _Converged
         if step.step >= max_steps:
             raise StopIteration
 
-    restarts = 0
-    while not converged and len(trajectory) - 1 < max_steps:
+    message, restarts = "", 0
+    while len(trajectory) - 1 < max_steps:
         start_steps = len(trajectory)
         # scipy's own tests would stop early or never: its gtol is set below anything
         # reachable and convergence is decided in the callback.
-        options = {"maxiter": max_steps - (len(trajectory) - 1) + 1}
-        if method == "BFGS":
-            options["gtol"] = 1e-14
-        else:
-            options.update(gtol=1e-14, ftol=1e-16)
+        options = {"maxiter": max_steps - (len(trajectory) - 1) + 1, "gtol": 1e-14}
+        if method == "L-BFGS-B":
+            options["ftol"] = 1e-16
         try:
             outcome = scipy.optimize.minimize(objective, x, jac=True, method=method,
                                               callback=scipy_callback, options=options)
             message = f"scipy.optimize.minimize ({method}) stopped: {outcome.message}"
         except _Converged:
-            converged = True
-            message = "converged"
-            break
+            return True, "converged"
         if len(trajectory) - 1 >= max_steps:
-            message = f"reached max_steps = {max_steps}"
-            break
+            return False, f"reached max_steps = {max_steps}"
         # The optimiser gave up (typically a line search that cannot lower a noisy
         # energy further): restart it from the lowest accepted geometry with a fresh
         # Hessian, unless the last attempt made no accepted step at all.
         if len(trajectory) == start_steps or restarts >= 3:
             break
         restarts += 1
-        best = min(trajectory, key=lambda s: s.energy)
+        best = trajectory.lowest()
         x = np.asarray(best.molecule.coordinates, dtype=np.float64).ravel().copy()
         if verbose:
             _log(f"  restarting {method} from step {best.step}: {message}")
+    return False, message
 
-    final = min(trajectory, key=lambda s: s.energy) if not converged else trajectory[-1]
+
+def _finish(objective, trajectory, converged, message, criteria, verbose):
+    """The result at the last step (converged) or the lowest one; loud when not converged."""
+    final = trajectory[-1] if converged else trajectory.lowest()
     _, _, _, calc = objective.evaluate(np.asarray(final.molecule.coordinates).ravel())
     converged = bool(converged and calc.converged)
     steps = len(trajectory) - 1
@@ -350,7 +369,7 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
                 f"({message}); gmax = {final.gmax:.2e} Ha/Bohr "
                 f"(threshold {criteria['gmax']:.1e}), E = {final.energy:.10f} Ha")
         _log(f"error: {text}")
-        warnings.warn(text, RuntimeWarning, stacklevel=2)
+        warnings.warn(text, RuntimeWarning, stacklevel=3)
     return OptimizationResult(final.molecule, final.energy, final.gradient, converged, steps,
                               objective.evaluations, tuple(trajectory), calc, criteria, message)
 

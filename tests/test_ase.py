@@ -19,11 +19,6 @@ from ase.units import Hartree  # noqa: E402
 from dftjax.ase import DFTJaxCalculator  # noqa: E402
 from dftjax.elements import BOHR_TO_ANGSTROM  # noqa: E402
 
-needs_gradient = pytest.mark.skipif(
-    not callable(getattr(dftjax, "gradient", None)),
-    reason="dftjax.gradient (analytic nuclear gradients) is not available yet",
-)
-
 POSITIONS = [[0.0, 0.02, 0.12], [0.03, 0.80, -0.47], [-0.02, -0.74, -0.44]]  # Angstrom
 GRADIENT = np.array([[0.01, -0.02, 0.03], [-0.005, 0.01, -0.02], [-0.005, 0.01, -0.01]])
 
@@ -110,7 +105,6 @@ def reference(data_dir):
         return json.load(handle)
 
 
-@needs_gradient
 def test_energy_and_forces_match_pyscf(reference):
     entry = reference["gradients"]["water_sto3g_rhf"]
     atoms = ase.Atoms(entry["symbols"], positions=entry["coords"])
@@ -120,7 +114,6 @@ def test_energy_and_forces_match_pyscf(reference):
     assert gradient == pytest.approx(np.array(entry["gradient"]), abs=1e-6)
 
 
-@needs_gradient
 def test_ase_optimisation_reaches_the_geometric_minimum(reference):
     from ase.optimize import BFGS
 

@@ -38,13 +38,14 @@ CONV_TOL = 1e-10
 
 REFERENCE = json.loads((DATA_DIR / "ks_reference.json").read_text())["molecules"]
 
-# One case per kind by default (a hybrid GGA, a meta-GGA, a range-separated hybrid,
-# an open shell, a non-default grid level); every case under -m slow.
+# By default one closed and one open shell per functional family (LDA, GGA, meta-GGA,
+# hybrid, range-separated) and a non-default grid level; every case under -m slow.
 DEFAULT = {
-    "water_def2svp_b3lyp",
-    "water_631g_r2scan",
-    "water_631g_wb97x",
-    "oh_def2svp_b3lyp",
+    "water_def2svp_svwn", "nh2_631g_svwn",           # LDA
+    "water_def2svp_pbe", "oh_def2svp_pbe",           # GGA
+    "water_631g_r2scan", "nh2_631g_r2scan",          # meta-GGA
+    "water_def2svp_b3lyp", "oh_def2svp_b3lyp",       # hybrid
+    "water_631g_wb97x", "nh2_631g_wb97x",            # range-separated hybrid
     "water_sto3g_b3lyp_grid1",
 }
 CASES = [name if name in DEFAULT else pytest.param(name, marks=pytest.mark.slow)

@@ -25,12 +25,6 @@ from dftjax.elements import ANGSTROM_TO_BOHR, BOHR_TO_ANGSTROM
 from dftjax.optimize import (GEOMETRIC_DEFAULTS, OptimizationResult, _aligned_displacement,
                              convergence_criteria, optimize)
 
-needs_gradient = pytest.mark.skipif(
-    not callable(getattr(dftjax, "gradient", None)),
-    reason="dftjax.gradient (analytic nuclear gradients) is not available yet",
-)
-
-
 @pytest.fixture(scope="module")
 def reference(data_dir):
     with open(data_dir / "gradient_reference.json") as handle:
@@ -187,12 +181,6 @@ def test_displacement_ignores_rigid_motion():
     assert 0.005 < np.max(_aligned_displacement(coordinates, moved)) < 0.01
 
 
-def test_missing_gradient_is_reported(springs, monkeypatch):
-    monkeypatch.delattr(dftjax, "gradient", raising=False)
-    with pytest.raises(NotImplementedError, match="dftjax.gradient"):
-        optimize(water_model(), verbose=False)
-
-
 # --------------------------------------------------------------------------- real SCF
 
 def start_molecule(entry):
@@ -209,7 +197,6 @@ def check_against_geometric(result, entry, length_tol=1e-4, energy_tol=1e-8):
     assert result.energy == pytest.approx(entry["energy"], abs=energy_tol)
 
 
-@needs_gradient
 def test_water_sto3g_matches_geometric(reference):
     entry = reference["optimizations"]["water_sto3g_rhf"]
     result = optimize(start_molecule(entry), basis="sto-3g")
@@ -218,7 +205,6 @@ def test_water_sto3g_matches_geometric(reference):
 
 
 @pytest.mark.slow
-@needs_gradient
 @pytest.mark.parametrize("name", ["water_def2svp_rhf", "nh3_def2svp_rhf", "hf_def2svp_rhf",
                                   "ch4_def2svp_rhf"])
 def test_rhf_def2svp_matches_geometric(reference, name):
@@ -228,7 +214,6 @@ def test_rhf_def2svp_matches_geometric(reference, name):
 
 
 @pytest.mark.slow
-@needs_gradient
 def test_water_b3lyp_matches_geometric(reference):
     """The grid moves with the atoms: PySCF's gradient with grid response is the exact
     derivative of the energy on that grid, so the two minima agree."""
@@ -238,7 +223,6 @@ def test_water_b3lyp_matches_geometric(reference):
 
 
 @pytest.mark.slow
-@needs_gradient
 def test_lbfgsb_reaches_the_same_minimum(reference):
     entry = reference["optimizations"]["water_sto3g_rhf"]
     result = optimize(start_molecule(entry), basis="sto-3g", method="L-BFGS-B")
@@ -269,7 +253,6 @@ def test_harmonic_analysis_reproduces_pyscf_from_its_hessian(reference):
         assert frequencies == pytest.approx(entry["frequencies_cm1"], abs=1e-3)
 
 
-@needs_gradient
 @pytest.mark.parametrize("name", ["water_sto3g_rhf",
                                   pytest.param("water_def2svp_rhf", marks=pytest.mark.slow)])
 def test_water_frequencies_match_pyscf_hessian(reference, name):

@@ -8,9 +8,7 @@ from dftjax.xc import Features, Functional, get_functional, register
 from dftjax.xc import registry
 from dftjax.xc.hybrids import mix
 
-# The parser and registry on their own; test_optional_module_functionals_are_registered
-# loads dftjax.xc.mgga for real.
-pytestmark = pytest.mark.usefixtures("without_optional_modules")
+pytestmark = pytest.mark.usefixtures("scratch_registry")  # registrations stay in a test
 
 FEATURES = Features(rho=jnp.array([[0.3, 2e-3, 0.0], [0.1, 1e-3, 0.4]]),
                     sigma=jnp.array([[0.1, 1e-6, 0.0], [0.02, 2e-7, 0.0], [0.05, 1e-6, 0.3]]))
@@ -20,12 +18,6 @@ FEATURES = Features(rho=jnp.array([[0.3, 2e-3, 0.0], [0.1, 1e-3, 0.4]]),
 def scratch_registry(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(registry, "_NAMES", dict(registry._NAMES))
-
-
-@pytest.fixture
-def without_optional_modules(monkeypatch, scratch_registry):
-    """Only the built-in functionals, whatever state dftjax.xc.mgga is in."""
-    monkeypatch.setattr(registry, "_optional_state", "loaded")
 
 
 def test_names_are_case_and_separator_insensitive():
@@ -95,18 +87,15 @@ def test_register_adds_names_and_refuses_clashes(scratch_registry):
         register(Functional("b3lyp", half_slater))
 
 
-def test_missing_optional_modules_are_skipped(monkeypatch, scratch_registry):
-    monkeypatch.setattr(registry, "_OPTIONAL_MODULES", ("dftjax.xc._not_written_yet",))
-    monkeypatch.setattr(registry, "_optional_state", "unloaded")
-    assert "pbe0" in registry.known_functionals()
-    assert registry._optional_state == "loaded"
+def test_every_module_table_is_registered():
+    from dftjax.xc import mgga, minnesota, range_separated
 
-
-def test_optional_module_functionals_are_registered(monkeypatch, scratch_registry):
-    mgga = pytest.importorskip("dftjax.xc.mgga")
-    monkeypatch.setattr(registry, "_optional_state", "unloaded")
-    for name, functional in getattr(mgga, "FUNCTIONALS", {}).items():
-        assert get_functional(name) is functional
+    for module in (mgga, minnesota, range_separated):
+        assert module.FUNCTIONALS
+        for name, functional in module.FUNCTIONALS.items():
+            assert get_functional(name) is functional
+    for name in ("r2scan", "m06-l", "wb97x", "cam-b3lyp"):
+        assert name in registry.known_functionals()
 
 
 def test_mix_adds_exact_exchange_and_checks_omega():

@@ -117,6 +117,31 @@ def fitted_tensor(basis, auxbasis, pairs, coords, omega=0.0, decomposition=None)
     return _unpack(basis.nao, fitted, pair_rows(basis)[2]), decomposition
 
 
+def coulomb_metric(basis, auxbasis, coords, omega=0.0):
+    """(P|Q) (naux, naux) in the fitted tensor's auxiliary order; traceable in ``coords``."""
+    coords = jnp.asarray(coords, dtype=jnp.float64)
+    return _metric(basis, auxbasis, two_center_blocks(auxbasis, coords, omega, basis=basis))
+
+
+def three_center_tensor(basis, auxbasis, pairs, coords, omega=0.0):
+    """(ij|P) (nao, nao, naux), unwhitened, in the fitted tensor's auxiliary order.
+
+    Traceable in ``pairs`` and ``coords`` (traced pair data skip the Schwarz screening, so
+    every primitive pair is computed): what the density-fitted gradients differentiate.
+    """
+    stacked = _stack(basis, auxbasis, three_center_blocks(basis, auxbasis, pairs, coords, omega))
+    return _unpack(basis.nao, stacked, pair_rows(basis)[2])
+
+
+@jax.jit
+def inverse_cholesky_whitener(metric):
+    """W = L^-T (naux, naux) with L L^T = (P|Q): B = (ij|P) W and W W^T = (P|Q)^-1."""
+    lower = jnp.linalg.cholesky(metric)
+    eye = jnp.eye(metric.shape[0], dtype=metric.dtype)
+    return jax.lax.linalg.triangular_solve(lower, eye, left_side=True, lower=True,
+                                           transpose_a=True)
+
+
 def naux_of(basis, auxbasis) -> int:
     """Number of auxiliary functions."""
     return df_plan(basis, auxbasis).naux

@@ -3,7 +3,7 @@
 ``converged_density(config, model, overlap, guess)`` runs the SCF to convergence
 (a ``lax.while_loop``, so it jits and vmaps) and returns the spin densities D*
 (2, nao, nao). Its derivative comes from the implicit function theorem at the fixed
-point, never from differentiating the loop or the eigenvectors (DESIGN.md §9).
+point, never from differentiating the loop or the eigenvectors (docs/design.md §9).
 
 Parametrisation. Around the converged orbitals C0 (2, nao, nmo) with occupations n, the
 orbitals for an overlap S and a real occupied-virtual rotation kappa are

@@ -17,11 +17,11 @@ factor, on the Stoll-partitioned PW92) plus the VS98 form, same- and opposite-sp
 
 import jax.numpy as jnp
 
-from dftjax.xc.functional import Functional
-from dftjax.xc.lda import pw92_eps as pw92
-from dftjax.xc.mgga import (
+from .functional import Functional
+from .lda import pw92_eps as pw92
+from ._numerics import X2S
+from .spin import (
     K_FACTOR_C,
-    X2S,
     per_volume,
     spin_exchange,
     spin_variables,

@@ -34,13 +34,11 @@ import math
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from dftjax.xc.functional import Functional
-from dftjax.xc.gga import B88_PARAMS, LYP_PARAMS, b88_enhancement, lyp_eps
-from dftjax.xc.lda import PW92_PARAMS, VWN5_PARAMS, pw92_eps, vwn5_eps
-from dftjax.xc.mgga import (
-    RS_FACTOR,
-    X_FACTOR_C,
-    ZETA_THRESHOLD,
+from ._numerics import RS_FACTOR, X_FACTOR_C, ZETA_THRESHOLD
+from .functional import Functional
+from .gga import B88_PARAMS, LYP_PARAMS, b88_enhancement, lyp_eps
+from .lda import PW92_PARAMS, VWN5_PARAMS, pw92_eps, vwn5_eps
+from .spin import (
     exchange_spin_densities,
     per_volume,
     spin_exchange,
@@ -48,7 +46,7 @@ from dftjax.xc.mgga import (
     stoll_parallel,
     stoll_perpendicular,
 )
-from dftjax.xc.minnesota import b97_series
+from .minnesota import b97_series
 
 # ---------------------------------------------------------------------------------------
 # Short-range LDA exchange: the erf attenuation of a spin channel's exchange hole,

@@ -17,23 +17,18 @@ PySCF's meanings are kept where they surprise: ``"lda"`` is Slater exchange *onl
 (``"svwn"`` or ``"lda,vwn"`` adds VWN5 correlation), ``"vwn"`` is VWN5, and ``"b3lyp"`` uses
 VWN_RPA (``"b3lyp5"`` uses VWN5; see :data:`dftjax.xc.hybrids.B3LYP`).
 
-Other modules add functionals with :func:`register`. The optional meta-GGA module
-``dftjax.xc.mgga`` is imported on the first look-up of a name not registered yet; it may
-call :func:`register` or expose ``FUNCTIONALS`` (name -> Functional), whose entries are
-registered under their keys. This module does not depend on it otherwise.
+The table is filled when this module is imported: the LDA, GGA and hybrid components
+below, then every module's ``FUNCTIONALS`` (name -> Functional: meta-GGAs, Minnesota,
+range-separated). Other code adds functionals with :func:`register`.
 """
 
-import importlib
 import re
 
-from . import gga, hybrids, lda
+from . import gga, hybrids, lda, mgga, minnesota, range_separated
 from .functional import Functional
-
-_OPTIONAL_MODULES = ("dftjax.xc.mgga",)
 
 _REGISTRY = {}  # canonical key -> Functional
 _NAMES = {}  # canonical key -> name as registered, for messages
-_optional_state = "unloaded"
 
 
 def _key(name: str) -> str:
@@ -55,40 +50,14 @@ def register(functional: Functional, aliases=()) -> Functional:
     return functional
 
 
-def _load_optional_modules():
-    """Import the optional modules once; each registers itself or lists ``FUNCTIONALS``."""
-    global _optional_state
-    if _optional_state != "unloaded":
-        return
-    _optional_state = "loading"  # those modules may call get_functional while importing
-    try:
-        for module_name in _OPTIONAL_MODULES:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as error:
-                if error.name != module_name:
-                    raise
-                continue
-            for name, functional in getattr(module, "FUNCTIONALS", {}).items():
-                register(functional, aliases=(name,))
-    except BaseException:
-        _optional_state = "unloaded"
-        raise
-    _optional_state = "loaded"
-
-
 def known_functionals():
     """Sorted names get_functional accepts (besides sums)."""
-    _load_optional_modules()
     return sorted(set(_NAMES.values()))
 
 
 def get_functional(name: str) -> Functional:
     """The functional called ``name`` (see the module docstring); ValueError if unknown."""
     functional = _REGISTRY.get(_key(name))
-    if functional is None:
-        _load_optional_modules()
-        functional = _REGISTRY.get(_key(name))
     if functional is not None:
         return functional
     if re.search(r"[,*+]|\s-", name):
@@ -166,3 +135,7 @@ for _functional, _aliases in [
     (hybrids.PBE0, ("pbeh", "pbe1pbe", "hyb_gga_xc_pbeh")),
 ]:
     register(_functional, _aliases)
+
+for _module in (mgga, minnesota, range_separated):
+    for _name, _functional in _module.FUNCTIONALS.items():
+        register(_functional, aliases=(_name,))

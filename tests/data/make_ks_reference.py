@@ -3,6 +3,7 @@
 Run from the repository root (needs pyscf with libxc and basis-set-exchange):
 
     python tests/data/make_ks_reference.py
+    python tests/data/make_ks_reference.py --add-missing   # only cases the file lacks
 
 Writes tests/data/ks_reference.json, read by tests/test_ks_energies.py (key
 ``molecules``) and tests/test_ks_atoms.py (key ``atoms``). The tests never import PySCF.
@@ -56,6 +57,7 @@ gap is the Lebedev grid's anisotropy alone, not a different electronic state.
 
 import json
 import os
+import sys
 import time
 
 import basis_set_exchange
@@ -104,6 +106,8 @@ MOLECULES = {
     "nh2_631g_r2scan": (NH2, "6-31g", "r2scan", 0, 2, True, 3),
     "nh2_631g_m06-l": (NH2, "6-31g", "m06-l", 0, 2, True, 3),
     "ch2_triplet_631g_pbe0": (CH2, "6-31g", "pbe0", 0, 3, True, 3),
+    "nh2_631g_svwn": (NH2, "6-31g", "svwn", 0, 2, True, 3),
+    "nh2_631g_wb97x": (NH2, "6-31g", "wb97x", 0, 2, True, 3),
     # grid levels
     "water_sto3g_b3lyp_grid0": (WATER, "sto-3g", "b3lyp", 0, 1, False, 0),
     "water_sto3g_b3lyp_grid1": (WATER, "sto-3g", "b3lyp", 0, 1, False, 1),
@@ -289,16 +293,23 @@ def reference(name, atoms, basis, xc, charge, multiplicity, unrestricted, grid_l
 
 
 def main():
+    """All references; with ``--add-missing``, only the molecules the file lacks."""
+    path = os.path.join(HERE, "ks_reference.json")
+    add_missing = "--add-missing" in sys.argv[1:]
     out = {"molecules": {}, "atoms": {}}
+    if add_missing:
+        with open(path) as f:
+            out = json.load(f)
     print(f"molecules (PySCF, conv_tol {CONV_TOL:g}):")
     for name, spec in MOLECULES.items():
-        out["molecules"][name] = reference(name, *spec)
+        if name not in out["molecules"]:
+            out["molecules"][name] = reference(name, *spec)
     print(f"atoms (PySCF UKS/{ATOM_XC}/{ATOM_BASIS}):")
     for symbol, multiplicity in zip(ATOM_SYMBOLS, ATOM_MULTIPLICITY):
-        out["atoms"][symbol] = reference(symbol, [(symbol, (0.0, 0.0, 0.0))], ATOM_BASIS,
-                                         ATOM_XC, 0, multiplicity, True, 3,
-                                         axis_state=True)
-    path = os.path.join(HERE, "ks_reference.json")
+        if symbol not in out["atoms"]:
+            out["atoms"][symbol] = reference(symbol, [(symbol, (0.0, 0.0, 0.0))], ATOM_BASIS,
+                                             ATOM_XC, 0, multiplicity, True, 3,
+                                             axis_state=True)
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
