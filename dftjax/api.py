@@ -182,6 +182,10 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     """
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
+    if molecule.nelectron < 1:
+        # A Molecule may be bare nuclei (their repulsion is still defined); an SCF is not.
+        raise ValueError(f"charge {molecule.charge} leaves no electrons: there is no SCF "
+                         "to solve")
     functional = xc if isinstance(xc, Functional) else get_functional(str(xc))
     method = functional.name
     pure_hf = method == "hf"

@@ -24,12 +24,16 @@ import importlib.metadata
 import json
 import logging
 import pathlib
+import re
 import sys
 import traceback
+import warnings
 
 import numpy as np
 
 import dftjax
+from dftjax.compile_clock import CompileClock, compile_notice
+from dftjax.scf.driver import SCFNotConvergedWarning
 
 # Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
 # (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
@@ -52,6 +56,20 @@ def _version() -> str:
         return importlib.metadata.version("dftjax")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, reading a value such as ``-1e-9`` as a (negative) number, not an option.
+
+    Python 3.11's argparse takes ``-1e-9`` for an unknown option ("expected one
+    argument"), so the range check never said what was wrong; 3.13 reads any ``-``
+    followed by a digit as a number, as here. No dftjax option starts with a digit.
+    Subparsers are built with the parent's class, so they read numbers the same way.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
 
 def _positive_int(text: str) -> int:
@@ -111,7 +129,9 @@ def _add_scf_arguments(run) -> None:
         "--max-cycle",
         type=_positive_int,
         default=None,
-        help="maximum number of SCF iterations (default: the SCF's own)",
+        help="maximum SCF iterations of each attempt (default: 100); an attempt that does "
+        "not converge is retried from the guess with damping and/or a level shift, up to 3 "
+        "more attempts of as many iterations; the summary reports attempts and iterations",
     )
     run.add_argument(
         "--cartesian",
@@ -182,7 +202,7 @@ def _add_opt_parser(subparsers) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``dftjax`` argument parser, one subparser per subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dftjax",
         description="Differentiable Gaussian-basis Hartree-Fock and Kohn-Sham DFT in JAX.",
     )
@@ -204,10 +224,16 @@ def result_to_dict(result, mol, args) -> dict:
         "energy": float(result.energy),
         "converged": bool(result.converged),
         "iterations": int(result.iterations),
+        "attempts": int(getattr(result, "attempts", 1)),
         "mo_energy": _as_list(result.mo_energy),
         "mo_occ": _as_list(result.mo_occ),
         "dipole": dipole.tolist(),
         "dipole_debye": float(np.linalg.norm(dipole)) * AU2DEBYE,
+        # A charged molecule's dipole changes with the origin (here the input frame's).
+        "dipole_origin_dependent": int(mol.charge) != 0,
+        # <S^2> of the determinant; 0 for restricted, exact S(S+1) = (m^2 - 1) / 4.
+        "s2": float(getattr(result, "s2", 0.0)),
+        "s2_exact": (int(mol.multiplicity) ** 2 - 1) / 4.0,
         "timings": {name: float(seconds) for name, seconds in result.timings.items()},
         "nao": int(result.nao),
         "basis": args.basis,
@@ -238,19 +264,32 @@ def _summary(record: dict) -> str:
     status = "converged" if record["converged"] else "NOT converged"
     dipole = "  ".join(f"{component:.6f}" for component in record["dipole"])
     timings = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in record["timings"].items())
-    return "\n".join(
-        [
-            f"{method}/{record['basis']}  natom {record['natom']}  nao {record['nao']}  "
-            f"charge {record['charge']}  multiplicity {record['multiplicity']}",
-            f"SCF {status} in {record['iterations']} iterations",
-            f"total energy        {record['energy']:.10f} Ha",
-            f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
-            f"XC energy           {record['xc_energy']:.10f} Ha   ({record['grid_points']} grid points)",
-            f"electron repulsion  {_eri_line(record)}",
-            f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D",
-            f"timings             {timings}",
-        ]
-    )
+    lines = [
+        f"{method}/{record['basis']}  natom {record['natom']}  nao {record['nao']}  "
+        f"charge {record['charge']}  multiplicity {record['multiplicity']}",
+        f"SCF {status} in {_attempts_text(record)}",
+        f"total energy        {record['energy']:.10f} Ha",
+        f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
+        f"XC energy           {record['xc_energy']:.10f} Ha   ({record['grid_points']} grid points)",
+        f"electron repulsion  {_eri_line(record)}",
+    ]
+    if not record["restricted"]:
+        lines.append(f"<S^2>               {record['s2']:.6f}   (exact {record['s2_exact']:.4f} "
+                     f"for multiplicity {record['multiplicity']})")
+    lines.append(f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D")
+    if record["dipole_origin_dependent"]:
+        lines.append("                    (charged molecule: the dipole depends on the origin, "
+                     "here (0, 0, 0) of the input coordinates)")
+    lines.append(f"timings             {timings}")
+    return "\n".join(lines)
+
+
+def _attempts_text(record: dict) -> str:
+    """'12 iterations', or with retries '20 iterations (3 attempts)'."""
+    text = f"{record['iterations']} iterations"
+    if record["attempts"] > 1:
+        text += f" ({record['attempts']} attempts, each of at most --max-cycle iterations)"
+    return text
 
 
 def _eri_line(record: dict) -> str:
@@ -316,7 +355,9 @@ def _cmd_run(args) -> int:
 
     try:
         # stdout carries only the result; any progress printed on the way goes to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
+        # Non-convergence is reported below, once, with the exit code: not also as a warning.
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), compile_notice():
+            warnings.simplefilter("ignore", SCFNotConvergedWarning)
             # A Path, so that Molecule.from_xyz reads it as a file, never as XYZ text.
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
             result = dftjax.scf(mol, **scf_options)
@@ -329,8 +370,8 @@ def _cmd_run(args) -> int:
         # one gets none rather than a misleading number.
         gradient = None
         if record["converged"]:
-            with contextlib.redirect_stdout(sys.stderr):
-                gradient = _as_list(dftjax.gradient(result))
+            with contextlib.redirect_stdout(sys.stderr), compile_notice():
+                gradient = _as_list(_timed_gradient(result, args.verbose))
         record["gradient"] = gradient
     if args.json:
         print(json.dumps(record))
@@ -342,12 +383,25 @@ def _cmd_run(args) -> int:
 
     if not record["converged"]:
         print(
-            f"error: SCF did not converge in {record['iterations']} iterations "
+            f"error: SCF did not converge in {_attempts_text(record)} "
             f"(last energy {record['energy']:.10f} Ha)",
             file=sys.stderr,
         )
         return EXIT_NOT_CONVERGED
     return EXIT_OK
+
+
+def _timed_gradient(result, verbose):
+    """dftjax.gradient(result), with a line on stderr before and after when verbose."""
+    if verbose:
+        print("gradient: analytic nuclear gradient (SCF Lagrangian) ...", file=sys.stderr,
+              flush=True)
+    with CompileClock() as clock:
+        gradient = np.asarray(dftjax.gradient(result))
+    if verbose:
+        print(f"gradient: done in {clock.seconds:.2f} s ({clock.compile_seconds:.2f} s "
+              f"compiling, {clock.compilations} compilations)", file=sys.stderr, flush=True)
+    return gradient
 
 
 def _gradient_table(symbols, gradient) -> str:
@@ -464,11 +518,11 @@ def main(argv=None) -> int:
         if code is None:
             return EXIT_OK
         return code if isinstance(code, int) else EXIT_BAD_INPUT
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(name)s: %(message)s",
-    )
+    # Only dftjax's own messages get more verbose: JAX logs at INFO how it probes for
+    # backends (a missing TPU library, ...), which says nothing about the calculation.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    if getattr(args, "verbose", False):
+        logging.getLogger("dftjax").setLevel(logging.INFO)
     return args.handler(args)
 
 

@@ -34,8 +34,14 @@ from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
 
 # (damping, level shift in Ha) tried in turn, from the initial guess, when the
-# requested settings do not converge within max_cycle.
+# requested settings do not converge within max_cycle; each attempt has max_cycle cycles.
 RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
+
+
+class SCFNotConvergedWarning(RuntimeWarning):
+    """Warned once by :func:`run_scf` when no attempt of the retry ladder converged (the
+    result still comes back, with ``converged=False``); a program that reports
+    non-convergence itself (the command line) can filter this category."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,9 +293,12 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     D0 the guess, (2, nao, nao) spin densities or (nao, nao) total (split in halves);
     None takes the core guess from h_core (a fallback: prefer ``sad_density``).
     conv_tol_grad defaults to sqrt(conv_tol), as PySCF. diis_space=0 switches DIIS off.
-    If max_cycle cycles do not converge and ``retry``, the ladder RETRY_LADDER of
-    (damping, level shift) restarts from D0; a result that still has not converged
-    is returned with converged=False, a RuntimeWarning and a line on stderr.
+    ``max_cycle`` bounds each attempt: if max_cycle cycles do not converge and ``retry``,
+    the ladder RETRY_LADDER of (damping, level shift) restarts from D0, each rung with
+    max_cycle cycles of its own (so at most 4 max_cycle in all). The result's
+    ``iterations`` sums the cycles of all attempts and ``attempts`` counts them. A result
+    that still has not converged is returned with converged=False and one
+    :class:`SCFNotConvergedWarning`.
     """
     overlap = jnp.asarray(S, jnp.float64)
     if restricted and nalpha != nbeta:
@@ -314,8 +323,8 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
                    verbose=verbose)
     iterations = 0
     best = None
-    for attempt, (attempt_damping, attempt_shift) in enumerate(attempts):
-        if attempt > 0 and verbose:
+    for attempt, (attempt_damping, attempt_shift) in enumerate(attempts, start=1):
+        if attempt > 1 and verbose:
             _log(f"SCF not converged; retrying from the guess with damping={attempt_damping}"
                  f" level_shift={attempt_shift}")
         settings = make_settings(nalpha, nbeta, attempt_damping, attempt_shift)
@@ -327,14 +336,16 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
         if best is None or float(state.gradient_norm) < float(best.gradient_norm):
             best = state
     if not converged:
-        message = (f"SCF NOT CONVERGED after {iterations} iterations: "
-                   f"dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}")
-        _log(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-    return _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped)
+        warnings.warn(
+            f"SCF NOT CONVERGED after {iterations} iterations in {attempt} attempts of at most "
+            f"{max_cycle}: dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}",
+            SCFNotConvergedWarning, stacklevel=2)
+    return _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped,
+                        attempt)
 
 
-def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped):
+def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped,
+                 attempts=1):
     s2, multiplicity = spin_square(state.density, overlap)
     e_nuc = jnp.asarray(e_nuc, jnp.float64)
     if restricted:
@@ -348,4 +359,5 @@ def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dro
         energy=state.energy + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
         mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, density_matrix=density,
         gradient_norm=state.gradient_norm, s2=s2, multiplicity=multiplicity,
-        converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped)
+        converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped,
+        attempts=attempts)

@@ -29,6 +29,7 @@ class SCFResult:
     iterations: int                  # SCF cycles, summed over retries
     restricted: bool
     n_dropped: int                   # basis directions removed as linearly dependent
+    attempts: int = 1                # SCF attempts run (1 + retries of the ladder)
 
     @property
     def density_total(self):
@@ -44,7 +45,7 @@ jax.tree_util.register_dataclass(
     SCFResult,
     data_fields=["energy", "electronic_energy", "nuclear_repulsion", "mo_energy", "mo_coeff",
                  "mo_occ", "density_matrix", "gradient_norm", "s2", "multiplicity"],
-    meta_fields=["converged", "iterations", "restricted", "n_dropped"],
+    meta_fields=["converged", "iterations", "restricted", "n_dropped", "attempts"],
 )
 
 
