@@ -114,7 +114,9 @@ class SCFCalculation:
     ``integrals``, ``guess``, ``grid``, ``scf``, then ``total``, of which ``compile`` went
     into lowering and XLA compilation or persistent-cache loads and ``run`` is the rest:
     a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
-    during the call; 0 for a new geometry of a molecule already run), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
+    during the call; 0 for a new geometry of a molecule already run), ``cache_hits`` (of
+    those, loads from the persistent cache: all of them in a new process for a size
+    compiled before), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
     when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path).
     Every field of the SCF result (``energy``, ``converged``, ``iterations``,
     ``mo_energy``, ``mo_coeff``, ``mo_occ``, ``density_matrix``, ...) reads through.
@@ -137,6 +139,7 @@ class SCFCalculation:
     naux: int = 0
     memory_estimate: int = 0
     compilations: int = 0
+    cache_hits: int = 0
 
     def __getattr__(self, name):
         return getattr(self.result, name)
@@ -261,4 +264,5 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings,
                           functional, grid, e_xc, grid_level,
                           None if pure_hf else model.params["xc"], eri.method,
-                          eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations)
+                          eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations,
+                          clock.cache_hits)

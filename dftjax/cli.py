@@ -21,14 +21,17 @@ without touching :func:`main`.
 import argparse
 import contextlib
 import importlib.metadata
+import importlib.util
 import json
 import logging
+import os
 import pathlib
 import re
 import sys
 import traceback
 import warnings
 
+import jax
 import numpy as np
 
 import dftjax
@@ -70,6 +73,22 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+
+def _choose_platform_quietly() -> None:
+    """Run on the CPU when no platform is set and no accelerator plugin is installed.
+
+    Left to itself JAX probes for a TPU and a GPU first (and, with --verbose logging,
+    says how that failed); with a GPU or TPU plugin installed, or JAX_PLATFORMS set,
+    JAX chooses as usual.
+    """
+    if os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms:
+        return
+    plugins = importlib.metadata.entry_points(group="jax_plugins")
+    if plugins or any(importlib.util.find_spec(name) is not None
+                      for name in ("jax_plugins", "libtpu", "jax_cuda12_plugin", "jaxlib.cuda")):
+        return
+    jax.config.update("jax_platforms", "cpu")
 
 
 def _positive_int(text: str) -> int:
@@ -200,6 +219,50 @@ def _add_opt_parser(subparsers) -> None:
     opt.set_defaults(handler=_cmd_opt)
 
 
+def _add_warmup_parser(subparsers) -> None:
+    warm = subparsers.add_parser(
+        "warmup",
+        help="compile ahead of time into the persistent cache",
+        description="Run the SCF on a few small built-in molecules (water, ammonia, "
+        "methanol, ethanol) or on the geometries given, so that the compiled programs for "
+        "this basis and functional are in the persistent compilation cache "
+        "($DFTJAX_CACHE_DIR, default ~/.cache/dftjax/jax) and later runs of molecules of "
+        "similar size start warm. One line per molecule on stderr.",
+    )
+    warm.add_argument("geometry", metavar="GEOMETRY.xyz", nargs="*",
+                      help="XYZ files (Angstrom) to run instead of the built-in set")
+    warm.add_argument("--basis", required=True, help="basis set name, e.g. def2-svp")
+    warm.add_argument("--xc", default="hf", help="exchange-correlation method (default: hf)")
+    warm.add_argument("--max-nao", type=_positive_int, default=None, metavar="N",
+                      help="skip molecules with more than N basis functions")
+    warm.add_argument("--gradient", action="store_true", help="also compile the gradient")
+    warm.set_defaults(handler=_cmd_warmup)
+
+
+def _cmd_warmup(args) -> int:
+    from dftjax.warmup import warmup
+
+    def report(row):
+        print(f"warmup: {row['name']} ({row['nao']} functions): {row['seconds']:.1f} s, "
+              f"{row['compilations']} programs ({row['cache_hits']} from the cache)",
+              file=sys.stderr, flush=True)
+
+    try:
+        molecules = None
+        if args.geometry:
+            molecules = {path: dftjax.Molecule.from_xyz(pathlib.Path(path)) for path in args.geometry}
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SCFNotConvergedWarning)  # only compiling
+            rows = warmup(args.basis, args.xc, molecules, args.max_nao, args.gradient,
+                          report=report)
+    except _INPUT_ERRORS as exc:
+        return _bad_input(exc, args)
+    directory = jax.config.jax_compilation_cache_dir
+    print(f"warmup: {len(rows)} molecules; compiled code cached in {directory or '(cache off)'}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dftjax`` argument parser, one subparser per subcommand."""
     parser = _Parser(
@@ -210,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
     _add_opt_parser(subparsers)
+    _add_warmup_parser(subparsers)
     return parser
 
 
@@ -250,6 +314,7 @@ def result_to_dict(result, mol, args) -> dict:
         "naux": int(getattr(result, "naux", 0) or 0),
         "memory_estimate_bytes": int(getattr(result, "memory_estimate", 0) or 0),
         "compilations": int(getattr(result, "compilations", 0) or 0),
+        "cache_hits": int(getattr(result, "cache_hits", 0) or 0),
     }
 
 
@@ -343,7 +408,7 @@ def _molecule_options(args) -> dict:
 
 def _bad_input(exc, args) -> int:
     """Report an input error as one line on stderr (a traceback with --verbose)."""
-    if args.verbose:
+    if getattr(args, "verbose", False):
         traceback.print_exc(file=sys.stderr)
     print(f"dftjax: error: {_error_message(exc)}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -521,6 +586,7 @@ def main(argv=None) -> int:
     # Only dftjax's own messages get more verbose: JAX logs at INFO how it probes for
     # backends (a missing TPU library, ...), which says nothing about the calculation.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    _choose_platform_quietly()
     if getattr(args, "verbose", False):
         logging.getLogger("dftjax").setLevel(logging.INFO)
     return args.handler(args)

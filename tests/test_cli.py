@@ -32,7 +32,7 @@ JSON_KEYS = {
     "timings", "nao", "basis", "xc", "charge", "multiplicity", "restricted", "natom",
     "nuclear_repulsion", "xc_energy", "grid_points",
     "eri_method", "auxbasis", "naux", "memory_estimate_bytes", "compilations",
-    "attempts", "dipole_origin_dependent", "s2", "s2_exact",
+    "attempts", "dipole_origin_dependent", "s2", "s2_exact", "cache_hits",
 }
 
 

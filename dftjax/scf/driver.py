@@ -21,6 +21,7 @@ import dataclasses
 import math
 import sys
 import warnings
+from functools import partial
 from typing import Callable, Optional
 
 import jax
@@ -99,11 +100,13 @@ def diagonalize(fock, X, restricted):
     return energies, X @ vectors
 
 
-def core_density(h_core, X, nalpha, nbeta):
-    """Aufbau spin densities (2, nao, nao) from the orbitals of the core Hamiltonian."""
+@partial(jax.jit, static_argnames=("occupations",))
+def core_density(h_core, X, nalpha, nbeta, occupations=aufbau_occupations):
+    """Spin densities (2, nao, nao) from the orbitals of the core Hamiltonian, occupied by
+    ``occupations`` (default aufbau)."""
     h_core = jnp.asarray(h_core, jnp.float64)
     mo_energy, mo_coeff = diagonalize(jnp.stack([h_core, h_core]), X, restricted=True)
-    return density_from_orbitals(mo_coeff, aufbau_occupations(mo_energy, nalpha, nbeta))
+    return density_from_orbitals(mo_coeff, occupations(mo_energy, nalpha, nbeta))
 
 
 def orbital_gradient_norm(fock, mo_coeff, mo_occ, restricted):
@@ -218,19 +221,26 @@ def _log(message):
     print(message, file=sys.stderr)
 
 
-def _is_converged(state, conv_tol, conv_tol_grad):
-    return (jnp.abs(state.energy_change) < conv_tol) & (state.gradient_norm < conv_tol_grad)
+# The convergence tests take (energy change, |g|) as traced arrays (scf_solve) or as host
+# floats (iterate: no device work, so nothing compiles for them).
+def _is_converged(energy_change, gradient_norm, conv_tol, conv_tol_grad):
+    return (abs(energy_change) < conv_tol) & (gradient_norm < conv_tol_grad)
 
 
-def _final_check(final, conv_tol, conv_tol_grad):
+def _final_check(energy_change, gradient_norm, conv_tol, conv_tol_grad):
     """PySCF's conv_check on the extra diagonalisation: looser, and either test suffices."""
-    return (jnp.abs(final.energy_change) < 10 * conv_tol) | (final.gradient_norm < 3 * conv_tol_grad)
+    return (abs(energy_change) < 10 * conv_tol) | (gradient_norm < 3 * conv_tol_grad)
+
+
+def _host_checks(state):
+    """(energy change, |g|) of a state as Python floats."""
+    return float(state.energy_change), float(state.gradient_norm)
 
 
 def _plain(settings):
     """The settings of the final diagonalisation: no DIIS, damping or level shift."""
-    return dataclasses.replace(settings, damping=jnp.zeros(()), level_shift=jnp.zeros(()),
-                               use_diis=jnp.asarray(False))
+    return dataclasses.replace(settings, damping=np.zeros(()), level_shift=np.zeros(()),
+                               use_diis=np.asarray(False))
 
 
 def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
@@ -254,11 +264,11 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
         if verbose:
             _log(f"cycle={int(state.iteration):3d} E(electronic)= {float(state.energy):.12f}"
                  f"  dE= {float(state.energy_change): .3e}  |g|= {float(state.gradient_norm):.3e}")
-        converged = bool(_is_converged(state, conv_tol, conv_tol_grad))
+        converged = bool(_is_converged(*_host_checks(state), conv_tol, conv_tol_grad))
         if converged:
             break
     final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
-    converged = converged and bool(_final_check(final, conv_tol, conv_tol_grad))
+    converged = converged and bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
     if verbose:
         _log(f"final     E(electronic)= {float(final.energy):.12f}"
              f"  dE= {float(final.energy_change): .3e}  |g|= {float(final.gradient_norm):.3e}")
@@ -272,11 +282,13 @@ def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occ
     step = lambda state, settings: scf_step(
         fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
     state = jax.lax.while_loop(
-        lambda state: (state.iteration < max_cycle) & ~_is_converged(state, conv_tol, conv_tol_grad),
+        lambda state: (state.iteration < max_cycle) & ~_is_converged(
+            state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad),
         lambda state: step(state, settings),
         scf_init(fock_and_energy, density, X.shape[1], diis_space))
     final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
-    converged = _is_converged(state, conv_tol, conv_tol_grad) & _final_check(final, conv_tol, conv_tol_grad)
+    converged = (_is_converged(state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad)
+                 & _final_check(final.energy_change, final.gradient_norm, conv_tol, conv_tol_grad))
     return final, converged
 
 
@@ -344,19 +356,25 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
                         attempt)
 
 
+@jax.jit
+def _restricted_arrays(mo_energy, mo_coeff, mo_occ, density):
+    """The restricted result's orbitals (alpha = beta), occupations 0/2, total density."""
+    return mo_energy[0], mo_coeff[0], 2.0 * mo_occ[0], density.sum(axis=0)
+
+
 def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped,
                  attempts=1):
-    s2, multiplicity = spin_square(state.density, overlap)
-    e_nuc = jnp.asarray(e_nuc, jnp.float64)
+    e_nuc = np.asarray(e_nuc, np.float64)
     if restricted:
-        mo_energy, mo_coeff = state.mo_energy[0], state.mo_coeff[0]
-        mo_occ, density = 2.0 * state.mo_occ[0], state.density.sum(axis=0)
-        s2, multiplicity = jnp.zeros(()), jnp.ones(())
+        mo_energy, mo_coeff, mo_occ, density = _restricted_arrays(
+            state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
+        s2, multiplicity = np.zeros(()), np.ones(())
     else:
+        s2, multiplicity = spin_square(state.density, overlap)
         mo_energy, mo_coeff, mo_occ, density = (
             state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
     return SCFResult(
-        energy=state.energy + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
+        energy=np.asarray(state.energy) + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
         mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, density_matrix=density,
         gradient_norm=state.gradient_norm, s2=s2, multiplicity=multiplicity,
         converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped,

@@ -49,6 +49,7 @@ jax.tree_util.register_dataclass(
 )
 
 
+@jax.jit  # one program, not one per eager operation
 def dipole_moment(dipole_ints, density_total, charges, coords):
     """mu = sum_A Z_A R_A - tr(D r), (3,) in e Bohr, about the origin (0, 0, 0).
 
@@ -61,6 +62,7 @@ def dipole_moment(dipole_ints, density_total, charges, coords):
     return nuclear - electronic
 
 
+@jax.jit
 def spin_square(density, overlap):
     """<S^2> and 2S+1 of a single determinant with spin densities (2, nao, nao).
 
