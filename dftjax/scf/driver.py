@@ -131,11 +131,20 @@ def scf_init(fock_and_energy, density, nmo, diis_space, factor=None, restricted=
         fock, energy = fock_and_energy(density)
     else:
         fock, energy = fock_and_energy.fock_and_energy_from_factor(density, factor, restricted)
+    return dataclasses.replace(empty_state(density, nmo, diis_space), fock=fock, energy=energy,
+                               fock_used=fock)
+
+
+def empty_state(density, nmo, diis_space):
+    """A state at ``density`` before any evaluation: zero Fock matrix, energy and orbitals,
+    infinite changes, an empty DIIS history."""
     nao = density.shape[-1]
+    zeros = jnp.zeros_like(density)
+    infinite = jnp.full((), jnp.inf, jnp.float64)
     return SCFState(
-        density=density, fock=fock, energy=energy, energy_change=jnp.full((), jnp.inf, jnp.float64),
-        gradient_norm=jnp.full((), jnp.inf, jnp.float64), fock_used=fock,
-        mo_energy=jnp.zeros((2, nmo)), mo_coeff=jnp.zeros((2, nao, nmo)), mo_occ=jnp.zeros((2, nmo)),
+        density=density, fock=zeros, energy=jnp.zeros(()), energy_change=infinite,
+        gradient_norm=infinite, fock_used=zeros, mo_energy=jnp.zeros((2, nmo)),
+        mo_coeff=jnp.zeros((2, nao, nmo)), mo_occ=jnp.zeros((2, nmo)),
         diis=diis_init(diis_space, nao, nmo) if diis_space > 0 else None,
         iteration=jnp.zeros((), jnp.int32))
 
@@ -154,7 +163,20 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
     """One SCF cycle. fock_and_energy(D) -> (F, E); occupations(mo_energy, na, nb) -> (2, nmo).
 
     DIIS starts at the second cycle, as in PySCF: the guess density need not be
-    idempotent, so its commutator is no error measure.
+    idempotent, so its commutator is no error measure. The cycle is
+    :func:`orbital_update` then :func:`evaluated_state`, which the host loop compiles
+    apart (see :func:`_host_step`).
+    """
+    update = orbital_update(state, overlap, X, settings, restricted=restricted,
+                            occupations=occupations)
+    return evaluated_state(fock_and_energy, state, update, restricted=restricted)
+
+
+def orbital_update(state, overlap, X, settings, *, restricted, occupations):
+    """The first half of a cycle: DIIS, damping, level shift, diagonalisation, occupation.
+
+    Returns (the Fock matrix diagonalised (before shift), DIIS history, mo_energy,
+    mo_coeff, mo_occ, new density).
     """
     fock = state.fock
     diis = state.diis
@@ -169,7 +191,13 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
     virtual_projector = overlap - overlap @ state.density @ overlap
     mo_energy, mo_coeff = diagonalize(fock + settings.level_shift * virtual_projector, X, restricted)
     mo_occ = occupations(mo_energy, settings.nalpha, settings.nbeta)
-    density = density_from_orbitals(mo_coeff, mo_occ)
+    return fock, diis, mo_energy, mo_coeff, mo_occ, density_from_orbitals(mo_coeff, mo_occ)
+
+
+def evaluated_state(fock_and_energy, state, update, *, restricted):
+    """The second half of a cycle: the energy model at the new density of ``update``
+    (:func:`orbital_update`), and the next state."""
+    fock, diis, mo_energy, mo_coeff, mo_occ, density = update
     new_fock, energy = evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted)
     return SCFState(
         density=density, fock=new_fock, energy=energy, energy_change=energy - state.energy,
@@ -179,7 +207,32 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
 
 
 _scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
-_scf_step_jit = jax.jit(scf_step, static_argnames=("restricted", "occupations"))
+_orbital_update_jit = jax.jit(orbital_update, static_argnames=("restricted", "occupations"))
+_evaluated_state_jit = jax.jit(evaluated_state, static_argnames=("restricted",))
+_empty_state_jit = jax.jit(empty_state, static_argnames=("nmo", "diis_space"))
+
+
+def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
+    """:func:`scf_init` for the host loop. A model that takes the density alone is
+    evaluated by the program of :func:`_host_step` (compiled once for both); one with an
+    orbital route (density fitting) starts through :func:`scf_init` and its factor."""
+    if getattr(fock_and_energy, "fock_and_energy_from_orbitals", None) is not None:
+        return _scf_init_jit(fock_and_energy, density, nmo=nmo, diis_space=diis_space,
+                             factor=density_factor(fock_and_energy, density),
+                             restricted=restricted)
+    empty = _empty_state_jit(density, nmo=nmo, diis_space=diis_space)
+    update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
+    state = _evaluated_state_jit(fock_and_energy, empty, update, restricted=restricted)
+    return dataclasses.replace(state, energy_change=empty.energy_change,
+                               gradient_norm=empty.gradient_norm, fock_used=state.fock,
+                               iteration=empty.iteration)
+
+
+def _host_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
+    """:func:`scf_step` as two compiled programs, the energy model's shared with the start."""
+    update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
+                                 occupations=occupations)
+    return _evaluated_state_jit(fock_and_energy, state, update, restricted=restricted)
 
 #: Eigenvalues of a guess density below this fraction of the largest are dropped from
 #: its factor (their K contribution is below ~1e-13 of the total).
@@ -252,11 +305,10 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
     are eigenvectors of an unmodified Fock matrix.
     """
     fock_and_energy = as_pytree_model(fock_and_energy)
-    state = _scf_init_jit(fock_and_energy, density, nmo=X.shape[1], diis_space=diis_space,
-                          factor=density_factor(fock_and_energy, density), restricted=restricted)
+    state = _host_start(fock_and_energy, density, X.shape[1], diis_space, restricted)
     if verbose:
         _log(f"SCF init E(electronic)= {float(state.energy):.12f}")
-    step = lambda state, settings: _scf_step_jit(
+    step = lambda state, settings: _host_step(
         fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
     converged = False
     for _ in range(max_cycle):
