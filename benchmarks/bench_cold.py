@@ -12,8 +12,9 @@ Each row: wall time of the whole process (Python start, imports, the calculation
 ``dftjax.scf`` call itself (``result.timings['total']``), its compile share
 (``timings['compile']``: lowering + XLA compilation or persistent-cache loads), the
 number of XLA compilations (cache loads included),
-and the 1-minute load average when the row finished (the machine may be shared: other
-work slows every number). PySCF's column is its process wall time and its kernel time.
+the CPU seconds of the whole process (all threads; less sensitive than wall time to
+other work on a shared machine), and the 1-minute load average when the row finished
+(the machine may be shared: other work slows every number). PySCF's column is its process wall time and its kernel time.
 
 ``--by-name`` prints, for one cold dftjax run, the compilations counted by jitted
 function name (from JAX's ``jax_log_compiles`` log), the list to cut.
@@ -97,7 +98,8 @@ def _worker_dftjax(name, basis, xc, by_name):
     print(json.dumps({
         "energy": float(result.energy), "nao": int(result.nao), "iterations": int(result.iterations),
         "scf_seconds": result.timings["total"], "compile_seconds": result.timings["compile"],
-        "compilations": int(result.compilations), "names": dict(names.most_common())}))
+        "compilations": int(result.compilations), "cpu_seconds": time.process_time(),
+        "names": dict(names.most_common())}))
 
 
 def _worker_pyscf(name, basis, xc):
@@ -155,8 +157,8 @@ def main():
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     env["PYTHONPATH"] = os.pathsep.join(
         [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env.get("PYTHONPATH", "")])
-    header = (f"{'molecule':8s} {'xc':6s} {'nao':>4s} | {'cold wall':>9s} {'scf':>6s} {'compile':>7s} "
-              f"{'n':>4s} | {'warm wall':>9s} {'scf':>6s} {'compile':>7s} {'n':>4s} | "
+    header = (f"{'molecule':8s} {'xc':6s} {'nao':>4s} | {'cold wall':>9s} {'cpu':>6s} {'scf':>6s} "
+              f"{'compile':>7s} {'n':>4s} | {'warm wall':>9s} {'cpu':>6s} {'scf':>6s} {'compile':>7s} {'n':>4s} | "
               f"{'PySCF wall':>10s} {'scf':>6s} | {'load':>4s}")
     if not args.json:
         print(f"# basis {args.basis}, {os.cpu_count()} cores, load {_load():.2f} at start")
@@ -174,6 +176,7 @@ def main():
             row = {"molecule": name, "xc": xc, "basis": args.basis, "nao": cold["nao"],
                    "cold_wall": cold_wall, "cold_scf": cold["scf_seconds"],
                    "cold_compile": cold["compile_seconds"], "cold_compilations": cold["compilations"],
+                   "cold_cpu": cold["cpu_seconds"], "warm_cpu": warm["cpu_seconds"],
                    "warm_wall": warm_wall, "warm_scf": warm["scf_seconds"],
                    "warm_compile": warm["compile_seconds"], "warm_compilations": warm["compilations"],
                    "pyscf_wall": pyscf_wall, "pyscf_scf": pyscf["scf_seconds"],
@@ -181,9 +184,9 @@ def main():
             if args.json:
                 print(json.dumps(row), flush=True)
             else:
-                print(f"{name:8s} {xc:6s} {row['nao']:4d} | {cold_wall:9.2f} {row['cold_scf']:6.2f} "
-                      f"{row['cold_compile']:7.2f} {row['cold_compilations']:4d} | {warm_wall:9.2f} "
-                      f"{row['warm_scf']:6.2f} {row['warm_compile']:7.2f} {row['warm_compilations']:4d} "
+                print(f"{name:8s} {xc:6s} {row['nao']:4d} | {cold_wall:9.2f} {row['cold_cpu']:6.2f} "
+                      f"{row['cold_scf']:6.2f} {row['cold_compile']:7.2f} {row['cold_compilations']:4d} | "
+                      f"{warm_wall:9.2f} {row['warm_cpu']:6.2f} {row['warm_scf']:6.2f} {row['warm_compile']:7.2f} {row['warm_compilations']:4d} "
                       f"| {pyscf_wall:10.2f} {row['pyscf_scf']:6.2f} | {row['load']:4.2f}",
                       flush=True)
             if args.by_name:
