@@ -36,7 +36,9 @@ def enable_persistent_cache() -> None:
     except OSError:
         return  # a read-only home: run without the cache rather than fail
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+    # Every program, however small: a process that finds all it needs on disk compiles
+    # nothing (dftjax runs few small programs; see benchmarks/bench_cold.py).
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 # --- compiled code held in memory -------------------------------------------------------

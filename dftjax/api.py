@@ -116,7 +116,9 @@ class SCFCalculation:
     ``integrals``, ``guess``, ``grid``, ``scf``, then ``total``, of which ``compile`` went
     into lowering and XLA compilation or persistent-cache loads and ``run`` is the rest:
     a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
-    during the call; 0 for a new geometry of a molecule already run), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
+    during the call; 0 for a new geometry of a molecule already run), ``cache_hits`` (of
+    those, loads from the persistent cache: all of them in a new process for a size
+    compiled before), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
     when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path),
     ``model`` (the energy model the SCF solved), ``stability`` (a
     :class:`~dftjax.scf.stability.StabilityReport`: checked, stable, rounds, lowest eigenvalue).
@@ -141,6 +143,7 @@ class SCFCalculation:
     naux: int = 0
     memory_estimate: int = 0
     compilations: int = 0
+    cache_hits: int = 0
     model: object = None
     stability: StabilityReport = StabilityReport()
 
@@ -191,6 +194,10 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     """
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
+    if molecule.nelectron < 1:
+        # A Molecule may be bare nuclei (their repulsion is still defined); an SCF is not.
+        raise ValueError(f"charge {molecule.charge} leaves no electrons: there is no SCF "
+                         "to solve")
     functional = xc if isinstance(xc, Functional) else get_functional(str(xc))
     method = functional.name
     pure_hf = method == "hf"
@@ -271,7 +278,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
                           functional, grid, e_xc, grid_level,
                           None if pure_hf else model.params["xc"], eri.method,
                           eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations,
-                          model, report)
+                          clock.cache_hits, model, report)
 
 
 def stability(calculation: SCFCalculation, external: bool = False):

@@ -21,16 +21,23 @@ without touching :func:`main`.
 import argparse
 import contextlib
 import importlib.metadata
+import importlib.util
 import json
 import logging
+import os
 import pathlib
+import re
 import sys
 import traceback
+import warnings
 
+import jax
 import numpy as np
 
 import dftjax
 from dftjax.benchmarks.command import add_bench_parser
+from dftjax.compile_clock import CompileClock, compile_notice
+from dftjax.scf.driver import SCFNotConvergedWarning
 
 # Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
 # (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
@@ -53,6 +60,36 @@ def _version() -> str:
         return importlib.metadata.version("dftjax")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, reading a value such as ``-1e-9`` as a (negative) number, not an option.
+
+    Python 3.11's argparse takes ``-1e-9`` for an unknown option ("expected one
+    argument"), so the range check never said what was wrong; 3.13 reads any ``-``
+    followed by a digit as a number, as here. No dftjax option starts with a digit.
+    Subparsers are built with the parent's class, so they read numbers the same way.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+
+def _choose_platform_quietly() -> None:
+    """Run on the CPU when no platform is set and no accelerator plugin is installed.
+
+    Left to itself JAX probes for a TPU and a GPU first (and, with --verbose logging,
+    says how that failed); with a GPU or TPU plugin installed, or JAX_PLATFORMS set,
+    JAX chooses as usual.
+    """
+    if os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms:
+        return
+    plugins = importlib.metadata.entry_points(group="jax_plugins")
+    if plugins or any(importlib.util.find_spec(name) is not None
+                      for name in ("jax_plugins", "libtpu", "jax_cuda12_plugin", "jaxlib.cuda")):
+        return
+    jax.config.update("jax_platforms", "cpu")
 
 
 def _positive_int(text: str) -> int:
@@ -119,7 +156,9 @@ def _add_scf_arguments(run) -> None:
         "--max-cycle",
         type=_positive_int,
         default=None,
-        help="maximum number of SCF iterations (default: the SCF's own)",
+        help="maximum SCF iterations of each attempt (default: 100); an attempt that does "
+        "not converge is retried from the guess with damping and/or a level shift, up to 3 "
+        "more attempts of as many iterations; the summary reports attempts and iterations",
     )
     run.add_argument(
         "--cartesian",
@@ -188,9 +227,53 @@ def _add_opt_parser(subparsers) -> None:
     opt.set_defaults(handler=_cmd_opt)
 
 
+def _add_warmup_parser(subparsers) -> None:
+    warm = subparsers.add_parser(
+        "warmup",
+        help="compile ahead of time into the persistent cache",
+        description="Run the SCF on a few small built-in molecules (water, ammonia, "
+        "methanol, ethanol) or on the geometries given, so that the compiled programs for "
+        "this basis and functional are in the persistent compilation cache "
+        "($DFTJAX_CACHE_DIR, default ~/.cache/dftjax/jax) and later runs of molecules of "
+        "similar size start warm. One line per molecule on stderr.",
+    )
+    warm.add_argument("geometry", metavar="GEOMETRY.xyz", nargs="*",
+                      help="XYZ files (Angstrom) to run instead of the built-in set")
+    warm.add_argument("--basis", required=True, help="basis set name, e.g. def2-svp")
+    warm.add_argument("--xc", default="hf", help="exchange-correlation method (default: hf)")
+    warm.add_argument("--max-nao", type=_positive_int, default=None, metavar="N",
+                      help="skip molecules with more than N basis functions")
+    warm.add_argument("--gradient", action="store_true", help="also compile the gradient")
+    warm.set_defaults(handler=_cmd_warmup)
+
+
+def _cmd_warmup(args) -> int:
+    from dftjax.warmup import warmup
+
+    def report(row):
+        print(f"warmup: {row['name']} ({row['nao']} functions): {row['seconds']:.1f} s, "
+              f"{row['compilations']} programs ({row['cache_hits']} from the cache)",
+              file=sys.stderr, flush=True)
+
+    try:
+        molecules = None
+        if args.geometry:
+            molecules = {path: dftjax.Molecule.from_xyz(pathlib.Path(path)) for path in args.geometry}
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SCFNotConvergedWarning)  # only compiling
+            rows = warmup(args.basis, args.xc, molecules, args.max_nao, args.gradient,
+                          report=report)
+    except _INPUT_ERRORS as exc:
+        return _bad_input(exc, args)
+    directory = jax.config.jax_compilation_cache_dir
+    print(f"warmup: {len(rows)} molecules; compiled code cached in {directory or '(cache off)'}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dftjax`` argument parser, one subparser per subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dftjax",
         description="Differentiable Gaussian-basis Hartree-Fock and Kohn-Sham DFT in JAX.",
     )
@@ -199,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(subparsers)
     _add_opt_parser(subparsers)
     add_bench_parser(subparsers)
+    _add_warmup_parser(subparsers)
     return parser
 
 
@@ -213,10 +297,16 @@ def result_to_dict(result, mol, args) -> dict:
         "energy": float(result.energy),
         "converged": bool(result.converged),
         "iterations": int(result.iterations),
+        "attempts": int(getattr(result, "attempts", 1)),
         "mo_energy": _as_list(result.mo_energy),
         "mo_occ": _as_list(result.mo_occ),
         "dipole": dipole.tolist(),
         "dipole_debye": float(np.linalg.norm(dipole)) * AU2DEBYE,
+        # A charged molecule's dipole changes with the origin (here the input frame's).
+        "dipole_origin_dependent": int(mol.charge) != 0,
+        # <S^2> of the determinant; 0 for restricted, exact S(S+1) = (m^2 - 1) / 4.
+        "s2": float(getattr(result, "s2", 0.0)),
+        "s2_exact": (int(mol.multiplicity) ** 2 - 1) / 4.0,
         "timings": {name: float(seconds) for name, seconds in result.timings.items()},
         "nao": int(result.nao),
         "basis": args.basis,
@@ -233,6 +323,7 @@ def result_to_dict(result, mol, args) -> dict:
         "naux": int(getattr(result, "naux", 0) or 0),
         "memory_estimate_bytes": int(getattr(result, "memory_estimate", 0) or 0),
         "compilations": int(getattr(result, "compilations", 0) or 0),
+        "cache_hits": int(getattr(result, "cache_hits", 0) or 0),
     }
 
 
@@ -256,19 +347,32 @@ def _summary(record: dict) -> str:
     status = "converged" if record["converged"] else "NOT converged"
     dipole = "  ".join(f"{component:.6f}" for component in record["dipole"])
     timings = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in record["timings"].items())
-    return "\n".join(
-        [
-            f"{method}/{record['basis']}  natom {record['natom']}  nao {record['nao']}  "
-            f"charge {record['charge']}  multiplicity {record['multiplicity']}",
-            f"SCF {status} in {record['iterations']} iterations",
-            f"total energy        {record['energy']:.10f} Ha",
-            f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
-            f"XC energy           {record['xc_energy']:.10f} Ha   ({record['grid_points']} grid points)",
-            f"electron repulsion  {_eri_line(record)}",
-            f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D",
-            f"timings             {timings}",
-        ]
-    )
+    lines = [
+        f"{method}/{record['basis']}  natom {record['natom']}  nao {record['nao']}  "
+        f"charge {record['charge']}  multiplicity {record['multiplicity']}",
+        f"SCF {status} in {_attempts_text(record)}",
+        f"total energy        {record['energy']:.10f} Ha",
+        f"nuclear repulsion   {record['nuclear_repulsion']:.10f} Ha",
+        f"XC energy           {record['xc_energy']:.10f} Ha   ({record['grid_points']} grid points)",
+        f"electron repulsion  {_eri_line(record)}",
+    ]
+    if not record["restricted"]:
+        lines.append(f"<S^2>               {record['s2']:.6f}   (exact {record['s2_exact']:.4f} "
+                     f"for multiplicity {record['multiplicity']})")
+    lines.append(f"dipole (a.u.)       {dipole}   |mu| = {record['dipole_debye']:.4f} D")
+    if record["dipole_origin_dependent"]:
+        lines.append("                    (charged molecule: the dipole depends on the origin, "
+                     "here (0, 0, 0) of the input coordinates)")
+    lines.append(f"timings             {timings}")
+    return "\n".join(lines)
+
+
+def _attempts_text(record: dict) -> str:
+    """'12 iterations', or with retries '20 iterations (3 attempts)'."""
+    text = f"{record['iterations']} iterations"
+    if record["attempts"] > 1:
+        text += f" ({record['attempts']} attempts, each of at most --max-cycle iterations)"
+    return text
 
 
 def _eri_line(record: dict) -> str:
@@ -322,7 +426,7 @@ def _molecule_options(args) -> dict:
 
 def _bad_input(exc, args) -> int:
     """Report an input error as one line on stderr (a traceback with --verbose)."""
-    if args.verbose:
+    if getattr(args, "verbose", False):
         traceback.print_exc(file=sys.stderr)
     print(f"dftjax: error: {_error_message(exc)}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -334,7 +438,9 @@ def _cmd_run(args) -> int:
 
     try:
         # stdout carries only the result; any progress printed on the way goes to stderr.
-        with contextlib.redirect_stdout(sys.stderr):
+        # Non-convergence is reported below, once, with the exit code: not also as a warning.
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), compile_notice():
+            warnings.simplefilter("ignore", SCFNotConvergedWarning)
             # A Path, so that Molecule.from_xyz reads it as a file, never as XYZ text.
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
             if args.stability is not None:
@@ -351,8 +457,8 @@ def _cmd_run(args) -> int:
         gradient = None
         if record["converged"]:
             try:
-                with contextlib.redirect_stdout(sys.stderr):
-                    gradient = _as_list(dftjax.gradient(result))
+                with contextlib.redirect_stdout(sys.stderr), compile_notice():
+                    gradient = _as_list(_timed_gradient(result, args.verbose))
             except _INPUT_ERRORS as exc:  # a gradient not implemented for this model
                 return _bad_input(exc, args)
         record["gradient"] = gradient
@@ -373,12 +479,25 @@ def _cmd_run(args) -> int:
 
     if not record["converged"]:
         print(
-            f"error: SCF did not converge in {record['iterations']} iterations "
+            f"error: SCF did not converge in {_attempts_text(record)} "
             f"(last energy {record['energy']:.10f} Ha)",
             file=sys.stderr,
         )
         return EXIT_NOT_CONVERGED
     return EXIT_OK
+
+
+def _timed_gradient(result, verbose):
+    """dftjax.gradient(result), with a line on stderr before and after when verbose."""
+    if verbose:
+        print("gradient: analytic nuclear gradient (SCF Lagrangian) ...", file=sys.stderr,
+              flush=True)
+    with CompileClock() as clock:
+        gradient = np.asarray(dftjax.gradient(result))
+    if verbose:
+        print(f"gradient: done in {clock.seconds:.2f} s ({clock.compile_seconds:.2f} s "
+              f"compiling, {clock.compilations} compilations)", file=sys.stderr, flush=True)
+    return gradient
 
 
 def _gradient_table(symbols, gradient) -> str:
@@ -495,11 +614,12 @@ def main(argv=None) -> int:
         if code is None:
             return EXIT_OK
         return code if isinstance(code, int) else EXIT_BAD_INPUT
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(name)s: %(message)s",
-    )
+    # Only dftjax's own messages get more verbose: JAX logs at INFO how it probes for
+    # backends (a missing TPU library, ...), which says nothing about the calculation.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    _choose_platform_quietly()
+    if getattr(args, "verbose", False):
+        logging.getLogger("dftjax").setLevel(logging.INFO)
     return args.handler(args)
 
 

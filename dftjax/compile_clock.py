@@ -8,6 +8,8 @@ not counted: its events nest (a function traced inside another's trace reports i
 the outer duration), so its sum would overcount.
 """
 
+import contextlib
+import sys
 import time
 
 import jax
@@ -16,8 +18,15 @@ _LOWER_EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 _CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 
-_totals = {"seconds": 0.0, "compilations": 0, "cache_hits": 0}
-_registered = False
+# "fresh_seconds": XLA compilation proper, cache loads excluded (JAX reports a cache hit
+# just before the compile duration of the same load).
+_totals = {"seconds": 0.0, "compilations": 0, "cache_hits": 0, "fresh_seconds": 0.0}
+_state = {"registered": False, "pending_hit": False, "notice": None, "notified": False}
+
+#: seconds of fresh compilation after which :func:`compile_notice` says so
+NOTICE_SECONDS = 2.0
+NOTICE = ("dftjax: compiling for this size (a first run of a new size takes longer; "
+          "the compiled code is cached for next time) ...")
 
 
 def _on_duration(event, duration, **kwargs):
@@ -26,19 +35,45 @@ def _on_duration(event, duration, **kwargs):
     elif event == _COMPILE_EVENT:
         _totals["seconds"] += duration
         _totals["compilations"] += 1
+        if not _state["pending_hit"]:
+            _totals["fresh_seconds"] += duration
+            _maybe_notify()
+        _state["pending_hit"] = False
 
 
 def _on_event(event, **kwargs):
     if event == _CACHE_HIT_EVENT:
         _totals["cache_hits"] += 1
+        _state["pending_hit"] = True
+
+
+def _maybe_notify():
+    notice = _state["notice"]
+    if notice is not None and _totals["fresh_seconds"] - notice["start"] > notice["seconds"]:
+        print(NOTICE, file=sys.stderr, flush=True)
+        _state["notice"] = None
+        _state["notified"] = True
+
+
+@contextlib.contextmanager
+def compile_notice(seconds: float = NOTICE_SECONDS):
+    """Within the block, one line on stderr (:data:`NOTICE`) once more than ``seconds`` of
+    fresh XLA compilation (not cache loads) have passed; at most once per process, so a
+    user sees it on a first run and not on every stage of it."""
+    _register()
+    if not _state.get("notified"):
+        _state["notice"] = {"start": _totals["fresh_seconds"], "seconds": seconds}
+    try:
+        yield
+    finally:
+        _state["notice"] = None
 
 
 def _register():
-    global _registered
-    if not _registered:
+    if not _state["registered"]:
         jax.monitoring.register_event_duration_secs_listener(_on_duration)
         jax.monitoring.register_event_listener(_on_event)
-        _registered = True
+        _state["registered"] = True
 
 
 class CompileClock:

@@ -35,6 +35,7 @@ _LENGTH_IN_BOHR = {
 }
 
 
+@jax.jit  # one small program rather than a dozen eager operations (compiled each)
 def nuclear_repulsion_energy(charges, coordinates):
     """Coulomb repulsion energy of point nuclei.
 

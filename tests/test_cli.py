@@ -8,9 +8,13 @@ depend on the SCF. One end-to-end test runs the real SCF on water when it exists
 import dataclasses
 import importlib.metadata
 import json
+import os
+import pathlib
+import re
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -29,6 +33,7 @@ JSON_KEYS = {
     "timings", "nao", "basis", "xc", "charge", "multiplicity", "restricted", "natom",
     "nuclear_repulsion", "xc_energy", "grid_points",
     "eri_method", "auxbasis", "naux", "memory_estimate_bytes", "compilations", "stability",
+    "attempts", "dipole_origin_dependent", "s2", "s2_exact", "cache_hits",
 }
 
 
@@ -541,3 +546,76 @@ def test_open_shell_run_reports_its_stability_check(tmp_path, capsys):
     assert code == 0 and stability["checked"] and stability["stable"] and stability["rounds"] == 1
     code, out, _ = run_cli(capsys, xyz, "--basis", "sto-3g", "--multiplicity", "3", "--no-stability")
     assert code == 0 and "stability" not in out
+
+
+# --------------------------------------------------------------------------- first-run edges
+# The real command on real inputs (no fakes): what a new user sees.
+
+H2_XYZ = "2\nH2, Angstrom\nH 0 0 0\nH 0 0 0.74\n"
+
+
+@pytest.fixture
+def h2_xyz(tmp_path):
+    path = tmp_path / "h2.xyz"
+    path.write_text(H2_XYZ)
+    return path
+
+
+def test_negative_number_gets_the_range_message(water_xyz, capsys):
+    # argparse on its own reads "-1e-9" as an option and says "expected one argument".
+    code, out, err = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--conv-tol", "-1e-9")
+    assert code == 2 and out == ""
+    assert "argument --conv-tol: must be a positive number, got -1e-9" in err
+
+
+def test_zero_electrons_is_an_input_error(h2_xyz, capsys):
+    code, out, err = run_cli(capsys, h2_xyz, "--basis", "sto-3g", "--charge", "2")
+    assert code == 2 and out == ""
+    assert err == "dftjax: error: charge 2 leaves no electrons: there is no SCF to solve\n"
+
+
+def test_max_cycle_bounds_each_attempt(water_xyz, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the CLI reports non-convergence itself, not as a warning
+        code, out, err = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--max-cycle", "2")
+    assert code == 1
+    # 2 cycles in the first attempt and in each of the 3 rungs of the retry ladder
+    assert "SCF NOT converged in 8 iterations (4 attempts" in out
+    assert err.count("\n") == 1 and err.startswith("error: SCF did not converge in 8 iterations")
+
+
+def test_unrestricted_summary_has_s2_and_charged_dipole_note(h2_xyz, capsys):
+    code, out, _ = run_cli(capsys, h2_xyz, "--basis", "sto-3g", "--charge", "1",
+                           "--multiplicity", "2")
+    assert code == 0
+    # One electron: <S^2> = S(S+1) = 3/4 exactly.
+    assert "<S^2>               0.750000   (exact 0.7500 for multiplicity 2)" in out
+    assert "the dipole depends on the origin" in out
+
+
+def test_gradient_stage_reports_progress_when_verbose(water_xyz, capsys):
+    code, out, err = run_cli(capsys, water_xyz, "--basis", "sto-3g", "--gradient", "--verbose")
+    assert code == 0 and "gradient dE/dR" in out
+    assert "gradient: analytic nuclear gradient" in err
+    assert re.search(r"gradient: done in [0-9.]+ s \([0-9.]+ s compiling, \d+ compilations\)", err)
+
+
+def test_first_run_in_a_fresh_process(h2_xyz):
+    """The console as a new user meets it: a fresh process, --verbose, a run that does
+    not converge within --max-cycle 1: no backend-probing chatter, one error line."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "dftjax.cli", "run", str(h2_xyz), "--basis", "sto-3g",
+         "--charge", "1", "--multiplicity", "2", "--max-cycle", "1", "--verbose", "--json"],
+        capture_output=True, text=True, check=False, timeout=600,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(pathlib.Path(dftjax.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert completed.returncode == 1, completed.stderr
+    record = json.loads(completed.stdout)
+    assert record["attempts"] == 4 and record["iterations"] == 4 and not record["converged"]
+    assert record["s2"] == pytest.approx(0.75, abs=1e-12) and record["s2_exact"] == 0.75
+    assert record["dipole_origin_dependent"] is True
+    assert "tpu" not in completed.stderr.lower() and "backend" not in completed.stderr.lower()
+    assert "Warning" not in completed.stderr
+    assert sum("converge" in line.lower() for line in completed.stderr.splitlines()
+               if not line.startswith("SCF not converged; retrying")) == 1

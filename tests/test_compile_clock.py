@@ -32,3 +32,16 @@ def test_scf_reports_compile_and_run_time_and_no_compilation_for_a_new_geometry(
     second = dftjax.scf(moved, basis="sto-3g")
     assert second.converged
     assert second.compilations == 0 and second.timings["compile"] == 0.0
+
+
+def test_compile_notice_says_so_once(monkeypatch, capsys):
+    from dftjax import compile_clock
+    monkeypatch.setitem(compile_clock._state, "notified", False)
+    x = jnp.arange(3.0)
+    offsets = np.random.default_rng().random(2)  # new constants: new programs, no cache hit
+    with compile_clock.compile_notice(seconds=0.0):
+        for offset in offsets:
+            jax.jit(lambda v: jnp.sin(v) + offset)(x).block_until_ready()
+    with compile_clock.compile_notice(seconds=0.0):  # once per process
+        jax.jit(lambda v: jnp.cos(v) + offsets[0])(x).block_until_ready()
+    assert capsys.readouterr().err == compile_clock.NOTICE + "\n"

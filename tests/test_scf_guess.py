@@ -51,3 +51,13 @@ def test_sad_energy_closer_to_converged_than_core():
     sad_error = abs(float(model(water_sad())[1]) - converged)
     core_error = abs(float(model(core_guess(overlap, h_core, 5, 5))[1]) - converged)
     assert sad_error < 0.1 * core_error
+
+
+def test_padding_an_atom_leaves_its_density_unchanged():
+    # Padded functions couple to nothing and stay empty: the same density up to round-off
+    # (so every element can share one compiled atomic SCF).
+    ints = atom_integrals("O")
+    plain = atomic_density(ints, 8)
+    padded = atomic_density(ints, 8, size=ints["S"].shape[0] + 5)
+    assert padded.shape == plain.shape
+    assert np.max(np.abs(padded - plain)) < 1e-10

@@ -95,9 +95,20 @@ def pair_class_kernel(la, lb, cartesian, npair, coords, charges, charge_position
     return p, centre, e_ao, jax.ops.segment_sum(blocks, prim_pair, npair)
 
 
+def _as_float_array(array):
+    """float64 ``array``: NumPy when concrete (host set-up: nothing to compile), jnp when
+    traced."""
+    if isinstance(array, jax.core.Tracer):
+        return jnp.asarray(array, dtype=jnp.float64)
+    return np.asarray(array, dtype=np.float64)
+
+
 def _pad_rows(array, size: int):
-    """Pad the leading axis of ``array`` with zeros to ``size``."""
-    return jnp.concatenate([array, jnp.zeros((size - array.shape[0],) + array.shape[1:])])
+    """Pad the leading axis of ``array`` with zeros to ``size`` (NumPy or jnp, as
+    :func:`_as_float_array`)."""
+    array = _as_float_array(array)
+    xp = jnp if isinstance(array, jax.core.Tracer) else np
+    return xp.concatenate([array, xp.zeros((size - array.shape[0],) + array.shape[1:])])
 
 
 def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0.0, 0.0)):
@@ -107,15 +118,12 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
     ``coords`` for the nuclear attraction. Atom and charge counts are padded to buckets
     so that molecules of similar size share compiled kernels.
     """
-    coords = jnp.asarray(coords, dtype=jnp.float64)
     if charges is None:
-        charges, charge_positions = jnp.zeros(0), jnp.zeros((0, 3))
-    charges = jnp.asarray(charges, dtype=jnp.float64)
-    charge_positions = jnp.asarray(charge_positions, dtype=jnp.float64)
-    coords = _pad_rows(coords, bucket(coords.shape[0], smallest=8))
-    ncharge = bucket(charges.shape[0], smallest=8)
+        charges, charge_positions = np.zeros(0), np.zeros((0, 3))
+    coords = _pad_rows(coords, bucket(np.shape(coords)[0], smallest=8))
+    ncharge = bucket(np.shape(charges)[0], smallest=8)
     charges, charge_positions = _pad_rows(charges, ncharge), _pad_rows(charge_positions, ncharge)
-    origin = jnp.asarray(origin, dtype=jnp.float64)
+    origin = _as_float_array(origin)
     out = []
     for k, pc in enumerate(pair_plan(basis)):
         pp = padded_pair_class(basis, k)
@@ -127,7 +135,7 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
 
 def _assemble_pairs(basis, blocks_by_class):
     """Scatter shell-pair blocks (npair_bucket, q, nfa, nfb) into (q, nao, nao) matrices."""
-    rows_all, cols_all, values_all = [], [], []
+    rows_all, cols_all, blocks, npairs = [], [], [], []
     for pc, block in zip(pair_plan(basis), blocks_by_class):
         if pc.npair == 0:
             continue
@@ -136,13 +144,19 @@ def _assemble_pairs(basis, blocks_by_class):
         cols = basis.ao_offset[pc.shell_b][:, None, None] + np.arange(nb)[None, None, :]
         rows_all.append(np.broadcast_to(rows, (pc.npair, na, nb)).ravel())
         cols_all.append(np.broadcast_to(cols, (pc.npair, na, nb)).ravel())
-        values_all.append(jnp.moveaxis(block[: pc.npair], 1, 0).reshape(block.shape[1], -1))
-    return _scatter_matrices(basis.nao, jnp.concatenate(values_all, axis=1),
+        blocks.append(block)
+        npairs.append(pc.npair)
+    return _scatter_matrices(basis.nao, tuple(npairs), tuple(blocks),
                              np.concatenate(rows_all), np.concatenate(cols_all))
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _scatter_matrices(nao, values, rows, cols):
+@partial(jax.jit, static_argnums=(0, 1))
+def _scatter_matrices(nao, npairs, blocks, rows, cols):
+    """(q, nao, nao) from the class blocks (npair_bucket, q, nfa, nfb), of which the first
+    npairs[k] are real, written at (rows, cols) and (cols, rows); in one program (the
+    slicing and reshaping too, which would otherwise compile one by one)."""
+    values = jnp.concatenate([jnp.moveaxis(block[:npair], 1, 0).reshape(block.shape[1], -1)
+                              for npair, block in zip(npairs, blocks)], axis=1)
     out = jnp.zeros((values.shape[0], nao, nao))
     out = out.at[:, rows, cols].set(values)
     return out.at[:, cols, rows].set(values)

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import sys
 import warnings
+from functools import partial
 from typing import Callable, Optional
 
 import jax
@@ -34,8 +35,14 @@ from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
 
 # (damping, level shift in Ha) tried in turn, from the initial guess, when the
-# requested settings do not converge within max_cycle.
+# requested settings do not converge within max_cycle; each attempt has max_cycle cycles.
 RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
+
+
+class SCFNotConvergedWarning(RuntimeWarning):
+    """Warned once by :func:`run_scf` when no attempt of the retry ladder converged (the
+    result still comes back, with ``converged=False``); a program that reports
+    non-convergence itself (the command line) can filter this category."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +100,13 @@ def diagonalize(fock, X, restricted):
     return energies, X @ vectors
 
 
-def core_density(h_core, X, nalpha, nbeta):
-    """Aufbau spin densities (2, nao, nao) from the orbitals of the core Hamiltonian."""
+@partial(jax.jit, static_argnames=("occupations",))
+def core_density(h_core, X, nalpha, nbeta, occupations=aufbau_occupations):
+    """Spin densities (2, nao, nao) from the orbitals of the core Hamiltonian, occupied by
+    ``occupations`` (default aufbau)."""
     h_core = jnp.asarray(h_core, jnp.float64)
     mo_energy, mo_coeff = diagonalize(jnp.stack([h_core, h_core]), X, restricted=True)
-    return density_from_orbitals(mo_coeff, aufbau_occupations(mo_energy, nalpha, nbeta))
+    return density_from_orbitals(mo_coeff, occupations(mo_energy, nalpha, nbeta))
 
 
 def orbital_gradient_norm(fock, mo_coeff, mo_occ, restricted):
@@ -122,11 +131,20 @@ def scf_init(fock_and_energy, density, nmo, diis_space, factor=None, restricted=
         fock, energy = fock_and_energy(density)
     else:
         fock, energy = fock_and_energy.fock_and_energy_from_factor(density, factor, restricted)
+    return dataclasses.replace(empty_state(density, nmo, diis_space), fock=fock, energy=energy,
+                               fock_used=fock)
+
+
+def empty_state(density, nmo, diis_space):
+    """A state at ``density`` before any evaluation: zero Fock matrix, energy and orbitals,
+    infinite changes, an empty DIIS history."""
     nao = density.shape[-1]
+    zeros = jnp.zeros_like(density)
+    infinite = jnp.full((), jnp.inf, jnp.float64)
     return SCFState(
-        density=density, fock=fock, energy=energy, energy_change=jnp.full((), jnp.inf, jnp.float64),
-        gradient_norm=jnp.full((), jnp.inf, jnp.float64), fock_used=fock,
-        mo_energy=jnp.zeros((2, nmo)), mo_coeff=jnp.zeros((2, nao, nmo)), mo_occ=jnp.zeros((2, nmo)),
+        density=density, fock=zeros, energy=jnp.zeros(()), energy_change=infinite,
+        gradient_norm=infinite, fock_used=zeros, mo_energy=jnp.zeros((2, nmo)),
+        mo_coeff=jnp.zeros((2, nao, nmo)), mo_occ=jnp.zeros((2, nmo)),
         diis=diis_init(diis_space, nao, nmo) if diis_space > 0 else None,
         iteration=jnp.zeros((), jnp.int32))
 
@@ -145,7 +163,20 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
     """One SCF cycle. fock_and_energy(D) -> (F, E); occupations(mo_energy, na, nb) -> (2, nmo).
 
     DIIS starts at the second cycle, as in PySCF: the guess density need not be
-    idempotent, so its commutator is no error measure.
+    idempotent, so its commutator is no error measure. The cycle is
+    :func:`orbital_update` then :func:`evaluated_state`, which the host loop compiles
+    apart (see :func:`_host_step`).
+    """
+    update = orbital_update(state, overlap, X, settings, restricted=restricted,
+                            occupations=occupations)
+    return evaluated_state(fock_and_energy, state, update, restricted=restricted)
+
+
+def orbital_update(state, overlap, X, settings, *, restricted, occupations):
+    """The first half of a cycle: DIIS, damping, level shift, diagonalisation, occupation.
+
+    Returns (the Fock matrix diagonalised (before shift), DIIS history, mo_energy,
+    mo_coeff, mo_occ, new density).
     """
     fock = state.fock
     diis = state.diis
@@ -160,7 +191,13 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
     virtual_projector = overlap - overlap @ state.density @ overlap
     mo_energy, mo_coeff = diagonalize(fock + settings.level_shift * virtual_projector, X, restricted)
     mo_occ = occupations(mo_energy, settings.nalpha, settings.nbeta)
-    density = density_from_orbitals(mo_coeff, mo_occ)
+    return fock, diis, mo_energy, mo_coeff, mo_occ, density_from_orbitals(mo_coeff, mo_occ)
+
+
+def evaluated_state(fock_and_energy, state, update, *, restricted):
+    """The second half of a cycle: the energy model at the new density of ``update``
+    (:func:`orbital_update`), and the next state."""
+    fock, diis, mo_energy, mo_coeff, mo_occ, density = update
     new_fock, energy = evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted)
     return SCFState(
         density=density, fock=new_fock, energy=energy, energy_change=energy - state.energy,
@@ -170,7 +207,32 @@ def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupa
 
 
 _scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
-_scf_step_jit = jax.jit(scf_step, static_argnames=("restricted", "occupations"))
+_orbital_update_jit = jax.jit(orbital_update, static_argnames=("restricted", "occupations"))
+_evaluated_state_jit = jax.jit(evaluated_state, static_argnames=("restricted",))
+_empty_state_jit = jax.jit(empty_state, static_argnames=("nmo", "diis_space"))
+
+
+def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
+    """:func:`scf_init` for the host loop. A model that takes the density alone is
+    evaluated by the program of :func:`_host_step` (compiled once for both); one with an
+    orbital route (density fitting) starts through :func:`scf_init` and its factor."""
+    if getattr(fock_and_energy, "fock_and_energy_from_orbitals", None) is not None:
+        return _scf_init_jit(fock_and_energy, density, nmo=nmo, diis_space=diis_space,
+                             factor=density_factor(fock_and_energy, density),
+                             restricted=restricted)
+    empty = _empty_state_jit(density, nmo=nmo, diis_space=diis_space)
+    update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
+    state = _evaluated_state_jit(fock_and_energy, empty, update, restricted=restricted)
+    return dataclasses.replace(state, energy_change=empty.energy_change,
+                               gradient_norm=empty.gradient_norm, fock_used=state.fock,
+                               iteration=empty.iteration)
+
+
+def _host_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
+    """:func:`scf_step` as two compiled programs, the energy model's shared with the start."""
+    update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
+                                 occupations=occupations)
+    return _evaluated_state_jit(fock_and_energy, state, update, restricted=restricted)
 
 #: Eigenvalues of a guess density below this fraction of the largest are dropped from
 #: its factor (their K contribution is below ~1e-13 of the total).
@@ -212,19 +274,26 @@ def _log(message):
     print(message, file=sys.stderr)
 
 
-def _is_converged(state, conv_tol, conv_tol_grad):
-    return (jnp.abs(state.energy_change) < conv_tol) & (state.gradient_norm < conv_tol_grad)
+# The convergence tests take (energy change, |g|) as traced arrays (scf_solve) or as host
+# floats (iterate: no device work, so nothing compiles for them).
+def _is_converged(energy_change, gradient_norm, conv_tol, conv_tol_grad):
+    return (abs(energy_change) < conv_tol) & (gradient_norm < conv_tol_grad)
 
 
-def _final_check(final, conv_tol, conv_tol_grad):
+def _final_check(energy_change, gradient_norm, conv_tol, conv_tol_grad):
     """PySCF's conv_check on the extra diagonalisation: looser, and either test suffices."""
-    return (jnp.abs(final.energy_change) < 10 * conv_tol) | (final.gradient_norm < 3 * conv_tol_grad)
+    return (abs(energy_change) < 10 * conv_tol) | (gradient_norm < 3 * conv_tol_grad)
+
+
+def _host_checks(state):
+    """(energy change, |g|) of a state as Python floats."""
+    return float(state.energy_change), float(state.gradient_norm)
 
 
 def _plain(settings):
     """The settings of the final diagonalisation: no DIIS, damping or level shift."""
-    return dataclasses.replace(settings, damping=jnp.zeros(()), level_shift=jnp.zeros(()),
-                               use_diis=jnp.asarray(False))
+    return dataclasses.replace(settings, damping=np.zeros(()), level_shift=np.zeros(()),
+                               use_diis=np.asarray(False))
 
 
 def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
@@ -236,11 +305,10 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
     are eigenvectors of an unmodified Fock matrix.
     """
     fock_and_energy = as_pytree_model(fock_and_energy)
-    state = _scf_init_jit(fock_and_energy, density, nmo=X.shape[1], diis_space=diis_space,
-                          factor=density_factor(fock_and_energy, density), restricted=restricted)
+    state = _host_start(fock_and_energy, density, X.shape[1], diis_space, restricted)
     if verbose:
         _log(f"SCF init E(electronic)= {float(state.energy):.12f}")
-    step = lambda state, settings: _scf_step_jit(
+    step = lambda state, settings: _host_step(
         fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
     converged = False
     for _ in range(max_cycle):
@@ -248,11 +316,11 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
         if verbose:
             _log(f"cycle={int(state.iteration):3d} E(electronic)= {float(state.energy):.12f}"
                  f"  dE= {float(state.energy_change): .3e}  |g|= {float(state.gradient_norm):.3e}")
-        converged = bool(_is_converged(state, conv_tol, conv_tol_grad))
+        converged = bool(_is_converged(*_host_checks(state), conv_tol, conv_tol_grad))
         if converged:
             break
     final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
-    converged = converged and bool(_final_check(final, conv_tol, conv_tol_grad))
+    converged = converged and bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
     if verbose:
         _log(f"final     E(electronic)= {float(final.energy):.12f}"
              f"  dE= {float(final.energy_change): .3e}  |g|= {float(final.gradient_norm):.3e}")
@@ -266,11 +334,13 @@ def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occ
     step = lambda state, settings: scf_step(
         fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
     state = jax.lax.while_loop(
-        lambda state: (state.iteration < max_cycle) & ~_is_converged(state, conv_tol, conv_tol_grad),
+        lambda state: (state.iteration < max_cycle) & ~_is_converged(
+            state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad),
         lambda state: step(state, settings),
         scf_init(fock_and_energy, density, X.shape[1], diis_space))
     final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
-    converged = _is_converged(state, conv_tol, conv_tol_grad) & _final_check(final, conv_tol, conv_tol_grad)
+    converged = (_is_converged(state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad)
+                 & _final_check(final.energy_change, final.gradient_norm, conv_tol, conv_tol_grad))
     return final, converged
 
 
@@ -287,9 +357,12 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     D0 the guess, (2, nao, nao) spin densities or (nao, nao) total (split in halves);
     None takes the core guess from h_core (a fallback: prefer ``sad_density``).
     conv_tol_grad defaults to sqrt(conv_tol), as PySCF. diis_space=0 switches DIIS off.
-    If max_cycle cycles do not converge and ``retry``, the ladder RETRY_LADDER of
-    (damping, level shift) restarts from D0; a result that still has not converged
-    is returned with converged=False, a RuntimeWarning and a line on stderr.
+    ``max_cycle`` bounds each attempt: if max_cycle cycles do not converge and ``retry``,
+    the ladder RETRY_LADDER of (damping, level shift) restarts from D0, each rung with
+    max_cycle cycles of its own (so at most 4 max_cycle in all). The result's
+    ``iterations`` sums the cycles of all attempts and ``attempts`` counts them. A result
+    that still has not converged is returned with converged=False and one
+    :class:`SCFNotConvergedWarning`.
     """
     overlap = jnp.asarray(S, jnp.float64)
     if restricted and nalpha != nbeta:
@@ -314,8 +387,8 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
                    verbose=verbose)
     iterations = 0
     best = None
-    for attempt, (attempt_damping, attempt_shift) in enumerate(attempts):
-        if attempt > 0 and verbose:
+    for attempt, (attempt_damping, attempt_shift) in enumerate(attempts, start=1):
+        if attempt > 1 and verbose:
             _log(f"SCF not converged; retrying from the guess with damping={attempt_damping}"
                  f" level_shift={attempt_shift}")
         settings = make_settings(nalpha, nbeta, attempt_damping, attempt_shift)
@@ -327,27 +400,36 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
         if best is None or float(state.gradient_norm) < float(best.gradient_norm):
             best = state
     if not converged:
-        message = (f"SCF NOT CONVERGED after {iterations} iterations: "
-                   f"dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}")
-        _log(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-    result = _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped)
+        warnings.warn(
+            f"SCF NOT CONVERGED after {iterations} iterations in {attempt} attempts of at most "
+            f"{max_cycle}: dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}",
+            SCFNotConvergedWarning, stacklevel=2)
+    result = _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped,
+                          attempt)
     used = (float(attempt_damping), float(attempt_shift)) if converged else None
     return dataclasses.replace(result, converged_settings=used)
 
 
-def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped):
-    s2, multiplicity = spin_square(state.density, overlap)
-    e_nuc = jnp.asarray(e_nuc, jnp.float64)
+@jax.jit
+def _restricted_arrays(mo_energy, mo_coeff, mo_occ, density):
+    """The restricted result's orbitals (alpha = beta), occupations 0/2, total density."""
+    return mo_energy[0], mo_coeff[0], 2.0 * mo_occ[0], density.sum(axis=0)
+
+
+def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped,
+                 attempts=1):
+    e_nuc = np.asarray(e_nuc, np.float64)
     if restricted:
-        mo_energy, mo_coeff = state.mo_energy[0], state.mo_coeff[0]
-        mo_occ, density = 2.0 * state.mo_occ[0], state.density.sum(axis=0)
-        s2, multiplicity = jnp.zeros(()), jnp.ones(())
+        mo_energy, mo_coeff, mo_occ, density = _restricted_arrays(
+            state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
+        s2, multiplicity = np.zeros(()), np.ones(())
     else:
+        s2, multiplicity = spin_square(state.density, overlap)
         mo_energy, mo_coeff, mo_occ, density = (
             state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
     return SCFResult(
-        energy=state.energy + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
+        energy=np.asarray(state.energy) + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
         mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, density_matrix=density,
         gradient_norm=state.gradient_norm, s2=s2, multiplicity=multiplicity,
-        converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped)
+        converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped,
+        attempts=attempts)

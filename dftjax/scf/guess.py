@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.elements import atomic_number
-from dftjax.scf.driver import (
-    core_density, density_from_orbitals, diagonalize, iterate, make_settings)
+from dftjax.grid.screening import bucket
+from dftjax.scf.driver import core_density, iterate, make_settings
 from dftjax.scf.energy import hf_fock_and_energy
 from dftjax.scf.occupations import fractional_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
@@ -24,6 +24,9 @@ from dftjax.scf.orthogonalize import orthogonalizer
 # An atomic guess needs no tight convergence: the molecule's SCF refines it.
 ATOM_CONV_TOL = 1e-6
 ATOM_MAX_CYCLE = 50
+# Core-Hamiltonian diagonal (Ha) of the padding functions of an atom (atomic_density's
+# ``size``): far above any occupied level, so they stay empty; they couple to nothing.
+PAD_ENERGY = 1e3
 
 
 def core_guess(S, h_core, nalpha, nbeta, lindep_threshold=1e-8):
@@ -32,25 +35,34 @@ def core_guess(S, h_core, nalpha, nbeta, lindep_threshold=1e-8):
     return core_density(h_core, X, nalpha, nbeta)
 
 
-def atomic_density(ints_atom, nelectron, max_cycle=ATOM_MAX_CYCLE, conv_tol=ATOM_CONV_TOL):
+def atomic_density(ints_atom, nelectron, max_cycle=ATOM_MAX_CYCLE, conv_tol=ATOM_CONV_TOL,
+                   size=None):
     """Total density (nao_atom, nao_atom) of a spherical fractional-occupation RHF atom.
 
     ints_atom: mapping with the isolated atom's 'S', 'T', 'V', 'eri'. Starts from the
     core Hamiltonian, accelerates with DIIS and stops at conv_tol or max_cycle,
-    converged or not (it is only a guess).
+    converged or not (it is only a guess). ``size`` >= nao_atom pads the problem with
+    functions that couple to nothing (unit overlap, core energy PAD_ENERGY, no
+    repulsion), so that atoms of different elements run the same compiled SCF step.
     """
-    overlap = jnp.asarray(ints_atom["S"], jnp.float64)
-    h_core = jnp.asarray(ints_atom["T"], jnp.float64) + jnp.asarray(ints_atom["V"], jnp.float64)
+    n = np.shape(ints_atom["S"])[0]
+    size = n if size is None else size
+    overlap = np.eye(size)
+    overlap[:n, :n] = ints_atom["S"]
+    h_core = PAD_ENERGY * np.eye(size)
+    h_core[:n, :n] = np.asarray(ints_atom["T"]) + np.asarray(ints_atom["V"])
+    eri = np.zeros((size,) * 4)
+    eri[:n, :n, :n, :n] = ints_atom["eri"]
+    overlap, h_core = jnp.asarray(overlap), jnp.asarray(h_core)
     X = orthogonalizer(overlap).X
     half = 0.5 * nelectron
     settings = make_settings(half, half)
-    mo_energy, mo_coeff = diagonalize(jnp.stack([h_core, h_core]), X, restricted=True)
-    guess = density_from_orbitals(mo_coeff, fractional_occupations(mo_energy, half, half))
+    guess = core_density(h_core, X, half, half, occupations=fractional_occupations)
     state, _ = iterate(
-        hf_fock_and_energy(h_core, ints_atom["eri"]), overlap, X, guess, settings,
+        hf_fock_and_energy(h_core, jnp.asarray(eri)), overlap, X, guess, settings,
         restricted=True, occupations=fractional_occupations, conv_tol=conv_tol,
         conv_tol_grad=float(np.sqrt(conv_tol)), max_cycle=max_cycle, diis_space=8)
-    return state.density.sum(axis=0)
+    return np.asarray(state.density).sum(axis=0)[:n, :n]
 
 
 def sad_density(atoms_ao_ranges, symbols, atom_integrals_fn):
@@ -65,15 +77,17 @@ def sad_density(atoms_ao_ranges, symbols, atom_integrals_fn):
     ranges = [(int(start), int(stop)) for start, stop in atoms_ao_ranges]
     nao = max(stop for _, stop in ranges)
     total = np.zeros((nao, nao))
+    # every element padded to one size from a ladder: one compiled atomic SCF for all
+    # of them, shared with other molecules whose largest atom falls in the same bucket
+    size = bucket(max(stop - start for start, stop in ranges))
     densities = {}
     for (start, stop), symbol in zip(ranges, symbols):
         if symbol not in densities:
             ints_atom = atom_integrals_fn(symbol)
             nelectron = ints_atom.get("nelectron", atomic_number(symbol))
-            densities[symbol] = np.asarray(atomic_density(ints_atom, nelectron))
+            densities[symbol] = atomic_density(ints_atom, nelectron, size=size)
         block = densities[symbol]
         if block.shape[0] != stop - start:
             raise ValueError(f"atom {symbol}: {block.shape[0]} atomic AOs for range {start}:{stop}")
         total[start:stop, start:stop] = block
-    half = 0.5 * jnp.asarray(total)
-    return jnp.stack([half, half])
+    return jnp.asarray(np.stack([0.5 * total, 0.5 * total]))

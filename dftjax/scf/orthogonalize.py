@@ -14,8 +14,10 @@ so it is decided on the host, once per basis; X itself is built with jnp.
 Reference: Szabo & Ostlund, Modern Quantum Chemistry, §3.4.5.
 """
 
+from functools import partial
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -32,12 +34,21 @@ class Orthogonalizer(NamedTuple):
 def orthogonalizer(overlap, lindep_threshold=LINDEP_THRESHOLD):
     """Return an ``Orthogonalizer`` for the overlap matrix (nao, nao)."""
     overlap = jnp.asarray(overlap, dtype=jnp.float64)
-    eigenvalues, eigenvectors = jnp.linalg.eigh(overlap)
+    eigenvalues, eigenvectors = _eigh(overlap)
     keep = np.asarray(eigenvalues) >= lindep_threshold
     n_dropped = int(keep.size - keep.sum())
-    if n_dropped == 0:
-        X = (eigenvectors / jnp.sqrt(eigenvalues)) @ eigenvectors.T
-    else:
-        kept = np.flatnonzero(keep)
-        X = eigenvectors[:, kept] / jnp.sqrt(eigenvalues[kept])
-    return Orthogonalizer(X, n_dropped)
+    kept = None if n_dropped == 0 else tuple(int(k) for k in np.flatnonzero(keep))
+    return Orthogonalizer(_from_eigenpairs(eigenvalues, eigenvectors, kept), n_dropped)
+
+
+_eigh = jax.jit(jnp.linalg.eigh)
+
+
+@partial(jax.jit, static_argnums=2)
+def _from_eigenpairs(eigenvalues, eigenvectors, kept):
+    """X from the eigenpairs of S: symmetric when ``kept`` is None, else canonical over
+    the eigenvectors numbered in ``kept``."""
+    if kept is None:
+        return (eigenvectors / jnp.sqrt(eigenvalues)) @ eigenvectors.T
+    kept = np.asarray(kept)
+    return eigenvectors[:, kept] / jnp.sqrt(eigenvalues[kept])

@@ -32,6 +32,7 @@ class SCFResult:
     # (damping, level shift in Ha) of the SCF attempt that converged: the requested ones or
     # a rung of the driver's RETRY_LADDER; None when no attempt converged
     converged_settings: tuple = None
+    attempts: int = 1                # SCF attempts run (1 + retries of the ladder)
 
     @property
     def density_total(self):
@@ -47,10 +48,12 @@ jax.tree_util.register_dataclass(
     SCFResult,
     data_fields=["energy", "electronic_energy", "nuclear_repulsion", "mo_energy", "mo_coeff",
                  "mo_occ", "density_matrix", "gradient_norm", "s2", "multiplicity"],
-    meta_fields=["converged", "iterations", "restricted", "n_dropped", "converged_settings"],
+    meta_fields=["converged", "iterations", "restricted", "n_dropped", "converged_settings",
+                 "attempts"],
 )
 
 
+@jax.jit  # one program, not one per eager operation
 def dipole_moment(dipole_ints, density_total, charges, coords):
     """mu = sum_A Z_A R_A - tr(D r), (3,) in e Bohr, about the origin (0, 0, 0).
 
@@ -63,6 +66,7 @@ def dipole_moment(dipole_ints, density_total, charges, coords):
     return nuclear - electronic
 
 
+@jax.jit
 def spin_square(density, overlap):
     """<S^2> and 2S+1 of a single determinant with spin densities (2, nao, nao).
 
