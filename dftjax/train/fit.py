@@ -104,12 +104,13 @@ def train_step(state: TrainState, samples: dict, loss, optimizer, batch_size=Non
     """(new state, StepReport) for one step without the restore logic (see :func:`fit`)."""
     start = time.perf_counter()
     key, subkey = jax.random.split(state.key)
-    for name, density in state.warm.items():
-        samples[name].warm = density
     batch = loss.subset(subkey, batch_size)
+    for name in batch.samples:  # the state's warm starts, so that a resumed step is the same
+        samples[name].warm = state.warm.get(name, samples[name].guess)
     value, terms, grad, failed = loss_and_gradient(samples, batch, state.params)
     applied = grad is not None and value is not None and np.isfinite(value) and _finite(grad)
-    grad_norm = float(optax.global_norm(grad)) if grad is not None else float("nan")
+    grad_norm = (float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grad))))
+                 if grad is not None else float("nan"))
     params, opt_state = state.params, state.opt_state
     if applied:
         updates, new_opt_state = optimizer.update(grad, opt_state, params)
