@@ -30,6 +30,7 @@ import traceback
 import numpy as np
 
 import dftjax
+from .train.cli import add_train_parser
 
 # Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
 # (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers)
     _add_opt_parser(subparsers)
+    add_train_parser(subparsers)
     return parser
 
 
