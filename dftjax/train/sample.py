@@ -86,6 +86,12 @@ class BackwardReport:
     cg_maxiter: int
 
 
+def as_float_arrays(params):
+    """Every leaf a float64 array (not a weakly typed Python float), so calls with new
+    values of the same shapes reuse the compiled programs."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), params)
+
+
 def _with_params(model, xc_params):
     return dataclasses.replace(model, params={**model.params, "xc": xc_params})
 
@@ -180,6 +186,7 @@ class Sample:
         """The converged SCF at ``xc_params``; tries the warm start, then (if ``retry``)
         the SAD guess plain, damped and level-shifted. A converged solution becomes the
         next warm start; an unconverged one is returned with ``converged`` False."""
+        xc_params = as_float_arrays(xc_params)
         attempts = [(self.warm, 0.0, 0.0)]
         if retry:
             attempts += [(self.guess, d, s) for d, s in ((0.0, 0.0),) + RETRY_LADDER]
@@ -195,13 +202,13 @@ class Sample:
         return best
 
     def outputs(self, xc_params, solution: Solution) -> Outputs:
-        return _outputs_jit(self.model, xc_params, solution.density, self.e_nuc)
+        return _outputs_jit(self.model, as_float_arrays(xc_params), solution.density, self.e_nuc)
 
     def gradient(self, xc_params, solution: Solution, outputs_bar: Outputs, retry=True):
         """(d<outputs_bar, outputs>/d xc_params, BackwardReport). The coupled-perturbed
         solve is retried once with CG_RETRY_FACTOR times the iterations if its residual
         fails the check; the report says whether the derivative can be used."""
-        config = self.config
+        config, xc_params = self.config, as_float_arrays(xc_params)
         for attempt in range(2 if retry else 1):
             grad, residual, rhs, ok = _gradient(config, self.model, xc_params, self.overlap,
                                                 self.e_nuc, solution, outputs_bar)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .sample import as_float_arrays
 from ..params_io import flatten_pytree, load_pytree, save_pytree
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd,
@@ -118,7 +119,7 @@ class TrainState:
 
 
 def init_state(params, optimizer, seed=0) -> TrainState:
-    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), params)
+    params = as_float_arrays(params)
     return TrainState(params, optimizer.init(params), 0, jax.random.PRNGKey(seed))
 
 
