@@ -8,7 +8,11 @@ Tolerance 1e-6 relative to the gradient's norm: the project's finite-difference 
 Small cases (STO-3G, grid level 1) keep compilation, the dominant cost, short.
 """
 
-import warnings
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -206,3 +210,39 @@ def test_resumed_run_repeats_the_next_step_exactly(hydrogen, tmp_path):
         assert float(again.params[key]) == float(full.params[key])
     np.testing.assert_array_equal(again.key, full.key)
     assert (tmp_path / "run" / "params.npz").is_file() and (tmp_path / "run" / "record.json").is_file()
+
+
+DATA_PARALLEL = """
+import jax, numpy as np
+jax.config.update("jax_enable_x64", True)
+import dftjax
+from dftjax.train import Loss, Sample, atomization_energy, distribute, loss_and_gradient, total_energy
+assert len(jax.local_devices()) == 4
+def samples():
+    return {"h2": Sample("h2", dftjax.Molecule.from_xyz("H 0 0 0; H 0 0 0.74"), "lda", "sto-3g", grid_level=1),
+            "h": Sample("h", dftjax.Molecule.from_xyz("H 0 0 0", multiplicity=2), "lda", "sto-3g", grid_level=1)}
+loss = Loss([total_energy({"h2": -1.1}), atomization_energy([("h2", {"h": 2}, 0.17)])])
+params = {"alpha": 1.05}
+spread, single = samples(), samples()
+placement = distribute(spread)
+distribute(single, jax.local_devices()[:1])
+assert len(set(placement.values())) == 2, placement
+for name, sample in spread.items():
+    assert sample.solve(params).density.devices() == {placement[name]}
+a, b = loss_and_gradient(spread, loss, params), loss_and_gradient(single, loss, params)
+assert not a[3] and not b[3]
+assert abs(a[0] - b[0]) <= 1e-14 and abs(float(a[2]["alpha"] - b[2]["alpha"])) <= 1e-13, (a, b)
+print("OK", placement)
+"""
+
+
+@pytest.mark.slow  # a fresh process compiles everything again (~40 s warm cache, ~100 s cold)
+def test_data_parallel_over_host_devices():
+    """Four XLA host devices (a fresh process): samples go to different devices and the
+    loss and gradient are those of one device (identical arithmetic, so to rounding)."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu", PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+               JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
+    done = subprocess.run([sys.executable, "-c", DATA_PARALLEL], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .sample import as_float_arrays
 from .state import TrainState, save_checkpoint
 
 
@@ -59,13 +60,34 @@ def _finite(tree):
     return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(tree))
 
 
+def distribute(samples: dict, devices=None):
+    """Place the samples on ``devices`` (default: every local device) so that the
+    heaviest go first to the least loaded device (by :attr:`Sample.memory_estimate`).
+    Returns {sample name: device}."""
+    devices = list(jax.local_devices() if devices is None else devices)
+    load = {d: 0 for d in devices}
+    placement = {}
+    for sample in sorted(samples.values(), key=lambda s: -s.memory_estimate):
+        device = min(devices, key=lambda d: load[d])
+        load[device] += sample.memory_estimate
+        placement[sample.name] = sample.to_device(device).device
+    return placement
+
+
+def _host(tree):
+    return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
 def loss_and_gradient(samples: dict, loss, params):
     """(loss, term values, gradient, {sample: reason}) at ``params``; loss and gradient
     are None when no item is left. ``samples`` maps names to
-    :class:`~dftjax.train.sample.Sample`."""
+    :class:`~dftjax.train.sample.Sample`. The first forward and backward attempts of all
+    samples are dispatched before any is waited for, so samples on different devices
+    (:func:`distribute`) run in parallel."""
     failed, solutions = {}, {}
+    first = {name: samples[name].dispatch(params) for name in loss.samples}
     for name in loss.samples:
-        solution = samples[name].solve(params)
+        solution = samples[name].solve(params, first=first[name])
         if not bool(solution.converged):
             failed[name] = f"SCF not converged, |g|={float(solution.gradient_norm):.1e}"
         else:
@@ -73,7 +95,7 @@ def loss_and_gradient(samples: dict, loss, params):
     while True:
         outputs = {}
         for name, solution in solutions.items():
-            out = samples[name].outputs(params, solution)
+            out = _host(samples[name].outputs(params, solution))
             if _finite(out):
                 outputs[name] = out
             elif name not in failed:
@@ -81,13 +103,15 @@ def loss_and_gradient(samples: dict, loss, params):
         if not loss.evaluate(outputs)[1]:
             return None, {}, None, failed
         value, terms, bars = loss.value_and_grad(outputs)
+        used = [name for name in outputs
+                if any(name in i.samples and all(x in outputs for x in i.samples)
+                       for t in loss.terms for i in t.items)]
+        first = {name: samples[name].dispatch_gradient(params, solutions[name], bars[name])
+                 for name in used}
         grad, new_failure = None, False
-        used = {s for t in loss.terms for i in t.items if all(x in outputs for x in i.samples)
-                for s in i.samples}
-        for name in outputs:
-            if name not in used:
-                continue
-            g, report = samples[name].gradient(params, solutions[name], bars[name])
+        for name in used:
+            g, report = samples[name].gradient(params, solutions[name], bars[name], first=first[name])
+            g = _host(g)
             if not report.ok or not _finite(g):
                 failed[name] = ("coupled-perturbed solve failed, residual "
                                 f"{report.residual:.1e} of {report.rhs:.1e}" if not report.ok
@@ -95,9 +119,9 @@ def loss_and_gradient(samples: dict, loss, params):
                 del solutions[name]
                 new_failure = True
                 break
-            grad = g if grad is None else jax.tree_util.tree_map(jnp.add, grad, g)
+            grad = g if grad is None else jax.tree_util.tree_map(np.add, grad, g)
         if not new_failure:
-            return value, terms, grad, failed
+            return value, terms, as_float_arrays(grad), failed
 
 
 def train_step(state: TrainState, samples: dict, loss, optimizer, batch_size=None):
@@ -106,7 +130,7 @@ def train_step(state: TrainState, samples: dict, loss, optimizer, batch_size=Non
     key, subkey = jax.random.split(state.key)
     batch = loss.subset(subkey, batch_size)
     for name in batch.samples:  # the state's warm starts, so that a resumed step is the same
-        samples[name].warm = state.warm.get(name, samples[name].guess)
+        samples[name].warm = samples[name].place(state.warm.get(name, samples[name].guess))
     value, terms, grad, failed = loss_and_gradient(samples, batch, state.params)
     applied = grad is not None and value is not None and np.isfinite(value) and _finite(grad)
     grad_norm = (float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grad))))
@@ -131,7 +155,9 @@ def fit(samples, loss, optimizer, state: TrainState, steps, *, batch_size=None,
         history=None):
     """Train for ``steps`` steps from ``state``; returns (final state, list of StepReport).
 
-    samples : {name: Sample} (or a sequence of samples); loss : :class:`~dftjax.train.losses.Loss`;
+    samples : {name: Sample} (or a sequence of samples), spread over the local devices
+        (:func:`distribute`) when there are several and none is placed yet;
+    loss : :class:`~dftjax.train.losses.Loss`;
     optimizer : optax GradientTransformation whose state is ``state.opt_state``.
     batch_size : items per step drawn with the state's key (None: all).
     max_failures : consecutive skipped steps before the state at the start of the last
@@ -146,6 +172,8 @@ def fit(samples, loss, optimizer, state: TrainState, steps, *, batch_size=None,
     missing = [name for name in loss.samples if name not in samples]
     if missing:
         raise ValueError(f"the loss needs samples that are not given: {missing}")
+    if len(jax.local_devices()) > 1 and all(s.device is None for s in samples.values()):
+        distribute(samples)
     history = list(history or [])
     last_good, failures = state, 0
     for _ in range(steps):

@@ -177,23 +177,47 @@ class Sample:
                                   conv_tol_grad=conv_tol_grad, max_cycle=max_cycle)
         self.guess = jnp.asarray(sad_guess(molecule, self.basis, ints))
         self.warm = self.guess  # the last converged density: the next forward's start
+        self.device = None
 
     @property
     def nao(self):
         return self.basis.nao
 
-    def solve(self, xc_params, retry=True) -> Solution:
-        """The converged SCF at ``xc_params``; tries the warm start, then (if ``retry``)
-        the SAD guess plain, damped and level-shifted. A converged solution becomes the
-        next warm start; an unconverged one is returned with ``converged`` False."""
-        xc_params = as_float_arrays(xc_params)
+    def to_device(self, device):
+        """Keep this sample's cached arrays on ``device`` (a jax.Device); its SCFs and
+        gradients then run there, and parameters are copied there for each call."""
+        self.model, self.overlap, self.e_nuc, self.guess, self.warm = jax.device_put(
+            (self.model, self.overlap, self.e_nuc, self.guess, self.warm), device)
+        self.device = device
+        return self
+
+    def place(self, tree):
+        """``tree`` as float64 arrays on this sample's device (if it has one)."""
+        tree = as_float_arrays(tree)
+        return tree if self.device is None else jax.device_put(tree, self.device)
+
+    def dispatch(self, xc_params) -> Solution:
+        """Start the first forward attempt (warm start, plain DIIS) without waiting for
+        it: samples on different devices then run at the same time. Pass the result to
+        :meth:`solve` as ``first``."""
+        settings = make_settings(self.config.nalpha, self.config.nbeta)
+        return _forward(self.config, self.model, self.place(xc_params), self.overlap,
+                        self.warm, settings)
+
+    def solve(self, xc_params, retry=True, first=None) -> Solution:
+        """The converged SCF at ``xc_params``; tries the warm start (``first``, if
+        :meth:`dispatch` started it), then (if ``retry``) the SAD guess plain, damped and
+        level-shifted. A converged solution becomes the next warm start; an unconverged
+        one is returned with ``converged`` False."""
+        xc_params = self.place(xc_params)
         attempts = [(self.warm, 0.0, 0.0)]
         if retry:
             attempts += [(self.guess, d, s) for d, s in ((0.0, 0.0),) + RETRY_LADDER]
         best = None
-        for guess, damping, shift in attempts:
+        for attempt, (guess, damping, shift) in enumerate(attempts):
             settings = make_settings(self.config.nalpha, self.config.nbeta, damping, shift)
-            solution = _forward(self.config, self.model, xc_params, self.overlap, guess, settings)
+            solution = (first if attempt == 0 and first is not None else
+                        _forward(self.config, self.model, xc_params, self.overlap, guess, settings))
             if bool(solution.converged):
                 self.warm = solution.density
                 return solution
@@ -202,16 +226,26 @@ class Sample:
         return best
 
     def outputs(self, xc_params, solution: Solution) -> Outputs:
-        return _outputs_jit(self.model, as_float_arrays(xc_params), solution.density, self.e_nuc)
+        return _outputs_jit(self.model, self.place(xc_params), solution.density, self.e_nuc)
 
-    def gradient(self, xc_params, solution: Solution, outputs_bar: Outputs, retry=True):
+    def dispatch_gradient(self, xc_params, solution: Solution, outputs_bar: Outputs):
+        """Start the first backward attempt without waiting (see :meth:`dispatch`); pass
+        the result to :meth:`gradient` as ``first``."""
+        return _gradient(self.config, self.model, self.place(xc_params), self.overlap,
+                         self.e_nuc, solution, self.place(outputs_bar))
+
+    def gradient(self, xc_params, solution: Solution, outputs_bar: Outputs, retry=True,
+                 first=None):
         """(d<outputs_bar, outputs>/d xc_params, BackwardReport). The coupled-perturbed
         solve is retried once with CG_RETRY_FACTOR times the iterations if its residual
-        fails the check; the report says whether the derivative can be used."""
-        config, xc_params = self.config, as_float_arrays(xc_params)
+        fails the check; the report says whether the derivative can be used. ``first``:
+        the first attempt, from :meth:`dispatch_gradient`."""
+        config, xc_params, outputs_bar = self.config, self.place(xc_params), self.place(outputs_bar)
         for attempt in range(2 if retry else 1):
-            grad, residual, rhs, ok = _gradient(config, self.model, xc_params, self.overlap,
-                                                self.e_nuc, solution, outputs_bar)
+            grad, residual, rhs, ok = (
+                first if attempt == 0 and first is not None else
+                _gradient(config, self.model, xc_params, self.overlap, self.e_nuc, solution,
+                          outputs_bar))
             report = BackwardReport(float(residual), float(rhs), bool(ok), config.cg_maxiter)
             if report.ok:
                 break
