@@ -11,7 +11,6 @@ Small cases (STO-3G, grid level 1) keep compilation, the dominant cost, short.
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jax
@@ -175,7 +174,7 @@ def test_failing_sample_is_excluded_and_named(hydrogen):
     assert "li (SCF not converged" in history[0].line()
 
 
-def test_nothing_left_skips_then_restores(hydrogen):
+def test_nothing_left_skips_then_restores():
     """A loss of failing samples only: each step is skipped, and after max_failures the
     state at the start of the last good step comes back with half the update scale."""
     li = Sample("li", dftjax.Molecule(["Li"], [[0, 0, 0]], multiplicity=2), CAPPED, "sto-3g",
