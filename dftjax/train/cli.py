@@ -31,14 +31,14 @@ def run_train(args) -> int:
     from .config import load_run
     from .fit import fit
 
+    if args.steps is not None and args.steps < 0:
+        return _bad_input(ValueError("--steps must be at least 0"), args)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             run = load_run(args.config, steps=args.steps, output=args.output,
                            resume=not args.restart)
     except (ValueError, KeyError, TypeError, FileNotFoundError, MemoryError) as error:
         return _bad_input(error, args)
-    if args.steps is not None and args.steps < 0:
-        return _bad_input(ValueError("--steps must be at least 0"), args)
     if run.history:
         print(f"resuming from step {run.state.step} in {run.output}", file=sys.stderr)
     log = lambda line: print(line, file=sys.stderr, flush=True)
