@@ -128,6 +128,13 @@ def test_bad_configuration_is_one_line_exit_2(reference, capsys, functional, mes
     assert err.startswith("dftjax: error:") and message in err and err.count("\n") == 1
 
 
+def test_loss_entry_errors_name_the_key(reference, capsys):
+    config = reference / "broken.toml"
+    config.write_text(CONFIG.format(functional='name = "lda"').replace("target = -1.17\n", ""))
+    assert main(["train", str(config), "--output", str(reference / "bad")]) == 2
+    assert "[[loss.total_energy]] needs ['target']" in capsys.readouterr().err
+
+
 def test_missing_configuration_file(tmp_path, capsys):
     assert main(["train", str(tmp_path / "none.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -187,21 +187,30 @@ def load_loss(table, samples, base):
             raise ConfigError(f"{where} names sample {name!r}, which is not among [[samples]]")
         return name
 
+    def entries(kind, keys, optional=()):
+        found = table.get(kind, [])
+        for entry in found:
+            _unknown(entry, keys + optional, f"[[loss.{kind}]]")
+            missing = [k for k in keys if k not in entry]
+            if missing:
+                raise ConfigError(f"[[loss.{kind}]] needs {missing}")
+        return found
+
     terms = []
-    entries = table.get("total_energy", [])
-    if entries:
+    found = entries("total_energy", ("sample", "target"))
+    if found:
         terms.append(total_energy({sample_named(e["sample"], "[[loss.total_energy]]"): e["target"]
-                                   for e in entries}, weights.get("total_energy", 1.0)))
-    entries = table.get("atomization_energy", [])
-    if entries:
+                                   for e in found}, weights.get("total_energy", 1.0)))
+    found = entries("atomization_energy", ("molecule", "atoms", "target"))
+    if found:
         terms.append(atomization_energy(
             [(sample_named(e["molecule"], "[[loss.atomization_energy]]"),
               {sample_named(a, "[[loss.atomization_energy]] atoms"): n for a, n in e["atoms"].items()},
-              e["target"]) for e in entries], weights.get("atomization_energy", 1.0)))
-    entries = table.get("density", [])
-    if entries:
+              e["target"]) for e in found], weights.get("atomization_energy", 1.0)))
+    found = entries("density", ("sample", "reference"), ("basis",))
+    if found:
         pairs = []
-        for e in entries:
+        for e in found:
             sample = samples[sample_named(e["sample"], "[[loss.density]]")]
             pairs.append((sample, _reference_density(e, sample, base)))
         terms.append(density_error(pairs, weights.get("density", 1.0)))
