@@ -38,6 +38,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.sparse.linalg import cg
 
 from .driver import make_settings, scf_solve
@@ -175,9 +176,12 @@ def implicit_objective(config, model, overlap, mo_coeff, mo_occ, lam, d_bar):
 
 
 def _warn_failed_solve(ok, residual, rhs):
-    if not ok:
-        warnings.warn(f"coupled-perturbed solve failed (residual {float(residual):.3e} for a "
-                      f"right-hand side of norm {float(rhs):.3e}): the derivative is NaN",
+    """Host side of the check (arrays, batched under vmap)."""
+    ok, residual, rhs = np.asarray(ok), np.asarray(residual), np.asarray(rhs)
+    if not ok.all():
+        worst = np.unravel_index(np.argmax(np.where(ok, -np.inf, np.nan_to_num(residual, nan=np.inf))), ok.shape)
+        warnings.warn(f"coupled-perturbed solve failed (residual {float(residual[worst]):.3e} for "
+                      f"a right-hand side of norm {float(rhs[worst]):.3e}): the derivative is NaN",
                       RuntimeWarning, stacklevel=2)
 
 
