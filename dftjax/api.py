@@ -159,6 +159,34 @@ class SCFCalculation:
         return float(self.result.nuclear_repulsion)
 
 
+def sad_guess(molecule: Molecule, basis: BasisSet, ints: Integrals):
+    """Superposition-of-atomic-densities guess, spin densities (2, nao, nao), from the
+    molecule's own integrals (no new integral code is compiled)."""
+    return sad_density(basis.atom_ao_ranges(), molecule.symbols,
+                       _atom_integrals_fn(molecule, basis, ints))
+
+
+def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functional: Functional,
+                 grid, restricted: bool, xc_params=None, ao_memory=None):
+    """The SCF's :class:`~dftjax.scf.energy.EnergyModel` from computed integrals: HF or
+    Kohn-Sham, exact or density-fitted (``ints.eri`` None), the AO values on ``grid``
+    (a :class:`~dftjax.grid.Grid`, unused for HF) kept up to ``ao_memory`` bytes."""
+    n_occupied = max(molecule.nalpha, molecule.nbeta)
+    if functional.name == "hf":
+        if ints.eri is not None:
+            return hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs)
+        return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
+    options = {} if ao_memory is None else {"ao_memory": ao_memory}
+    ao = xc_grid(basis, grid, jnp.asarray(molecule.coordinates),
+                 deriv=0 if functional.family == "lda" else 1, **options)
+    if ints.eri is not None:
+        return ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, restricted=restricted,
+                                  eri_long_range=ints.eri_long_range, xc_params=xc_params)
+    return df_fock_and_energy(ints.h_core, ints.df, n_occupied, functional, ao,
+                              factor_long_range=ints.df_long_range, xc_params=xc_params,
+                              restricted=restricted)
+
+
 def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         unrestricted=None, max_cycle: int = 100, cartesian: bool = False,
         conv_tol_grad=None, verbose: bool = False, guess: str = "sad",
@@ -228,29 +256,12 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     jax.block_until_ready((ints.eri, ints.df))
     timings["integrals"] = time.perf_counter() - start - grid_seconds
     tick = time.perf_counter()
-    density = None
-    if guess == "sad":
-        density = sad_density(basis_set.atom_ao_ranges(), molecule.symbols,
-                              _atom_integrals_fn(molecule, basis_set, ints))
+    density = sad_guess(molecule, basis_set, ints) if guess == "sad" else None
     timings["guess"] = time.perf_counter() - tick
-    n_occupied = max(molecule.nalpha, molecule.nbeta)
-    if pure_hf and eri.method == "exact":
-        model = hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs)
-    elif pure_hf:
-        model = df_fock_and_energy(ints.h_core, ints.df, n_occupied)
-    else:
-        tick = time.perf_counter()
-        coords = jnp.asarray(molecule.coordinates)
-        ao = xc_grid(basis_set, grid, coords, deriv=0 if functional.family == "lda" else 1,
-                     ao_memory=eri.ao_memory)
-        if eri.method == "exact":
-            model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao,
-                                       restricted=not unrestricted,
-                                       eri_long_range=ints.eri_long_range, xc_params=xc_params)
-        else:
-            model = df_fock_and_energy(ints.h_core, ints.df, n_occupied, functional, ao,
-                                       factor_long_range=ints.df_long_range, xc_params=xc_params,
-                                       restricted=not unrestricted)
+    tick = time.perf_counter()
+    model = energy_model(molecule, basis_set, ints, functional, grid, not unrestricted,
+                         xc_params, eri.ao_memory)
+    if not pure_hf:
         jax.block_until_ready(model.params)
         timings["grid"] = time.perf_counter() - tick + grid_seconds
     tick = time.perf_counter()

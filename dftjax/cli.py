@@ -38,6 +38,7 @@ import dftjax
 from dftjax.benchmarks.command import add_bench_parser
 from dftjax.compile_clock import CompileClock, compile_notice
 from dftjax.scf.driver import SCFNotConvergedWarning
+from dftjax.train.cli import add_train_parser
 
 # Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
 # (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_opt_parser(subparsers)
     add_bench_parser(subparsers)
     _add_warmup_parser(subparsers)
+    add_train_parser(subparsers)
     return parser
 
 

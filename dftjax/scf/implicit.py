@@ -24,13 +24,21 @@ H is the orbital Hessian (the coupled-perturbed HF/KS matrix, XC kernel included
 autodiff); its products with vectors are forward-over-reverse derivatives of E, and the
 linear system is solved by preconditioned conjugate gradients (preconditioner the
 orbital-energy gaps). Restricted calculations rotate both spins together.
+
+The solve is checked: its residual |H lambda - kappa_bar| must be below
+``cg_check_rtol |kappa_bar| + cg_check_atol`` (:func:`cpks_multipliers` returns it).
+Through ``jax.grad`` a failed solve gives NaN cotangents and a RuntimeWarning, never a
+silently wrong derivative; :mod:`dftjax.train` calls the pieces itself to retry or leave
+out the sample.
 """
 
 import dataclasses
+import warnings
 from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.sparse.linalg import cg
 
 from .driver import make_settings, scf_solve
@@ -50,6 +58,11 @@ class SolveConfig:
     diis_space: int = 8
     cg_tol: float = 1e-12          # relative residual of the CPHF/CPKS solve
     cg_maxiter: int = 200
+    # Acceptance of the solve: 1e4 above the CG target, so only a real failure (stagnation,
+    # an indefinite Hessian, NaN) trips it; the absolute part (orbital-gradient units,
+    # Hartree) covers a right-hand side that vanishes, as for an energy loss.
+    cg_check_rtol: float = 1e-8
+    cg_check_atol: float = 1e-14
 
 
 def symmetric_orthogonalizer(overlap):
@@ -58,9 +71,13 @@ def symmetric_orthogonalizer(overlap):
     return (vectors / jnp.sqrt(values)) @ vectors.T
 
 
-def _solve(config, model, overlap, guess):
+def solve_scf(config, model, overlap, guess, settings=None):
+    """The forward SCF (``scf_solve``, a lax.while_loop) from ``guess`` (2, nao, nao);
+    ``settings`` (damping, level shift: the retry ladder) default to plain DIIS.
+    Returns (final SCFState, converged as a bool array)."""
     X = symmetric_orthogonalizer(overlap)
-    settings = make_settings(config.nalpha, config.nbeta)
+    if settings is None:
+        settings = make_settings(config.nalpha, config.nbeta)
     state, converged = scf_solve(
         model, overlap, X, guess, settings, restricted=config.restricted,
         occupations=aufbau_occupations, conv_tol=config.conv_tol,
@@ -77,12 +94,12 @@ def converged_scf(config, model, overlap, guess):
     Only D* carries derivatives (with respect to ``model``'s params and ``overlap``);
     the orbitals are returned for convenience and are constants to autodiff.
     """
-    state, converged = _solve(config, model, overlap, guess)
+    state, converged = solve_scf(config, model, overlap, guess)
     return state.density, state.mo_energy, state.mo_coeff, state.mo_occ, converged
 
 
 def _fwd(config, model, overlap, guess):
-    state, converged = _solve(config, model, overlap, guess)
+    state, converged = solve_scf(config, model, overlap, guess)
     out = (state.density, state.mo_energy, state.mo_coeff, state.mo_occ, converged)
     return out, (model, overlap, guess, state.mo_coeff, state.mo_occ, state.mo_energy)
 
@@ -112,40 +129,74 @@ def _kappa_zeros(mo_occ, restricted):
     return jnp.zeros(mo_occ.shape[-1:] * 2) if restricted else jnp.zeros(mo_occ.shape + mo_occ.shape[-1:])
 
 
-def _bwd(config, residuals, cotangents):
-    model, overlap, guess, mo_coeff, mo_occ, mo_energy = residuals
-    d_bar = cotangents[0]
+def cpks_multipliers(config, model, overlap, mo_coeff, mo_occ, mo_energy, d_bar):
+    """Solve H lambda = kappa_bar for a density cotangent ``d_bar`` (2, nao, nao) at the
+    converged orbitals. Returns (lambda, residual norm |H lambda - kappa_bar|, |kappa_bar|,
+    ok): ``ok`` (bool array) when the residual passes the config's check."""
     restricted = config.restricted
     mask = rotation_mask(mo_occ)
     if restricted:
         mask = mask[0]
     zero = _kappa_zeros(mo_occ, restricted)
-
-    def density(kappa, overlap):
-        return rotated_density(kappa, overlap, mo_coeff, mo_occ, restricted)
-
-    def orbital_gradient(kappa, model, overlap):
-        grad = jax.grad(lambda k: model.energy_fn(density(k, overlap), model.params))(kappa)
-        return jnp.where(mask, grad, 0.0)
-
-    _, density_pullback = jax.vjp(lambda k: density(k, overlap), zero)
+    _, density_pullback = jax.vjp(
+        lambda k: rotated_density(k, overlap, mo_coeff, mo_occ, restricted), zero)
     kappa_bar = jnp.where(mask, density_pullback(d_bar)[0], 0.0)
 
     def hessian_product(v):
-        return jax.jvp(lambda k: orbital_gradient(k, model, overlap), (zero,), (v,))[1]
+        return jax.jvp(lambda k: _orbital_gradient(k, model, overlap, mo_coeff, mo_occ, restricted),
+                       (zero,), (v,))[1]
 
     gap = mo_energy[:, :, None] - mo_energy[:, None, :]
     gap = gap[0] if restricted else gap
     preconditioner = jnp.where(mask, 1.0 / jnp.maximum(gap, 1e-2), 0.0)
     lam, _ = cg(hessian_product, kappa_bar, tol=config.cg_tol, maxiter=config.cg_maxiter,
                 M=lambda v: preconditioner * v)
+    residual = jnp.linalg.norm(hessian_product(lam) - kappa_bar)
+    rhs = jnp.linalg.norm(kappa_bar)
+    ok = residual <= config.cg_check_rtol * rhs + config.cg_check_atol  # False for NaN
+    return lam, residual, rhs, ok
 
-    def phi(model, overlap):
-        return (jnp.vdot(d_bar, density(zero, overlap))
-                - jnp.vdot(lam, orbital_gradient(zero, model, overlap)))
 
+def _orbital_gradient(kappa, model, overlap, mo_coeff, mo_occ, restricted):
+    """dE(D(kappa, S))/dkappa on the rotation mask."""
+    mask = rotation_mask(mo_occ)
+    mask = mask[0] if restricted else mask
+    grad = jax.grad(lambda k: model.energy_fn(
+        rotated_density(k, overlap, mo_coeff, mo_occ, restricted), model.params))(kappa)
+    return jnp.where(mask, grad, 0.0)
+
+
+def implicit_objective(config, model, overlap, mo_coeff, mo_occ, lam, d_bar):
+    """<Dbar, D(0, S)> - <lambda, g(0; model, S)>: its gradient with respect to the model's
+    parameters and the overlap is the pullback of ``d_bar`` through D*."""
+    restricted = config.restricted
+    zero = _kappa_zeros(mo_occ, restricted)
+    return (jnp.vdot(d_bar, rotated_density(zero, overlap, mo_coeff, mo_occ, restricted))
+            - jnp.vdot(lam, _orbital_gradient(zero, model, overlap, mo_coeff, mo_occ, restricted)))
+
+
+def _warn_failed_solve(ok, residual, rhs):
+    """Host side of the check (arrays, batched under vmap)."""
+    ok, residual, rhs = np.asarray(ok), np.asarray(residual), np.asarray(rhs)
+    if not ok.all():
+        worst = np.unravel_index(np.argmax(np.where(ok, -np.inf, np.nan_to_num(residual, nan=np.inf))), ok.shape)
+        warnings.warn(f"coupled-perturbed solve failed (residual {float(residual[worst]):.3e} for "
+                      f"a right-hand side of norm {float(rhs[worst]):.3e}): the derivative is NaN",
+                      RuntimeWarning, stacklevel=2)
+
+
+def _bwd(config, residuals, cotangents):
+    model, overlap, guess, mo_coeff, mo_occ, mo_energy = residuals
+    d_bar = cotangents[0]
+    lam, residual, rhs, ok = cpks_multipliers(config, model, overlap, mo_coeff, mo_occ,
+                                              mo_energy, d_bar)
+    jax.debug.callback(_warn_failed_solve, ok, residual, rhs)
     # allow_int: integer leaves of the params (if any) get float0 cotangents.
-    model_bar, overlap_bar = jax.grad(phi, argnums=(0, 1), allow_int=True)(model, overlap)
+    model_bar, overlap_bar = jax.grad(
+        lambda m, s: implicit_objective(config, m, s, mo_coeff, mo_occ, lam, d_bar),
+        argnums=(0, 1), allow_int=True)(model, overlap)
+    nan_if_failed = lambda x: jnp.where(ok, x, jnp.nan) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    model_bar, overlap_bar = jax.tree_util.tree_map(nan_if_failed, (model_bar, overlap_bar))
     return model_bar, overlap_bar, jnp.zeros_like(guess)
 
 

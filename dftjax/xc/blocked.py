@@ -184,6 +184,12 @@ def _grid_densities(xcg, density, needs):
     return rho, grad, tau
 
 
+def grid_density(xcg, density):
+    """Total electron density (npts,) on the grid's points (electrons / Bohr^3) for spin
+    densities (2, nao, nao), block by block; differentiable."""
+    return _grid_densities(xcg, density, ("rho",))[0].sum(axis=0)
+
+
 def _features(rho, grad, tau):
     """libxc's spin-resolved features from per-spin rho, grad rho, tau (one spin: both equal)."""
     if rho.shape[0] == 1:

@@ -1,0 +1,57 @@
+"""``dftjax train CONFIG.toml``: fit a functional's parameters as the configuration says
+(:mod:`dftjax.train.config`), one progress line per step on stderr, checkpoints in the
+output directory, and a summary on stdout.
+
+Exit codes as the other commands: 0 done; 1 the last step could not be applied (its
+samples failed or its update was not finite); 2 a bad configuration
+(``dftjax: error: ...``).
+"""
+
+import contextlib
+import sys
+
+
+def add_train_parser(subparsers) -> None:
+    """Register ``train`` on the ``dftjax`` command's subparsers."""
+    train = subparsers.add_parser(
+        "train", help="fit a functional's parameters to reference data (TOML configuration)",
+        description="Fit a functional self-consistently: losses on converged SCFs of the "
+                    "configured samples, optax updates, checkpoints.")
+    train.add_argument("config", metavar="CONFIG.toml", help="the training configuration")
+    train.add_argument("--steps", type=int, help="steps to run (overrides [train] steps)")
+    train.add_argument("--output", help="output directory (overrides [train] output)")
+    train.add_argument("--restart", action="store_true",
+                       help="start afresh even if the output directory holds a checkpoint")
+    train.add_argument("--verbose", action="store_true", help="tracebacks with errors")
+    train.set_defaults(handler=run_train)
+
+
+def run_train(args) -> int:
+    from ..cli import EXIT_NOT_CONVERGED, EXIT_OK, _bad_input
+    from .config import load_run
+    from .fit import fit
+
+    if args.steps is not None and args.steps < 0:
+        return _bad_input(ValueError("--steps must be at least 0"), args)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            run = load_run(args.config, steps=args.steps, output=args.output,
+                           resume=not args.restart)
+    except (ValueError, KeyError, TypeError, FileNotFoundError, MemoryError) as error:
+        return _bad_input(error, args)
+    if run.history:
+        print(f"resuming from step {run.state.step} in {run.output}", file=sys.stderr)
+    log = lambda line: print(line, file=sys.stderr, flush=True)
+    with contextlib.redirect_stdout(sys.stderr):
+        state, history = fit(run.samples, run.loss, run.optimizer, run.state, run.steps,
+                             checkpoint_dir=run.output, metadata=run.metadata, log=log,
+                             history=run.history, **run.options)
+    last = history[-1] if history else None
+    loss = "n/a" if last is None or last.loss is None else f"{last.loss:.6e}"
+    print(f"trained {run.functional.name}: step {state.step}, last loss {loss}; parameters in "
+          f"{run.output / 'params.npz'}")
+    if last is not None and not last.applied:
+        print(f"error: the last step was skipped (failed: {', '.join(last.failed) or 'update not finite'})",
+              file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK

@@ -1,0 +1,263 @@
+"""A training run from a TOML file (the input of ``dftjax train CONFIG.toml``).
+
+Relative paths are relative to the file. Energies in Hartree, geometries in Angstrom::
+
+    [functional]
+    name = "lda"                       # a registry name, or
+    # entry_point = "package.module:attr"  a Functional, or a callable returning one,
+    #                                      called with the [functional.options] table
+    params = "init.npz"                # optional: initial parameters (dftjax.params_io)
+
+    [defaults]                          # every sample's settings unless it sets its own
+    basis = "sto-3g"
+    grid_level = 1                      # also: conv_tol, conv_tol_grad, max_cycle
+
+    [[samples]]
+    name = "h2"
+    geometry = "H 0 0 0; H 0 0 0.74"   # XYZ text, or xyz = "h2.xyz"
+    charge = 0
+    multiplicity = 1
+
+    [[loss.total_energy]]              # (E - target)^2
+    sample = "h2"
+    target = -1.17
+    [[loss.atomization_energy]]        # (sum n_A E_A - E_mol - target)^2
+    molecule = "h2"
+    atoms = { h = 2 }
+    target = 0.1745
+    [[loss.density]]                   # int (n - n_ref)^2 dr on the sample's grid
+    sample = "h2"
+    reference = "h2_density.npz"       # "density_matrix" (nao, nao) or (2, nao, nao) in
+    basis = "cc-pvdz"                  # this basis (else the file's metadata "basis",
+                                       # else the sample's), or "rho" on the sample's grid
+    [loss.weights]
+    total_energy = 1.0
+
+    [optimizer]                         # dftjax.train.make_optimizer's arguments
+    name = "adam"
+    learning_rate = 1e-3
+    clip_norm = 1.0
+    freeze = []
+    schedule = { kind = "cosine" }
+
+    [train]
+    steps = 100
+    output = "run"                      # checkpoint.npz, params.npz, record.json
+    checkpoint_every = 10
+    max_failures = 3
+    batch_size = 0                      # items per step; 0 = all
+    seed = 0
+"""
+
+import dataclasses
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..molecule import Molecule
+from ..params_io import load_pytree
+from ..xc import Functional, get_functional
+from .fit import StepReport
+from .losses import Loss, atomization_energy, density_error, total_energy
+from .sample import Sample
+from .state import init_state, load_checkpoint, make_optimizer, match_params
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser from PyPI (a dependency there)
+    import tomli as tomllib
+
+SAMPLE_SETTINGS = ("basis", "grid_level", "conv_tol", "conv_tol_grad", "max_cycle", "unrestricted")
+LOSS_KINDS = ("total_energy", "atomization_energy", "density")
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot be used; the message names the problem."""
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """Everything :func:`dftjax.train.fit` needs, read from a configuration."""
+
+    functional: Functional
+    samples: dict
+    loss: Loss
+    optimizer: object
+    state: object
+    steps: int
+    output: Path
+    options: dict           # fit's keyword arguments: batch_size, max_failures, checkpoint_every
+    metadata: dict          # goes into params.npz
+    history: list           # StepReports of the run resumed (empty for a new run)
+
+
+def _table(config, key, where="the configuration"):
+    value = config.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] in {where} must be a table")
+    return value
+
+
+def _unknown(table, allowed, where):
+    extra = sorted(set(table) - set(allowed))
+    if extra:
+        raise ConfigError(f"unknown keys in {where}: {extra}; allowed: {sorted(allowed)}")
+
+
+def load_functional(table: dict, base: Path):
+    """(Functional, initial params) from the [functional] table."""
+    _unknown(table, ("name", "entry_point", "params", "options"), "[functional]")
+    if ("name" in table) == ("entry_point" in table):
+        raise ConfigError("[functional] needs exactly one of 'name' and 'entry_point'")
+    if "name" in table:
+        try:
+            functional = get_functional(str(table["name"]))
+        except (KeyError, ValueError) as error:
+            raise ConfigError(f"[functional] name: {error}") from None
+    else:
+        module_name, _, attr = str(table["entry_point"]).partition(":")
+        if not attr:
+            raise ConfigError("[functional] entry_point must read 'module:attribute'")
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(f"[functional] entry_point {table['entry_point']!r}: {error}") from None
+        functional = target if isinstance(target, Functional) else target(**table.get("options", {}))
+        if not isinstance(functional, Functional):
+            raise ConfigError(f"[functional] entry_point {table['entry_point']!r} gave a "
+                              f"{type(functional).__name__}, not a dftjax Functional")
+    if functional.params is None:
+        raise ConfigError(f"functional {functional.name!r} has no parameters to train")
+    params = functional.params
+    if "params" in table:
+        loaded, _ = load_pytree(base / table["params"])
+        params = match_params(loaded, functional.params)
+    return functional, params
+
+
+def _molecule(entry, base):
+    if ("geometry" in entry) == ("xyz" in entry):
+        raise ConfigError(f"sample {entry.get('name')!r} needs exactly one of 'geometry' and 'xyz'")
+    source = entry["geometry"] if "geometry" in entry else base / entry["xyz"]
+    options = {k: entry[k] for k in ("charge", "multiplicity") if k in entry}
+    return Molecule.from_xyz(source, **options)
+
+
+def load_samples(entries, defaults, functional, base):
+    samples = {}
+    allowed = ("name", "geometry", "xyz", "charge", "multiplicity") + SAMPLE_SETTINGS
+    _unknown(defaults, SAMPLE_SETTINGS, "[defaults]")
+    for entry in entries:
+        if "name" not in entry:
+            raise ConfigError("every [[samples]] entry needs a 'name'")
+        name = str(entry["name"])
+        _unknown(entry, allowed, f"sample {name!r}")
+        if name in samples:
+            raise ConfigError(f"sample name {name!r} is used twice")
+        settings = dict(defaults, **{k: entry[k] for k in SAMPLE_SETTINGS if k in entry})
+        samples[name] = Sample(name, _molecule(entry, base), functional, **settings)
+    if not samples:
+        raise ConfigError("no [[samples]] given")
+    return samples
+
+
+def _reference_density(entry, sample, base):
+    tree, metadata = load_pytree(base / entry["reference"])
+    if "rho" in tree:
+        return np.asarray(tree["rho"])
+    if "density_matrix" not in tree:
+        raise ConfigError(f"density reference {entry['reference']!r} holds neither "
+                          "'density_matrix' nor 'rho'")
+    basis = entry.get("basis", metadata.get("basis"))
+    if basis is not None and str(basis).lower() == str(sample.basis_name).lower():
+        basis = None
+    return sample.density_on_grid(tree["density_matrix"], basis=basis)
+
+
+def load_loss(table, samples, base):
+    _unknown(table, LOSS_KINDS + ("weights",), "[loss]")
+    weights = _table(table, "weights", "[loss]")
+    _unknown(weights, LOSS_KINDS, "[loss.weights]")
+
+    def sample_named(name, where):
+        if name not in samples:
+            raise ConfigError(f"{where} names sample {name!r}, which is not among [[samples]]")
+        return name
+
+    def entries(kind, keys, optional=()):
+        found = table.get(kind, [])
+        for entry in found:
+            _unknown(entry, keys + optional, f"[[loss.{kind}]]")
+            missing = [k for k in keys if k not in entry]
+            if missing:
+                raise ConfigError(f"[[loss.{kind}]] needs {missing}")
+        return found
+
+    terms = []
+    found = entries("total_energy", ("sample", "target"))
+    if found:
+        terms.append(total_energy({sample_named(e["sample"], "[[loss.total_energy]]"): e["target"]
+                                   for e in found}, weights.get("total_energy", 1.0)))
+    found = entries("atomization_energy", ("molecule", "atoms", "target"))
+    if found:
+        terms.append(atomization_energy(
+            [(sample_named(e["molecule"], "[[loss.atomization_energy]]"),
+              {sample_named(a, "[[loss.atomization_energy]] atoms"): n for a, n in e["atoms"].items()},
+              e["target"]) for e in found], weights.get("atomization_energy", 1.0)))
+    found = entries("density", ("sample", "reference"), ("basis",))
+    if found:
+        pairs = []
+        for e in found:
+            sample = samples[sample_named(e["sample"], "[[loss.density]]")]
+            pairs.append((sample, _reference_density(e, sample, base)))
+        terms.append(density_error(pairs, weights.get("density", 1.0)))
+    if not terms:
+        raise ConfigError("[loss] has no terms: give [[loss.total_energy]], "
+                          "[[loss.atomization_energy]] or [[loss.density]]")
+    return Loss(terms)
+
+
+def load_run(path, steps=None, output=None, resume=True) -> TrainingRun:
+    """Read a configuration file; ``steps`` and ``output`` override [train]'s. With
+    ``resume``, a checkpoint in the output directory is continued."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file {str(path)!r} does not exist")
+    try:
+        config = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{str(path)!r} is not valid TOML: {error}") from None
+    base = path.resolve().parent
+    _unknown(config, ("functional", "defaults", "samples", "loss", "optimizer", "train"),
+             str(path))
+    functional, params = load_functional(_table(config, "functional"), base)
+    samples = load_samples(config.get("samples", []), _table(config, "defaults"), functional, base)
+    loss = load_loss(_table(config, "loss"), samples, base)
+    train = _table(config, "train")
+    _unknown(train, ("steps", "output", "checkpoint_every", "max_failures", "batch_size", "seed"),
+             "[train]")
+    steps = int(train.get("steps", 100) if steps is None else steps)
+    output = Path(output) if output is not None else base / train.get("output", "train-output")
+    optimizer_options = dict(_table(config, "optimizer"))
+    try:
+        optimizer = make_optimizer(params, steps=steps, **optimizer_options)
+    except TypeError as error:
+        raise ConfigError(f"[optimizer]: {error}") from None
+    history = []
+    if resume and (output / "checkpoint.npz").is_file():
+        state = load_checkpoint(output, optimizer, functional.params)
+        record = output / "record.json"
+        if record.is_file():
+            history = [StepReport(**step) for step in json.loads(record.read_text())["steps"]]
+    else:
+        state = init_state(params, optimizer, seed=int(train.get("seed", 0)))
+    options = {"batch_size": int(train.get("batch_size", 0)) or None,
+               "max_failures": int(train.get("max_failures", 3)),
+               "checkpoint_every": int(train.get("checkpoint_every", 10))}
+    table = _table(config, "functional")
+    metadata = {"functional": table.get("name", table.get("entry_point")), "config": str(path)}
+    return TrainingRun(functional, samples, loss, optimizer, state, steps, output, options,
+                       metadata, history)

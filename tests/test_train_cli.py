@@ -1,0 +1,140 @@
+"""``dftjax train CONFIG.toml`` (dftjax.train.cli and dftjax.train.config): a small run
+end to end, resuming, parameters from a file, and configuration errors as one line with
+exit code 2. H2 and the H atom in STO-3G on grid level 1 keep it quick."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dftjax
+from dftjax.cli import main
+from dftjax.params_io import load_pytree, save_pytree
+from dftjax.xc import Functional, get_functional
+
+CONFIG = """
+[functional]
+{functional}
+
+[defaults]
+basis = "sto-3g"
+grid_level = 1
+
+[[samples]]
+name = "h2"
+geometry = "H 0 0 0; H 0 0 0.7414"
+
+[[samples]]
+name = "h"
+geometry = "H 0 0 0"
+multiplicity = 2
+
+[[loss.total_energy]]
+sample = "h2"
+target = -1.17
+
+[[loss.atomization_energy]]
+molecule = "h2"
+atoms = {{ h = 2 }}
+target = 0.1745
+
+[[loss.density]]
+sample = "h2"
+reference = "h2_density.npz"
+
+[loss.weights]
+atomization_energy = 10.0
+
+[optimizer]
+name = "adam"
+learning_rate = 0.02
+clip_norm = 1.0
+
+[train]
+steps = 2
+output = "run"
+checkpoint_every = 1
+"""
+
+
+def scaled_slater(scale=1.0):
+    """An entry point: the library's Slater exchange with its parameter set to ``scale``."""
+    lda = get_functional("lda")
+    return Functional("scaled-slater", lda.energy_density, lda.needs, {"alpha": jnp.asarray(scale)})
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """H2's HF/6-31G density matrix with its basis in the metadata: a reference density."""
+    directory = tmp_path_factory.mktemp("train")
+    h2 = dftjax.Molecule.from_xyz("H 0 0 0; H 0 0 0.7414")
+    hf = dftjax.scf(h2, basis="6-31g")
+    save_pytree(directory / "h2_density.npz", {"density_matrix": np.asarray(hf.density_matrix)},
+                {"basis": "6-31g"})
+    return directory
+
+
+def write_config(directory, functional='name = "lda"'):
+    path = directory / "train.toml"
+    path.write_text(CONFIG.format(functional=functional))
+    return path
+
+
+def test_train_runs_checkpoints_and_resumes(reference, capsys):
+    config = write_config(reference)
+    assert main(["train", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "step     0" in err and "step     1" in err and "density=" in err
+    assert "trained lda_x: step 2" in out
+    run = reference / "run"
+    record = json.loads((run / "record.json").read_text())
+    assert [s["step"] for s in record["steps"]] == [0, 1]
+    assert all(s["applied"] and not s["failed"] for s in record["steps"])
+    assert record["steps"][1]["loss"] < record["steps"][0]["loss"]  # it learns
+    params, metadata = load_pytree(run / "params.npz")
+    assert metadata["functional"] == "lda" and metadata["step"] == 2
+    assert float(params["alpha"]) != 1.0
+    # run again: resumes at step 2, one more step
+    assert main(["train", str(config), "--steps", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "resuming from step 2" in err and "step     2" in err
+    record = json.loads((run / "record.json").read_text())
+    assert [s["step"] for s in record["steps"]] == [0, 1, 2]
+
+
+def test_entry_point_and_initial_parameters(reference, capsys):
+    save_pytree(reference / "init.npz", {"alpha": np.asarray(0.9)})
+    config = write_config(reference, 'entry_point = "test_train_cli:scaled_slater"\n'
+                                     'params = "init.npz"\noptions = { scale = 2.0 }')
+    assert main(["train", str(config), "--steps", "1", "--output", str(reference / "ep"),
+                 "--restart"]) == 0
+    out, _ = capsys.readouterr()
+    assert "trained scaled-slater: step 1" in out
+    params, _ = load_pytree(reference / "ep" / "params.npz")
+    assert abs(float(params["alpha"]) - 0.9) < 0.05  # started from the file's 0.9, not 2.0
+
+
+@pytest.mark.parametrize("functional, message", [
+    ('name = "no-such-functional"', "no-such-functional"),
+    ('name = "hf"', "no parameters to train"),
+    ('entry_point = "no_such_module:f"', "no_such_module"),
+    ('name = "lda"\nbogus = 1', "unknown keys in [functional]"),
+])
+def test_bad_configuration_is_one_line_exit_2(reference, capsys, functional, message):
+    config = write_config(reference, functional)
+    assert main(["train", str(config), "--output", str(reference / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dftjax: error:") and message in err and err.count("\n") == 1
+
+
+def test_loss_entry_errors_name_the_key(reference, capsys):
+    config = reference / "broken.toml"
+    config.write_text(CONFIG.format(functional='name = "lda"').replace("target = -1.17\n", ""))
+    assert main(["train", str(config), "--output", str(reference / "bad")]) == 2
+    assert "[[loss.total_energy]] needs ['target']" in capsys.readouterr().err
+
+
+def test_missing_configuration_file(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "none.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err

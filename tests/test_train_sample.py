@@ -1,0 +1,73 @@
+"""Training samples (dftjax.train.sample): the cached forward SCF is dftjax.scf's, warm
+starts reuse the compiled loop, reference densities land on the sample's grid, and a
+coupled-perturbed solve that fails is reported (and, through jax.grad, is NaN and warns)."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dftjax
+from dftjax.scf.implicit import converged_scf
+from dftjax.train.sample import Outputs, Sample, _forward
+
+WATER = "O 0 0 0.1173; H 0 0.7572 -0.4692; H 0 -0.7572 -0.4692"
+
+
+@pytest.fixture(scope="module")
+def water():
+    return Sample("water", dftjax.Molecule.from_xyz(WATER), "lda", "sto-3g", grid_level=1)
+
+
+def test_forward_is_dftjax_scf(water):
+    params = water.functional.params
+    solution = water.solve(params)
+    reference = dftjax.scf(water.molecule, basis="sto-3g", xc="lda", grid_level=1, conv_tol=1e-11)
+    assert bool(solution.converged) and reference.converged
+    # same model, grid and basis: agreement to the SCF convergence (1e-11 Ha asked)
+    assert float(water.outputs(params, solution).energy) == pytest.approx(float(reference.energy), abs=1e-9)
+
+
+def test_warm_start_converges_at_once_without_recompiling(water):
+    params = water.functional.params
+    water.solve(params)
+    compiled = _forward._cache_size()
+    solution = water.solve({"alpha": jnp.asarray(1.0 + 1e-6)})
+    assert bool(solution.converged) and int(solution.iterations) <= 4
+    assert _forward._cache_size() == compiled
+
+
+def test_reference_density_on_the_grid(water):
+    hf = dftjax.scf(water.molecule, basis="6-31g")
+    rho = water.density_on_grid(hf.density_matrix, basis="6-31g")
+    weights = np.asarray(water.grid.weights)
+    # 10 electrons, to the quadrature error of grid level 1 on the O core (~1e-4)
+    assert float(weights @ rho) == pytest.approx(10.0, abs=2e-3)
+    own = water.solve(water.functional.params)
+    np.testing.assert_allclose(water.density_on_grid(own.density.sum(axis=0)),
+                               water.outputs(water.functional.params, own).rho, atol=1e-12)
+    with pytest.raises(ValueError, match="does not fit 7 basis functions"):
+        water.density_on_grid(np.eye(13))
+
+
+def test_failed_coupled_perturbed_solve_is_reported(water):
+    params = water.functional.params
+    solution = water.solve(params)
+    outputs = water.outputs(params, solution)
+    bar = Outputs(jnp.zeros(()), jnp.zeros_like(outputs.density_matrix), outputs.rho)
+    water.config = dataclasses.replace(water.config, cg_maxiter=1)
+    try:
+        _, report = water.gradient(params, solution, bar, retry=False)
+        assert not report.ok and report.cg_maxiter == 1
+        # through jax.grad the same failure is NaN with a warning, never a wrong number
+        def loss(p):
+            model = dataclasses.replace(water.model, params={**water.model.params, "xc": p})
+            return jnp.sum(converged_scf(water.config, model, water.overlap, water.warm)[0] ** 2)
+
+        with pytest.warns(RuntimeWarning, match="coupled-perturbed solve failed"):
+            g = jax.block_until_ready(jax.grad(loss)({"alpha": jnp.asarray(1.0)}))
+        assert np.isnan(float(g["alpha"]))
+    finally:
+        water.config = dataclasses.replace(water.config, cg_maxiter=200)
