@@ -50,9 +50,9 @@ from .triples import triples_energy
 METHODS = ("mp2", "ccsd", "ccsd(t)")
 
 MP2_PROBLEM = AmplitudeProblem(equations.mp2_residual, equations.mp2_denominators,
-                               equations.mp2_energy)
+                               equations.mp2_energy, equations.antisymmetrize)
 CCSD_PROBLEM = AmplitudeProblem(equations.ccsd_residual, equations.denominators,
-                                equations.ccsd_energy)
+                                equations.ccsd_energy, equations.ccsd_project)
 
 # Reverse mode keeps the forward arrays and their cotangents: about 2.5 times the
 # energy's peak (measured on H2O/cc-pVDZ).
@@ -160,6 +160,9 @@ def correlation_energy(method, orbitals, fock_ao, eri, ncore, config):
     return energy + e_t, {"ccsd": energy, "(t)": e_t}, converged, iterations
 
 
+_correlation_energy_jit = jax.jit(correlation_energy, static_argnums=(0, 4, 5))
+
+
 def _spin_densities(reference):
     d = jnp.asarray(reference.density_matrix)
     return 0.5 * jnp.stack([d, d]) if reference.restricted else d
@@ -215,7 +218,8 @@ def check_memory(nao, nocc, nvir, relaxed, available=None):
 
 def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False,
         relaxed_density=False, conv_tol=1e-10, conv_tol_residual=1e-8, max_cycle=100,
-        scf_conv_tol=1e-11, unrestricted=None, verbose=False) -> CorrelatedResult:
+        scf_conv_tol=1e-11, unrestricted=None, verbose=False,
+        reference: SCFCalculation = None) -> CorrelatedResult:
     """MP2, CCSD or CCSD(T) energy (and relaxed density) of a molecule.
 
     Parameters
@@ -229,6 +233,8 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     scf_conv_tol : the HF reference's energy threshold (its orbital-gradient threshold
         is sqrt(scf_conv_tol) / 30: correlation energies are first order in the orbitals)
     unrestricted : as :func:`dftjax.scf` (default RHF for singlets, UHF otherwise)
+    reference : a finished exact-ERI Hartree-Fock :class:`SCFCalculation` of this
+        molecule and basis to reuse (then basis, scf_conv_tol, unrestricted are ignored)
 
     Non-convergence (SCF, amplitudes or Lambda) gives ``converged=False`` and a
     RuntimeWarning; the numbers of the last iteration are returned.
@@ -239,9 +245,12 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
     start = time.perf_counter()
-    reference = scf(molecule, basis, xc="hf", conv_tol=scf_conv_tol,
-                    conv_tol_grad=np.sqrt(scf_conv_tol) / 30, unrestricted=unrestricted,
-                    density_fit=False, verbose=verbose)
+    if reference is None:
+        reference = scf(molecule, basis, xc="hf", conv_tol=scf_conv_tol,
+                        conv_tol_grad=np.sqrt(scf_conv_tol) / 30, unrestricted=unrestricted,
+                        density_fit=False, verbose=verbose)
+    elif reference.xc != "hf" or reference.integrals.eri is None:
+        raise ValueError("the reference must be a Hartree-Fock calculation with exact ERIs")
     timings = {"scf": time.perf_counter() - start}
     if reference.n_dropped:
         raise NotImplementedError("correlated methods keep every basis direction; this basis is "
@@ -262,8 +271,8 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         total = energy_function(reference, method, ncore, config)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            (energy, (e_scf, components, converged)), grad = jax.value_and_grad(
-                total, has_aux=True)(reference.integrals.h_core)
+            (energy, (e_scf, components, converged)), grad = jax.jit(jax.value_and_grad(
+                total, has_aux=True))(reference.integrals.h_core)
             jax.effects_barrier()
         for w in caught:
             warnings.warn(w.message, w.category, stacklevel=2)
@@ -280,7 +289,7 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         coeff = _spin_orbitals(reference)
         orbitals = [(coeff[s][:, :n], coeff[s][:, n:])
                     for s, n in enumerate((molecule.nalpha, molecule.nbeta))]
-        e_corr, components, amp_converged, iterations = correlation_energy(
+        e_corr, components, amp_converged, iterations = _correlation_energy_jit(
             method, orbitals, fock, reference.integrals.eri, ncore, config)
         e_scf = float(reference.energy)
         energy = e_scf + e_corr

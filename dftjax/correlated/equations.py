@@ -28,6 +28,21 @@ def _swap_ab(x):
     return x.transpose(0, 1, 3, 2)
 
 
+def antisymmetrize(t2):
+    """The projection of (o, o, v, v) onto tensors antisymmetric in ij and in ab.
+
+    The residuals map antisymmetric amplitudes to antisymmetric residuals, but their
+    transposed Jacobians do not (a term P(ab) x_ijae f_be, transposed, is not
+    antisymmetric in a, e), so the Lambda equations are solved in this subspace.
+    """
+    t2 = 0.5 * (t2 - _swap_ij(t2))
+    return 0.5 * (t2 - _swap_ab(t2))
+
+
+def ccsd_project(t):
+    return t[0], antisymmetrize(t[1])
+
+
 def denominators(params):
     """(D1 (o, v), D2 (o, o, v, v)): f_ii - f_aa and f_ii + f_jj - f_aa - f_bb."""
     eo, ev = jnp.diag(params["f"]["oo"]), jnp.diag(params["f"]["vv"])

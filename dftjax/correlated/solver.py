@@ -32,12 +32,15 @@ from ..scf.diis import DIISState, diis_extrapolate, diis_update
 @dataclasses.dataclass(frozen=True)
 class AmplitudeProblem:
     """residual(t, params) -> pytree like t; denominators(params) -> pytree like t, the
-    diagonal of -dR/dt (orbital-energy differences, negative); energy(t, params) -> Ha.
-    All static (hashable functions)."""
+    diagonal of -dR/dt (orbital-energy differences, negative); energy(t, params) -> Ha;
+    project(t) -> t, the orthogonal projection onto the amplitudes' symmetry subspace
+    (antisymmetric doubles), where the solution lives and the Lambda equations are
+    solved. All static (hashable functions)."""
 
     residual: Callable
     denominators: Callable
     energy: Callable
+    project: Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,14 +114,14 @@ def _warn_adjoint(converged, norm):
 
 def _bwd(problem, config, residuals, cotangents):
     params, t, t0 = residuals
-    t_bar = cotangents[0]
+    t_bar = problem.project(cotangents[0])
     _, pullback_t = jax.vjp(lambda t: problem.residual(t, params), t)
     b, unravel = ravel_pytree(t_bar)
     denominators = ravel_pytree(problem.denominators(params))[0]
     scale = jnp.maximum(jnp.linalg.norm(b), 1e-300)
 
     def step(lam):
-        jt_lam = ravel_pytree(pullback_t(unravel(lam))[0])[0]
+        jt_lam = ravel_pytree(problem.project(pullback_t(unravel(lam))[0]))[0]
         return -(b - jt_lam) / denominators
 
     lam, converged, _, norm = _fixed_point(
