@@ -19,9 +19,9 @@ from dftjax.correlated import energy_function, run
 from conftest import DATA_DIR
 
 # 1e-8 Ha, the no-grid tolerance: both codes use exact integrals (~1e-13); what is left
-# is convergence. The SCF runs at 1e-11 Ha with an orbital gradient below 1e-7 (the
-# correlation energy is first order in the orbitals: ~1e-7 x 1e-2 Ha) and the
-# amplitudes at 1e-10 Ha with step norms below 1e-8.
+# is convergence. The SCF runs at 1e-12 Ha with an orbital gradient below 1e-9 (the
+# correlation energy is first order in the orbitals: at 1e-7, MP2 of NO moved 2e-7 Ha)
+# and the amplitudes at 1e-10 Ha with step norms below 1e-8.
 E_TOL = 1e-8
 # Relaxed dipoles against a four-point central difference of the energy in a field
 # F = +-5e-4, +-1e-3 a.u. (truncation O(F^4) ~ 1e-12; energies converged to ~1e-11 Ha

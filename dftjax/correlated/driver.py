@@ -218,7 +218,7 @@ def check_memory(nao, nocc, nvir, relaxed, available=None):
 
 def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False,
         relaxed_density=False, conv_tol=1e-10, conv_tol_residual=1e-8, max_cycle=100,
-        scf_conv_tol=1e-11, unrestricted=None, verbose=False,
+        scf_conv_tol=1e-12, scf_conv_tol_grad=1e-9, unrestricted=None, verbose=False,
         reference: SCFCalculation = None) -> CorrelatedResult:
     """MP2, CCSD or CCSD(T) energy (and relaxed density) of a molecule.
 
@@ -230,8 +230,9 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     relaxed_density : also the relaxed AO density (dE/dh_core) and dipole
     conv_tol : amplitude convergence on the energy change (Ha); conv_tol_residual: on
         the 2-norm of the amplitude step; max_cycle: amplitude iterations
-    scf_conv_tol : the HF reference's energy threshold (its orbital-gradient threshold
-        is sqrt(scf_conv_tol) / 30: correlation energies are first order in the orbitals)
+    scf_conv_tol, scf_conv_tol_grad : the HF reference's energy (Ha) and orbital-gradient
+        thresholds, tight because correlation energies are first order in the orbitals
+        (MP2 of NO/6-31g moves 2e-7 Ha between gradients 1e-7 and 1e-9)
     unrestricted : as :func:`dftjax.scf` (default RHF for singlets, UHF otherwise)
     reference : a finished exact-ERI Hartree-Fock :class:`SCFCalculation` of this
         molecule and basis to reuse (then basis, scf_conv_tol, unrestricted are ignored)
@@ -247,7 +248,7 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     start = time.perf_counter()
     if reference is None:
         reference = scf(molecule, basis, xc="hf", conv_tol=scf_conv_tol,
-                        conv_tol_grad=np.sqrt(scf_conv_tol) / 30, unrestricted=unrestricted,
+                        conv_tol_grad=scf_conv_tol_grad, unrestricted=unrestricted,
                         density_fit=False, verbose=verbose)
     elif reference.xc != "hf" or reference.integrals.eri is None:
         raise ValueError("the reference must be a Hartree-Fock calculation with exact ERIs")
