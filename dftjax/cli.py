@@ -30,6 +30,7 @@ import traceback
 import numpy as np
 
 import dftjax
+from dftjax.correlated import command as correlated_command
 
 # Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
 # (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
@@ -81,6 +82,7 @@ def _add_run_parser(subparsers) -> None:
         action="store_true",
         help="also compute the analytic nuclear gradient dE/dR (Ha/Bohr)",
     )
+    correlated_command.add_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
 
@@ -318,10 +320,16 @@ def _cmd_run(args) -> int:
         # stdout carries only the result; any progress printed on the way goes to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             # A Path, so that Molecule.from_xyz reads it as a file, never as XYZ text.
+            correlated_command.check_options(args)
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
-            result = dftjax.scf(mol, **scf_options)
+            if args.method:
+                result = correlated_command.calculate(mol, args)
+            else:
+                result = dftjax.scf(mol, **scf_options)
     except _INPUT_ERRORS as exc:
         return _bad_input(exc, args)
+    if args.method:
+        return correlated_command.report(result, mol, args)
 
     record = result_to_dict(result, mol, args)
     if args.gradient:

@@ -175,7 +175,8 @@ def _spin_orbitals(reference):
 
 def energy_function(reference, method, ncore=0, config=SolverConfig(),
                     scf_conv_tol=1e-12, scf_conv_tol_grad=1e-10):
-    """h_core (nao, nao) -> (E_total, (E_scf, components, converged)), differentiable.
+    """h_core (nao, nao) -> (E_total, (E_scf, components, converged, iterations)),
+    differentiable.
 
     The SCF is re-solved for the given one-electron Hamiltonian (started from the
     reference's density) and differentiated implicitly; so is the amplitude solve.
@@ -196,10 +197,10 @@ def energy_function(reference, method, ncore=0, config=SolverConfig(),
         fock, e_electronic = model(density)
         orbitals = orbitals_from_density(density, ints.overlap,
                                          jax.lax.stop_gradient(mo_coeff), (mol.nalpha, mol.nbeta))
-        e_corr, components, converged, _ = correlation_energy(method, orbitals, fock, ints.eri,
-                                                              ncore, config)
+        e_corr, components, converged, iterations = correlation_energy(
+            method, orbitals, fock, ints.eri, ncore, config)
         e_scf = e_electronic + e_nuc
-        return e_scf + e_corr, (e_scf, components, converged & scf_converged)
+        return e_scf + e_corr, (e_scf, components, converged & scf_converged, iterations)
 
     return total
 
@@ -272,7 +273,7 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         total = energy_function(reference, method, ncore, config)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            (energy, (e_scf, components, converged)), grad = jax.jit(jax.value_and_grad(
+            (energy, (e_scf, components, converged, iterations)), grad = jax.jit(jax.value_and_grad(
                 total, has_aux=True))(reference.integrals.h_core)
             jax.effects_barrier()
         for w in caught:
@@ -282,7 +283,6 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         density = np.asarray(0.5 * (grad + grad.T))
         dipole = (molecule.atomic_numbers @ molecule.coordinates
                   - np.einsum("xij,ij->x", np.asarray(reference.integrals.dipole), density))
-        iterations = -1
     else:
         spin_density = _spin_densities(reference)
         fock = hf_fock(spin_density, {"h_core": reference.integrals.h_core,
@@ -295,7 +295,6 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         e_scf = float(reference.energy)
         energy = e_scf + e_corr
         converged = bool(amp_converged)
-        iterations = int(iterations)
         converged = converged and bool(reference.converged)
     timings["correlation"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
@@ -303,5 +302,5 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         warnings.warn(f"{method.upper()} did not converge", RuntimeWarning, stacklevel=2)
     components = {k: float(v) for k, v in components.items()}
     return CorrelatedResult(method, float(energy), float(e_scf), float(energy) - float(e_scf),
-                            components, converged, iterations, ncore, reference, density,
+                            components, converged, int(iterations), ncore, reference, density,
                             dipole, timings)
