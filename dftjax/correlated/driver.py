@@ -173,36 +173,53 @@ def _spin_orbitals(reference):
     return jnp.stack([c, c]) if reference.restricted else c
 
 
+def _total_energy(h_core, arrays, static):
+    """(E_total, (E_scf, components, converged, iterations)) as a function of h_core.
+
+    arrays: the reference's integrals, starting density and nuclear repulsion, passed as
+    arguments (not closed over) so that jit does not fold the ERI tensor into constants.
+    static: (SolveConfig of the SCF, method, ncore, SolverConfig), hashable.
+    """
+    scf_config, method, ncore, config = static
+    model = hf_fock_and_energy(h_core, arrays["eri"], eri_pairs=arrays["eri_pairs"])
+    density, _, mo_coeff, _, scf_converged = converged_scf(scf_config, model, arrays["overlap"],
+                                                           arrays["guess"])
+    fock, e_electronic = model(density)
+    orbitals = orbitals_from_density(density, arrays["overlap"], jax.lax.stop_gradient(mo_coeff),
+                                     (scf_config.nalpha, scf_config.nbeta))
+    e_corr, components, converged, iterations = correlation_energy(
+        method, orbitals, fock, arrays["eri"], ncore, config)
+    e_scf = e_electronic + arrays["e_nuc"]
+    return e_scf + e_corr, (e_scf, components, converged & scf_converged, iterations)
+
+
+_total_energy_jit = jax.jit(_total_energy, static_argnums=(2,))
+_value_and_grad_jit = jax.jit(jax.value_and_grad(_total_energy, has_aux=True), static_argnums=(2,))
+
+
+def _energy_inputs(reference, method, ncore, config, scf_conv_tol, scf_conv_tol_grad):
+    ints = reference.integrals
+    mol = reference.molecule
+    scf_config = SolveConfig(nalpha=mol.nalpha, nbeta=mol.nbeta, restricted=reference.restricted,
+                             conv_tol=scf_conv_tol, conv_tol_grad=scf_conv_tol_grad)
+    arrays = {"eri": ints.eri, "eri_pairs": ints.eri_pairs, "overlap": ints.overlap,
+              "guess": _spin_densities(reference), "e_nuc": jnp.asarray(reference.e_nuc)}
+    return arrays, (scf_config, method, ncore, config)
+
+
 def energy_function(reference, method, ncore=0, config=SolverConfig(),
                     scf_conv_tol=1e-12, scf_conv_tol_grad=1e-10):
     """h_core (nao, nao) -> (E_total, (E_scf, components, converged, iterations)),
-    differentiable.
+    jitted and differentiable.
 
     The SCF is re-solved for the given one-electron Hamiltonian (started from the
     reference's density) and differentiated implicitly; so is the amplitude solve.
     ``jax.grad`` of the energy is the relaxed density; a finite field is
     h_core + sum_x F_x r_x.
     """
-    ints = reference.integrals
-    mol = reference.molecule
-    scf_config = SolveConfig(nalpha=mol.nalpha, nbeta=mol.nbeta, restricted=reference.restricted,
-                             conv_tol=scf_conv_tol, conv_tol_grad=scf_conv_tol_grad)
-    guess = _spin_densities(reference)
-    e_nuc = reference.e_nuc
-
-    def total(h_core):
-        model = hf_fock_and_energy(h_core, ints.eri, eri_pairs=ints.eri_pairs)
-        density, _, mo_coeff, _, scf_converged = converged_scf(scf_config, model, ints.overlap,
-                                                               guess)
-        fock, e_electronic = model(density)
-        orbitals = orbitals_from_density(density, ints.overlap,
-                                         jax.lax.stop_gradient(mo_coeff), (mol.nalpha, mol.nbeta))
-        e_corr, components, converged, iterations = correlation_energy(
-            method, orbitals, fock, ints.eri, ncore, config)
-        e_scf = e_electronic + e_nuc
-        return e_scf + e_corr, (e_scf, components, converged & scf_converged, iterations)
-
-    return total
+    arrays, static = _energy_inputs(reference, method, ncore, config, scf_conv_tol,
+                                    scf_conv_tol_grad)
+    return lambda h_core: _total_energy_jit(h_core, arrays, static)
 
 
 def check_memory(nao, nocc, nvir, relaxed, available=None):
@@ -270,11 +287,11 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     tick = time.perf_counter()
     density = dipole = None
     if relaxed_density:
-        total = energy_function(reference, method, ncore, config)
+        arrays, static = _energy_inputs(reference, method, ncore, config, 1e-12, 1e-10)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            (energy, (e_scf, components, converged, iterations)), grad = jax.jit(jax.value_and_grad(
-                total, has_aux=True))(reference.integrals.h_core)
+            (energy, (e_scf, components, converged, iterations)), grad = _value_and_grad_jit(
+                reference.integrals.h_core, arrays, static)
             jax.effects_barrier()
         for w in caught:
             warnings.warn(w.message, w.category, stacklevel=2)
