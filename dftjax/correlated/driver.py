@@ -66,7 +66,7 @@ class CorrelatedResult:
     energy : total energy of ``method``; scf_energy; correlation_energy = energy - scf_energy
     components : correlation energy parts, e.g. {"ccsd": ..., "(t)": ...}
     converged : SCF, amplitudes (and, with the relaxed density, Lambda equations) all
-        converged; iterations : amplitude iterations (0 for canonical MP2 in one step)
+        converged; iterations : amplitude iterations (DIIS steps; MP2 needs one or two)
     ncore : frozen spatial core orbitals per spin
     density : relaxed AO density matrix (nao, nao), total over spins, or None
     dipole : relaxed dipole (3,) with nuclei, or None
