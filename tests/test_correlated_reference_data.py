@@ -15,12 +15,13 @@ REFERENCE = json.loads((DATA_DIR / "correlated_reference.json").read_text())["h2
 
 def test_water_file_round_trips_and_is_consistent(tmp_path):
     mol = dftjax.Molecule(["O", "H", "H"], REFERENCE["coords"])
-    write_reference(tmp_path / "h2o.npz", mol, basis="sto-3g", method="mp2", name="h2o",
+    # CCSD(T) as the default dipole test of test_correlated_driver: same compiled code.
+    write_reference(tmp_path / "h2o.npz", mol, basis="sto-3g", method="ccsd(t)", name="h2o",
                     grid_level=1)
     data = read_reference(tmp_path / "h2o.npz")
-    assert data["format"] == FORMAT and data["name"] == "h2o" and data["method"] == "mp2"
+    assert data["format"] == FORMAT and data["name"] == "h2o" and data["method"] == "ccsd(t)"
     assert list(data["symbols"]) == ["O", "H", "H"] and data["converged"]
-    assert abs(data["energy"] - REFERENCE["e_mp2"]) < 1e-8  # as test_correlated_driver
+    assert abs(data["energy"] - REFERENCE["e_ccsd_t"]) < 1e-8  # as test_correlated_driver
     # The density matrix holds the electrons exactly; the level-1 grid to ~1e-4.
     overlap = np.asarray(dftjax.compute_integrals(mol, dftjax.build_basis(mol, "sto-3g")).overlap)
     assert abs(np.sum(data["density_matrix"] * overlap) - 10) < 1e-8

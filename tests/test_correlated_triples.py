@@ -7,6 +7,7 @@ second order. Without the off-diagonal Fock term the change would be first order
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax.scipy.linalg import expm
 
 import dftjax
@@ -31,6 +32,7 @@ def rotate(params, t, u):
     return {"f": rot, "v": new_v}, (u.T @ t1, jnp.einsum("ai,bj,abxy->ijxy", u, u, t2))
 
 
+@pytest.mark.slow
 def test_occupied_rotation_changes_triples_at_second_order():
     mol = dftjax.Molecule(["O", "H", "H"], [[0, 0, 0.1173], [0, 0.7572, -0.4692],
                                            [0, -0.7572, -0.4692]])
