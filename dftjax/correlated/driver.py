@@ -54,7 +54,7 @@ MP2_PROBLEM = AmplitudeProblem(equations.mp2_residual, equations.mp2_denominator
 CCSD_PROBLEM = AmplitudeProblem(equations.ccsd_residual, equations.denominators,
                                 equations.ccsd_energy, equations.ccsd_project)
 
-# Reverse mode keeps the forward arrays and their cotangents: about 2.5 times the
+# Reverse mode keeps the forward arrays and their cotangents: about 3 times the
 # energy's peak (measured: H2O/cc-pVTZ peaked at 11.3 GB against 3.85 GB estimated for
 # the energy).
 RELAXED_FACTOR = 3.0
