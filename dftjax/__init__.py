@@ -29,6 +29,7 @@ from .optimize import OptimizationResult, optimize  # noqa: E402  (shadows the m
 from .gradients import gradient  # noqa: E402
 from .differentiable import SCFFunction, SCFOutput  # noqa: E402
 from .vibrations import harmonic_frequencies, hessian  # noqa: E402
+from . import correlated  # noqa: E402  (dftjax.correlated.run: MP2, CCSD, CCSD(T))
 
 __version__ = "0.1.0"
 

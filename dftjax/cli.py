@@ -39,6 +39,7 @@ from dftjax.benchmarks.command import add_bench_parser
 from dftjax.compile_clock import CompileClock, compile_notice
 from dftjax.scf.driver import SCFNotConvergedWarning
 from dftjax.train.cli import add_train_parser
+from dftjax.correlated import command as correlated_command
 
 # Debye per atomic unit of dipole (e·Bohr), the value of pyscf.data.nist.AU2DEBYE
 # (PySCF 2.14), so that our Debye numbers print the same digits as PySCF's.
@@ -127,6 +128,7 @@ def _add_run_parser(subparsers) -> None:
         help="check the converged SCF for instabilities and follow them to a stable state "
              "(default: on for open shells / unrestricted runs)",
     )
+    correlated_command.add_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
 
@@ -444,12 +446,18 @@ def _cmd_run(args) -> int:
         with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), compile_notice():
             warnings.simplefilter("ignore", SCFNotConvergedWarning)
             # A Path, so that Molecule.from_xyz reads it as a file, never as XYZ text.
+            correlated_command.check_options(args)
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **molecule_options)
-            if args.stability is not None:
-                scf_options["stability"] = args.stability
-            result = dftjax.scf(mol, **scf_options)
+            if args.method:
+                result = correlated_command.calculate(mol, args)
+            else:
+                if args.stability is not None:
+                    scf_options["stability"] = args.stability
+                result = dftjax.scf(mol, **scf_options)
     except _INPUT_ERRORS as exc:
         return _bad_input(exc, args)
+    if args.method:
+        return correlated_command.report(result, mol, args)
 
     record = result_to_dict(result, mol, args)
     record["stability"] = _stability_record(result.stability)
