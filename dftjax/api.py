@@ -226,7 +226,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         tick = time.perf_counter()
         coords = jnp.asarray(molecule.coordinates)
         ao = xc_grid(basis_set, grid, coords, deriv=0 if functional.family == "lda" else 1,
-                     ao_memory=eri.ao_memory)
+                     ao_memory=eri.ao_memory, neighbours="nra" in functional.needs)
         if eri.method == "exact":
             model = ks_fock_and_energy(functional, ints.h_core, ints.eri, ao,
                                        restricted=not unrestricted,

@@ -31,6 +31,7 @@ from .integrals.eri_derivatives import pair_cotangents
 from .integrals.one_electron import one_electron_from_pairs, pair_data
 from .molecule import nuclear_repulsion_energy
 from .xc.features import xc_energy
+from .xc.nra import neighbour_list
 
 _WRT = ("coordinates", "field", "xc_params")
 
@@ -82,7 +83,7 @@ def _make_lagrangian(calc):
     spec = None if pure_hf else grid_spec(mol.symbols, calc.grid_level)
     deriv = 0 if pure_hf or functional.family == "lda" else 1
 
-    def lagrangian(coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr):
+    def lagrangian(coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr, neighbours):
         data = pair_data(basis, coords, charges, coords)
         overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
         h_core = kinetic + nuclear + jnp.einsum("x,xij->ij", field, dipole)
@@ -98,7 +99,8 @@ def _make_lagrangian(calc):
         if not pure_hf:
             grid = grid_points(spec, coords)
             ao = ao_values(basis, coords, grid.coords, deriv=deriv)
-            energy = energy + xc_energy(functional, xc_params, ao, grid.weights, density)
+            energy = energy + xc_energy(functional, xc_params, ao, grid.weights, density,
+                                        grid.coords, neighbours)
         return energy
 
     return lagrangian
@@ -163,8 +165,12 @@ def gradient(calc, wrt="coordinates"):
                          for d in pair_data(calc.basis, coords)]
         pair_ct = zeros()
         pair_ct_lr = None
+    neighbours = None
+    if calc.xc != "hf" and "nra" in calc.functional.needs:  # NN-NRA: pairs at this geometry
+        points = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level), coords).coords
+        neighbours = neighbour_list(np.asarray(points))
     d_coords, d_field, d_params = _lagrangian_grad(calc)(
-        coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr)
+        coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr, neighbours)
     out = {"coordinates": np.asarray(d_coords), "field": np.asarray(d_field),
            "xc_params": jax.tree_util.tree_map(np.asarray, d_params)}
     return out[wrt] if isinstance(wrt, str) else {name: out[name] for name in names}

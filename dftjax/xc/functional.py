@@ -6,7 +6,7 @@ A functional sees the density through a fixed vocabulary of *features* on grid p
 * ``rho``   (2, npts)  spin densities rho_alpha, rho_beta (electrons / Bohr^3)
 * ``sigma`` (3, npts)  grad rho_a . grad rho_a, grad rho_a . grad rho_b, grad rho_b . grad rho_b
 * ``tau``   (2, npts)  kinetic-energy densities tau_s = 1/2 sum_i |grad phi_is|^2 (libxc's, no 1/2 dropped)
-* ``nra``   (npts,)    the nonlocal descriptor R of NN-NRA (:mod:`dftjax.xc.nonlocal`): a sum
+* ``nra``   (npts,)    the nonlocal descriptor R of NN-NRA (:mod:`dftjax.xc.nra`): a sum
   over the whole grid, which the engine computes from the total density before the
   point-wise pass and differentiates through (its potential is nonlocal)
 

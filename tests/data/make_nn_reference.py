@@ -22,7 +22,9 @@ d/dz, tau): no Laplacian row, so tau is row 4 where the PySCF-1.6 scripts read r
 Same setup as make_ks_reference.py: basis per element from basis-set-exchange (NWChem
 format), Angstrom coordinates, ``mf.grids.level`` the case's grid level,
 ``mf.small_rho_cutoff = 0`` (every grid point kept, as dftjax keeps them),
-``conv_tol = 1e-11``. Per case: the total energy, converged flag, the number of grid points.
+``conv_tol = 1e-11``. Open shells are NH2 and the Li atom, whose ground states are not
+orientations of a degenerate hole (OH's pi^3 has several, 1e-6 Ha apart here, and which
+one an SCF reaches depends on its path). Per case: the total energy, converged flag, the number of grid points.
 """
 
 import json
@@ -37,7 +39,7 @@ jax.config.update("jax_enable_x64", True)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_ks_reference import AMMONIA, OH, pyscf_mol  # noqa: E402
+from make_ks_reference import AMMONIA, NH2, pyscf_mol  # noqa: E402
 
 from pyscf import dft  # noqa: E402
 
@@ -59,8 +61,8 @@ CASES = {
     "li_631g_nn-gga": (LI, "6-31g", "nn-gga", 0, 2, True, 3),
     "li_631g_nn-metagga": (LI, "6-31g", "nn-metagga", 0, 2, True, 3),
     "water_sto3g_nn-gga": (WATER, "sto-3g", "nn-gga", 0, 1, False, 2),
-    "oh_def2svp_nn-gga": (OH, "def2-svp", "nn-gga", 0, 2, True, 3),
-    "oh_def2svp_nn-metagga": (OH, "def2-svp", "nn-metagga", 0, 2, True, 3),
+    "nh2_def2svp_nn-gga": (NH2, "def2-svp", "nn-gga", 0, 2, True, 3),
+    "nh2_def2svp_nn-metagga": (NH2, "def2-svp", "nn-metagga", 0, 2, True, 3),
     "nh3_631gs_nn-lsda": (AMMONIA, "6-31g*", "nn-lsda", 0, 1, False, 3),
     "nh3_631gs_nn-metagga": (AMMONIA, "6-31g*", "nn-metagga", 0, 1, False, 3),
 }

@@ -6,7 +6,7 @@
     >>> mine = nn_functional("nn-metagga", params=trained_params)
 
 The network and descriptors are in :mod:`dftjax.xc.neural.network`; NN-NRA's nonlocal
-descriptor in :mod:`dftjax.xc.nonlocal`. The released weights (MIT licence, converted by
+descriptor in :mod:`dftjax.xc.nra`. The released weights (MIT licence, converted by
 ``scripts/convert_nnfunctional_weights.py``; provenance and SHA-256 of the sources in
 ``weights/README.md``) are package data, ``weights/<form>.npz``, in the parameter-file
 format of :mod:`dftjax.params_io`.

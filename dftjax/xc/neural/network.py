@@ -10,7 +10,7 @@ descriptors of the raw inputs ``rho_a, rho_b, gamma_aa, gamma_ab, gamma_bb, tau_
 * phi4 = [(1 + zeta)^(4/3) + (1 - zeta)^(4/3)] / 2, zeta = (rho_a - rho_b) / (n + eps0);
 * g = (sqrt(gamma_aa + gamma_bb + 2 gamma_ab) + eps0) / u^4                    (GGA and up);
 * t = (tau_a + tau_b + eps0) / (u^5 d5), d5 = (1 + zeta)^(5/3) + (1 - zeta)^(5/3)  (meta-GGA, NRA);
-* R, the nonlocal descriptor of :mod:`dftjax.xc.nonlocal`                          (NRA).
+* R, the nonlocal descriptor of :mod:`dftjax.xc.nra`                          (NRA).
 
 With o the network's output, the XC energy per electron is
 
