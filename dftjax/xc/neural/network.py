@@ -31,6 +31,18 @@ cancellation, and spin densities below zero (round-off) are read as zero, so eve
 and gradient is finite at n = 0 and at full polarisation. Evaluated in float64 (the
 original ran float32).
 
+**Published meta-GGA energies.** With these definitions the SCF energies agree with PySCF
+2's ``define_xc_`` hook running the released ``eval_xc`` in float64 (to 1e-9 Ha), and with
+the energies of the original implementation published in libnxc's tests to 4e-7 (LSDA)
+and 4e-6 Ha (GGA); the meta-GGA's published values lie +4.1e-4 (H2O/6-31G) and -6.7e-5 Ha
+(Li) away. Not the cause: tau's 1/2 (tau doubled or halved moves water's energy by 0.3 to
+0.7 Ha), eps0's placement (identical in restricted and unrestricted paths, see above), or
+PySCF 1.6's meta-GGA Fock build (the released numint.py applies 1/2 v_tau grad phi . grad
+phi, as PySCF 2 does). Cause not established; libnxc compares these energies with
+``np.allclose`` (relative 1e-5, 7.6e-4 Ha on water), so they were never held tighter.
+Through PySCF 2's hook, returning a zero ``vlapl`` array (as the released script does)
+silently drops ``vtau`` from the Fock matrix: 1e-2 Ha on water.
+
 Parameters: ``{"layers": [{"weight": (n_in, n_out), "bias": (n_out,)}, ...]}``; a layer is
 ``x @ weight + bias``.
 """
