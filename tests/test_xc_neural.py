@@ -141,3 +141,12 @@ def test_fresh_and_given_parameters(tmp_path):
         get_functional(f"nn-gga:{path}")
     with pytest.raises(FileNotFoundError):
         get_functional(f"nn-gga:{tmp_path / 'missing.npz'}")
+
+
+def test_reads_only_the_features_it_needs():
+    x = jnp.asarray(INPUTS)
+    full = Features(x[0:2], x[2:5], x[5:7], x[0] + x[1])
+    for form in FORMS:
+        functional = get_functional(form)
+        np.testing.assert_array_equal(functional(full), functional(features(form, x[0:2], x[2:5], x[5:7])
+                                                                   if form != "nn-nra" else full))

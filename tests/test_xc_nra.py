@@ -132,3 +132,26 @@ def test_dense_energy_and_atom_gradient(water, monkeypatch):
     fd = (jax.jit(energy)(coords + step) - jax.jit(energy)(coords - step)) / 2e-4
     # central differences, step 1e-4 Bohr: truncation ~1e-8 relative
     np.testing.assert_allclose(float(gradient[1, 1]), float(fd), rtol=1e-6)
+
+
+def test_scf_with_nn_nra_converges():
+    molecule = dftjax.Molecule(["H", "H"], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.74]])
+    result = dftjax.scf(molecule, basis="sto-3g", xc="nn-nra", grid_level=0)
+    assert result.converged
+    # the same state with NN-meta-GGA (R replaced by its local value) is not far: R only
+    # refines the meta-GGA's descriptors
+    assert -1.25 < result.energy < -1.0
+
+
+@pytest.mark.slow
+def test_forces_from_gradient_and_scf_function_agree():
+    """dftjax.gradient (dense path, Lagrangian) and autodiff through SCFFunction (implicit
+    SCF derivative) give the same forces for NN-NRA."""
+    from dftjax.differentiable import SCFFunction
+
+    molecule = dftjax.Molecule(["H", "F"], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.92]])
+    calc = dftjax.scf(molecule, basis="sto-3g", xc="nn-nra", grid_level=0, conv_tol=1e-11)
+    function = SCFFunction(molecule, basis="sto-3g", xc="nn-nra", grid_level=0)
+    through_scf = jax.grad(lambda c: function(c).energy)(jnp.asarray(molecule.coordinates))
+    # both at SCF convergence 1e-11 Ha: forces agree to ~1e-6 Ha/Bohr
+    np.testing.assert_allclose(np.asarray(through_scf), dftjax.gradient(calc), rtol=0, atol=1e-6)

@@ -12,7 +12,7 @@ descriptor in :mod:`dftjax.xc.nra`. The released weights (MIT licence, converted
 format of :mod:`dftjax.params_io`.
 """
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import jax
@@ -67,8 +67,8 @@ def nn_functional(form, params=None, key=None, name=None):
     if params is None:
         params = init_params(form, key) if key is not None else released_params(form)[0]
     check_params(form, params)
-    return Functional(name=name or form, energy_density=energy_density, needs=FORMS[form],
-                      params=params)
+    return Functional(name=name or form, energy_density=partial(energy_density, needs=FORMS[form]),
+                      needs=FORMS[form], params=params)
 
 
 NN_LSDA, NN_GGA, NN_METAGGA, NN_NRA = (nn_functional(form) for form in FORMS)

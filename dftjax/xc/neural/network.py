@@ -109,15 +109,18 @@ def epsilon_xc(params, rho, sigma=None, tau=None, nra=None):
     return -(network(params, descriptors) + 1.0) * jnp.cbrt(n) * phi4
 
 
-def network_inputs(features):
-    """The raw inputs of the released code from engine features: eps0 added to each sigma."""
-    sigma = None if features.sigma is None else features.sigma + EPSILON
-    return features.rho, sigma, features.tau, features.nra
+def network_inputs(features, needs):
+    """The raw inputs of the released code from engine features, those in ``needs`` only
+    (others None): eps0 added to each sigma."""
+    sigma = features.sigma + EPSILON if "sigma" in needs else None
+    return (features.rho, sigma, features.tau if "tau" in needs else None,
+            features.nra if "nra" in needs else None)
 
 
-def energy_density(params, features):
-    """e_xc = n eps_xc (npts,), Hartree / Bohr^3; zero, with finite derivatives, where n = 0."""
-    rho, sigma, tau, nra = network_inputs(features)
+def energy_density(params, features, needs):
+    """e_xc = n eps_xc (npts,), Hartree / Bohr^3, of the form that reads ``needs`` (one of
+    :data:`FORMS`' values); zero, with finite derivatives, where n = 0."""
+    rho, sigma, tau, nra = network_inputs(features, needs)
     descriptors, n, phi4 = log_descriptors(rho, sigma, tau, nra)
     occupied = n > 0.0
     n_safe = jnp.where(occupied, n, 1.0)  # n^(4/3) has a finite slope at 0, n * cbrt(n) does not
