@@ -129,8 +129,9 @@ class SCFFunction:
         if not self.pure_hf and "nra" in self.functional.needs:
             # NN-NRA's pairs of grid points, built once: exact for geometries whose grid
             # points move by under NRA_SKIN / 2 Bohr from the reference's
-            points = grid_points(self.grid_spec, jnp.asarray(molecule.coordinates)).coords
-            self.neighbours = neighbour_list(np.asarray(points), skin=NRA_SKIN)
+            grid = grid_points(self.grid_spec, jnp.asarray(molecule.coordinates))
+            self.neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom),
+                                             skin=NRA_SKIN)
         self.reference = reference
 
     def model(self, coordinates, xc_params=None, field=None):

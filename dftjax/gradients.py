@@ -167,8 +167,8 @@ def gradient(calc, wrt="coordinates"):
         pair_ct_lr = None
     neighbours = None
     if calc.xc != "hf" and "nra" in calc.functional.needs:  # NN-NRA: pairs at this geometry
-        points = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level), coords).coords
-        neighbours = neighbour_list(np.asarray(points))
+        grid = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level), coords)
+        neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom))
     d_coords, d_field, d_params = _lagrangian_grad(calc)(
         coords, field, xc_params, density, weighted, pair_ct, pair_ct_lr, neighbours)
     out = {"coordinates": np.asarray(d_coords), "field": np.asarray(d_field),

@@ -41,7 +41,7 @@ def test_descriptor_matches_brute_force(water):
     points, weights = np.asarray(grid.coords), np.asarray(grid.weights)
     density = np.exp(-2.0 * np.linalg.norm(points - [0.0, 0.0, 0.2], axis=1))
     density[::7] *= -0.5  # negative sums somewhere too: R = eps0 there
-    neighbours = neighbour_list(points)
+    neighbours = neighbour_list(points, np.asarray(grid.atom))
     ours = np.asarray(jax.jit(nra_descriptor)(neighbours, grid.coords, grid.weights, jnp.asarray(density)))
     expected = brute_force(points, weights, density)
     assert np.any(expected == 1e-7)
@@ -64,7 +64,7 @@ def test_displaced_geometry_does_not_recompile(water):
     for molecule in (WATER, moved):
         g = build_grid(molecule, level=0)
         density = jnp.exp(-jnp.linalg.norm(g.coords, axis=1))
-        descriptor(neighbour_list(np.asarray(g.coords)), g.coords, g.weights, density)
+        descriptor(neighbour_list(np.asarray(g.coords), np.asarray(g.atom)), g.coords, g.weights, density)
     assert len(traces) == 1
 
 
@@ -110,7 +110,7 @@ def test_dense_energy_and_atom_gradient(water, monkeypatch):
     basis, grid, density = water
     functional = get_functional("nn-nra")
     spec = grid_spec(WATER.symbols, 0)
-    neighbours = neighbour_list(np.asarray(grid.coords), skin=0.1)
+    neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom), skin=0.1)
 
     def energy_with(neighbours):
         def energy(coords):
@@ -125,7 +125,7 @@ def test_dense_energy_and_atom_gradient(water, monkeypatch):
     blocked = xc_energy_blocked(functional, functional.params, xcg, density)
     assert abs(float(jax.jit(energy_with(neighbours))(coords) - blocked)) < 1e-10
     monkeypatch.setattr(nra, "NRA_CUTOFF_RATIO", 1e3)  # every pair, no cutoff
-    energy = energy_with(neighbour_list(np.asarray(grid.coords), cutoff=1e3))
+    energy = energy_with(neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom), cutoff=1e3))
     gradient = jax.jit(jax.grad(energy))(coords)
     step = np.zeros((3, 3))
     step[1, 1] = 1e-4

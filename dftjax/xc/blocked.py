@@ -158,7 +158,8 @@ def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZ
     ao = None
     if pairs * NCOMP[deriv] * 8 <= ao_memory:
         ao = tuple(_class_ao(plan, atom_coordinates, grid.coords, c, deriv) for c in layout.classes)
-    neighbour_pairs = jax.device_put(neighbour_list(np.asarray(grid.coords))) if neighbours else None
+    neighbour_pairs = (jax.device_put(neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom)))
+                       if neighbours else None)
     return XCGrid(layout, grid.weights, ao, plan, atom_coordinates, grid.coords, deriv,
                   neighbour_pairs)
 

@@ -10,18 +10,20 @@ is what the released code computes whenever a block holds the whole molecule (sm
 molecules) and the definition that does not depend on how a grid is cut into blocks.
 
 **Neighbour lists** (:func:`neighbour_list`, on the host, from the points' coordinates):
-the points are ordered along a Morton (Z-order) curve of cells and cut into blocks of
+each atom's points are ordered along a Morton (Z-order) curve of cells (in coordinates
+relative to the atom, so the order is the same at every geometry) and cut into blocks of
 ``block_size`` consecutive points, so each block is spatially compact; a block's
 *candidates* are all points within (its bounding sphere + cutoff + ``skin``) of its centre
-(a k-d tree query). Blocks are grouped into a few classes by their number of candidates;
-in a class every block has the same number of candidates and the class the same number
-of blocks (classes are equal shares of the blocks, so their sizes depend on the number
-of points only: rounded up on the ladder of :func:`dftjax.grid.screening.bucket`; the
-candidate counts, which move with the geometry, on powers of two), padded with the index
-npts (a point far away, of zero weight). A class is never made narrower than the same
-class of an earlier list of as many points (the process remembers the widths), so the
-shapes only grow, by powers of two, and rarely: a displaced geometry of a molecule reuses
-the compiled code once its lists have reached their widths. Padding changes no value.
+(a k-d tree query), or, for a block wider than the cutoff (sparse regions), the points
+within cutoff + ``skin`` of any of its points. Blocks are grouped into classes by their number of candidates rounded
+up to a power of two (at most npts): in a class every block has that many candidates and
+the class a number of blocks on the ladder of :func:`dftjax.grid.screening.bucket`,
+padded with the index npts (a point far away, of zero weight), with spare rows (a
+quarter, at least four) in every power of two between the narrowest and widest class for
+blocks that a displacement moves across a power of two. The process remembers,
+per number of points, the classes and rows of earlier lists and never makes fewer, so
+the shapes only grow, rarely: a displaced geometry of a molecule reuses the compiled
+code once its lists have reached their sizes. Padding changes no value.
 
 **Evaluation** (:func:`nra_descriptor`, JAX): block by block (``lax.map``), the B x K
 distances, the exact cutoff test and the sum. It is a differentiable function of the
@@ -55,9 +57,8 @@ NRA_CUTOFF = NRA_LENGTH * NRA_CUTOFF_RATIO
 EPSILON = 1e-7
 
 DEFAULT_BLOCK_SIZE = 64
-DEFAULT_NCLASS = 4
 _FAR = 1e6  # the padding point's coordinate, Bohr: beyond every cutoff
-_widths_seen = {}  # (npts, block size, classes) -> widest candidate counts of earlier lists
+_rows_seen = {}  # (npts, block size) -> {class width: most rows an earlier list needed}
 
 
 @partial(jax.tree_util.register_dataclass, data_fields=["targets", "candidates"],
@@ -82,24 +83,32 @@ class NeighbourList:
         return sum(t.size * c.shape[1] for t, c in zip(self.targets, self.candidates))
 
 
-def _morton_order(points, cell):
-    """Indices that sort ``points`` (npts, 3) along a Z-order curve of cubes of side ``cell``."""
-    q = np.floor((points - points.min(axis=0)) / cell).astype(np.int64)
+def _morton_order(points, cell, atom):
+    """Indices that sort ``points`` (npts, 3) by ``atom`` (npts,), then along a Z-order
+    curve of cubes of side ``cell`` in coordinates relative to their atom's points' mean
+    (which move rigidly with the atom: the order does not depend on the geometry)."""
+    relative = points.copy()
+    for a in np.unique(atom):
+        relative[atom == a] -= points[atom == a].mean(axis=0)
+    q = np.floor((relative - relative.min(axis=0)) / cell).astype(np.int64)
     q = np.minimum(q, 2**20 - 1)
     code = np.zeros(len(points), np.int64)
-    for bit in range(21):
+    for bit in range(20):
         for axis in range(3):
             code |= ((q[:, axis] >> bit) & 1) << (3 * bit + axis)
-    return np.argsort(code, kind="stable")
+    return np.lexsort((code, atom))
 
 
-def neighbour_list(points, cutoff=NRA_CUTOFF, skin=0.0, block_size=DEFAULT_BLOCK_SIZE,
-                   nclass=DEFAULT_NCLASS) -> NeighbourList:
+def neighbour_list(points, atom=None, cutoff=NRA_CUTOFF, skin=0.0,
+                   block_size=DEFAULT_BLOCK_SIZE) -> NeighbourList:
     """The :class:`NeighbourList` of grid ``points`` (npts, 3) Bohr for pairs within
-    ``cutoff`` (+ ``skin``, the slack for displaced geometries), on the host."""
+    ``cutoff`` (+ ``skin``, the slack for displaced geometries), on the host. ``atom``
+    (npts,): the atom each point belongs to (``Grid.atom``), so that blocks hold the same
+    points at every geometry; None treats the points as one atom's."""
     points = np.asarray(points, np.float64)
     npts = len(points)
-    order = _morton_order(points, cutoff / 4.0)
+    atom = np.zeros(npts, np.int64) if atom is None else np.asarray(atom)
+    order = _morton_order(points, cutoff / 4.0, atom)
     nblock = -(-npts // block_size)
     targets = np.full(nblock * block_size, npts, np.int64)
     targets[:npts] = order
@@ -107,18 +116,25 @@ def neighbour_list(points, cutoff=NRA_CUTOFF, skin=0.0, block_size=DEFAULT_BLOCK
     padded = np.concatenate([points, np.full((1, 3), np.nan)])[targets]
     low, high = np.nanmin(padded, axis=1), np.nanmax(padded, axis=1)
     centres, radii = 0.5 * (low + high), 0.5 * np.linalg.norm(high - low, axis=1)
-    found = cKDTree(points).query_ball_point(centres, radii + cutoff + skin)
+    tree = cKDTree(points)
+    found = tree.query_ball_point(centres, radii + cutoff + skin)
+    for block in np.flatnonzero(radii > cutoff):  # sparse, spread-out blocks: per point
+        members = targets[block][targets[block] < npts]
+        found[block] = np.unique(np.concatenate(
+            [np.asarray(f, np.int64) for f in tree.query_ball_point(points[members], cutoff + skin)]))
     counts = np.array([len(f) for f in found])
-    # classes: blocks sorted by candidate count, cut at equal shares of the blocks
-    by_count = np.argsort(counts, kind="stable")
-    groups = [g for g in np.array_split(by_count, min(nclass, nblock)) if len(g)]
-    widths = tuple(1 << int(counts[g].max() - 1).bit_length() for g in groups)
-    key = (npts, block_size, len(groups))
-    widths = tuple(np.maximum(widths, _widths_seen.get(key, widths)).tolist())
-    _widths_seen[key] = widths
+    # a class per power-of-two width (at most npts); rows rounded up on the ladder, and
+    # never fewer rows or classes than an earlier list of as many points had
+    widths = np.minimum(1 << np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64), npts)
+    seen = _rows_seen.setdefault((npts, block_size), {})
+    rungs = [1 << k for k in range(int(widths.min()).bit_length() - 1, int(widths.max() - 1).bit_length())]
+    for width in {min(w, npts) for w in rungs} | set(widths.tolist()):
+        count = int(np.sum(widths == width))
+        # spare rows (a quarter, at least 4) for blocks that a displacement moves here
+        seen[width] = max(seen.get(width, 0), bucket(count + max(4, count // 4)))
     all_targets, all_candidates = [], []
-    for group, width in zip(groups, widths):
-        rows = bucket(len(group))
+    for width, rows in sorted(seen.items()):
+        group = np.flatnonzero(widths == width)
         candidates = np.full((rows, width), npts, np.int32)
         for row, block in enumerate(group):
             candidates[row, :counts[block]] = np.sort(found[block])
