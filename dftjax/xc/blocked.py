@@ -48,7 +48,7 @@ from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS
                               BlockLayout, block_layout)
 from .features import block_density, block_potential
 from .functional import Features
-from .nra import NeighbourList, neighbour_list, nra_descriptor
+from .nra import NeighbourList, neighbour_list, nra_descriptor_and_pullback
 
 DEFAULT_AO_MEMORY = 2 * 1024**3
 """Bytes of AO values an :class:`XCGrid` keeps between SCF steps; above, it re-evaluates them."""
@@ -263,9 +263,8 @@ def _with_nra(xcg, features):
         raise ValueError("this functional needs the nonlocal descriptor 'nra': build its XCGrid "
                          "with xc_grid(..., neighbours=True) (or give dense_xc_grid points "
                          "and a neighbour list)")
-    descriptor, pullback = jax.vjp(
-        lambda n: nra_descriptor(xcg.neighbours, xcg.points, xcg.weights, n),
-        features.rho.sum(axis=0))
+    descriptor, pullback = nra_descriptor_and_pullback(xcg.neighbours, xcg.points, xcg.weights,
+                                                      features.rho.sum(axis=0))
     return Features(features.rho, features.sigma, features.tau, descriptor), pullback
 
 

@@ -145,12 +145,12 @@ def neighbour_list(points, atom=None, cutoff=NRA_CUTOFF, skin=0.0,
     return NeighbourList(tuple(all_targets), tuple(all_candidates), npts)
 
 
-def nra_descriptor(neighbours: NeighbourList, points, weights, density):
-    """R (npts,) of the total ``density`` (npts,) on grid ``points`` (npts, 3) Bohr with
-    quadrature ``weights`` (npts,); see the module docstring. Differentiable in all three."""
+def kernel_sum(neighbours: NeighbourList, points, values):
+    """sum_j K_ij values_j (npts,) with K_ij = exp(-|r_i - r_j| / 0.2) for pairs within the
+    cutoff, on grid ``points`` (npts, 3) Bohr. K is symmetric, so this is its own transpose."""
     npts = neighbours.npts
     points = jnp.concatenate([points, jnp.full((1, 3), _FAR, points.dtype)])
-    weighted = jnp.concatenate([weights * density, jnp.zeros((1,), density.dtype)])
+    values = jnp.concatenate([values, jnp.zeros((1,), values.dtype)])
 
     @jax.checkpoint
     def one_block(block):
@@ -161,10 +161,29 @@ def nra_descriptor(neighbours: NeighbourList, points, weights, density):
         distance = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, squared, 1.0)), 0.0)
         scaled = distance / NRA_LENGTH
         kernel = jnp.where(scaled < NRA_CUTOFF_RATIO, jnp.exp(-scaled), 0.0)
-        return kernel @ weighted[candidates]
+        return kernel @ values[candidates]
 
-    total = jnp.zeros(npts + 1, density.dtype)
+    total = jnp.zeros(npts + 1, values.dtype)
     for targets, candidates in zip(neighbours.targets, neighbours.candidates):
         sums = jax.lax.map(one_block, (targets, candidates))
         total = total.at[targets.reshape(-1)].set(sums.reshape(-1))
-    return jnp.maximum(total[:npts], 0.0) + EPSILON
+    return total[:npts]
+
+
+def nra_descriptor(neighbours: NeighbourList, points, weights, density):
+    """R (npts,) of the total ``density`` (npts,) on grid ``points`` (npts, 3) Bohr with
+    quadrature ``weights`` (npts,); see the module docstring. Differentiable in all three."""
+    return jnp.maximum(kernel_sum(neighbours, points, weights * density), 0.0) + EPSILON
+
+
+def nra_descriptor_and_pullback(neighbours: NeighbourList, points, weights, density):
+    """R as :func:`nra_descriptor`, and its pullback with respect to ``density``: a
+    cotangent c of R -> w_j sum_i K_ij c_i [sum_i > 0], one more kernel sum (K is
+    symmetric), where autodiff's reverse pass through the blocks costs about twice that.
+    Both are plain JAX, so differentiable in turn (the implicit SCF derivative)."""
+    sums = kernel_sum(neighbours, points, weights * density)
+
+    def pullback(cotangent):
+        return (weights * kernel_sum(neighbours, points, jnp.where(sums > 0.0, cotangent, 0.0)),)
+
+    return jnp.maximum(sums, 0.0) + EPSILON, pullback
