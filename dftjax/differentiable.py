@@ -34,7 +34,12 @@ from .molecule import nuclear_repulsion_energy
 from .scf.energy import hf_fock_and_energy
 from .scf.implicit import SolveConfig, converged_scf
 from .scf.kohn_sham import ks_fock_and_energy
+from .xc.blocked import dense_xc_grid
 from .xc.features import density_features
+from .xc.nra import neighbour_list
+
+NRA_SKIN = 0.5
+"""Bohr of slack in NN-NRA's neighbour list of an :class:`SCFFunction` (see its docstring)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +100,10 @@ class SCFFunction:
         of the solution (finite differences of a looser SCF are noisy at the 1e-5 level)
 
     A reference SCF at the molecule's geometry supplies the starting density of every
-    call (good for nearby geometries and parameters).
+    call (good for nearby geometries and parameters). For NN-NRA the pairs of grid points
+    of its nonlocal descriptor are listed once, at the reference geometry, with
+    ``NRA_SKIN`` Bohr of slack: exact for geometries whose grid points move by less than
+    half that relative to each other.
     """
 
     def __init__(self, molecule, basis="def2-svp", xc="hf", *, grid_level=3, cartesian=False,
@@ -117,6 +125,13 @@ class SCFFunction:
         self.guess = 0.5 * jnp.stack([d, d]) if reference.restricted else d
         self.xc_params = reference.xc_params
         self.grid_spec = None if self.pure_hf else grid_spec(molecule.symbols, grid_level)
+        self.neighbours = None
+        if not self.pure_hf and "nra" in self.functional.needs:
+            # NN-NRA's pairs of grid points, built once: exact for geometries whose grid
+            # points move by under NRA_SKIN / 2 Bohr from the reference's
+            grid = grid_points(self.grid_spec, jnp.asarray(molecule.coordinates))
+            self.neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom),
+                                             skin=NRA_SKIN)
         self.reference = reference
 
     def model(self, coordinates, xc_params=None, field=None):
@@ -138,7 +153,8 @@ class SCFFunction:
         grid = grid_points(self.grid_spec, coords)
         ao = ao_values(basis, coords, grid.coords, deriv=0 if functional.family == "lda" else 1)
         params = self.xc_params if xc_params is None else xc_params
-        model = ks_fock_and_energy(functional, h_core, eri, ao, grid.weights, eri_lr, params)
+        xcg = dense_xc_grid(ao, grid.weights, grid.coords, self.neighbours)
+        model = ks_fock_and_energy(functional, h_core, eri, xcg, None, eri_lr, params)
         return model, overlap, dipole
 
     def __call__(self, coordinates=None, xc_params=None, field=None) -> SCFOutput:

@@ -40,6 +40,7 @@ from .integrals.eri_derivatives import pair_cotangents
 from .integrals.one_electron import hermite_pairs, one_electron_from_pairs, pair_data
 from .molecule import nuclear_repulsion_energy
 from .xc.features import xc_energy
+from .xc.nra import neighbour_list
 
 _WRT = ("coordinates", "field", "xc_params")
 
@@ -160,7 +161,7 @@ def _fitted_cotangents(calc, aux, coords):
 
 
 def _make_lagrangian(calc, aux=None):
-    """L(coords, field, xc_params, density, weighted, eri_ct) with the two-electron terms
+    """L(coords, field, xc_params, density, weighted, eri_ct, neighbours) with the two-electron terms
     given by their cotangents ``eri_ct`` (None: left out, for derivatives other than the
     coordinates'): per pair class for exact ERIs, (dE/dT, dE/dM) for density fitting
     with auxiliary basis ``aux``."""
@@ -183,7 +184,7 @@ def _make_lagrangian(calc, aux=None):
                     energy = energy + jnp.vdot(p, dp) + jnp.vdot(centre, dc) + jnp.vdot(e, de)
         return energy
 
-    def lagrangian(coords, field, xc_params, density, weighted, eri_ct):
+    def lagrangian(coords, field, xc_params, density, weighted, eri_ct, neighbours):
         data = pair_data(basis, coords, charges, coords)
         overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
         h_core = kinetic + nuclear + jnp.einsum("x,xij->ij", field, dipole)
@@ -195,7 +196,8 @@ def _make_lagrangian(calc, aux=None):
         if not pure_hf:
             grid = grid_points(spec, coords)
             ao = ao_values(basis, coords, grid.coords, deriv=deriv)
-            energy = energy + xc_energy(functional, xc_params, ao, grid.weights, density)
+            energy = energy + xc_energy(functional, xc_params, ao, grid.weights, density,
+                                        grid.coords, neighbours)
         return energy
 
     return lagrangian
@@ -250,8 +252,12 @@ def gradient(calc, wrt="coordinates"):
     if "coordinates" in names:
         eri_ct = (_fitted_cotangents(calc, aux, coords) if aux is not None
                   else _exact_cotangents(calc, density, coords))
+    neighbours = None
+    if calc.xc != "hf" and "nra" in calc.functional.needs:  # NN-NRA: pairs at this geometry
+        grid = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level), coords)
+        neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom))
     d_coords, d_field, d_params = _lagrangian_grad(calc, aux)(
-        coords, field, xc_params, density, weighted, eri_ct)
+        coords, field, xc_params, density, weighted, eri_ct, neighbours)
     out = {"coordinates": np.asarray(d_coords), "field": np.asarray(d_field),
            "xc_params": jax.tree_util.tree_map(np.asarray, d_params)}
     return out[wrt] if isinstance(wrt, str) else {name: out[name] for name in names}

@@ -13,6 +13,11 @@ The grid's points are cut into blocks, each with the AOs that do not vanish on i
    v_sigma_ab grad rho_b (:func:`dftjax.xc.features.block_potential`), scattered into
    V[idx, idx].
 
+A functional that needs the nonlocal descriptor ``nra`` (NN-NRA) gets it between steps 1
+and 2: R of the total density over the whole grid (:mod:`dftjax.xc.nra`, from the grid's
+neighbour list), and the nonlocal part of its potential, the VJP of R with R's cotangent,
+is added to the rho cotangents before step 3.
+
 So the potential is F_xc = dE_xc/dD written out as matrix products (it equals the
 autodiff derivative of :func:`xc_energy_blocked`, which the tests check), the functional
 compiles once per grid size whatever the blocks, and memory is bounded by one block and
@@ -43,6 +48,7 @@ from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS
                               BlockLayout, block_layout)
 from .features import block_density, block_potential
 from .functional import Features
+from .nra import NeighbourList, neighbour_list, nra_descriptor_and_pullback
 
 DEFAULT_AO_MEMORY = 2 * 1024**3
 """Bytes of AO values an :class:`XCGrid` keeps between SCF steps; above, it re-evaluates them."""
@@ -52,7 +58,8 @@ FUNCTIONAL_CHUNK = 8192
 
 
 @partial(jax.tree_util.register_dataclass,
-         data_fields=["layout", "weights", "ao", "plan", "atom_coordinates", "points"],
+         data_fields=["layout", "weights", "ao", "plan", "atom_coordinates", "points",
+                      "neighbours"],
          meta_fields=["deriv"])
 @dataclass(frozen=True, eq=False)
 class XCGrid:
@@ -72,6 +79,9 @@ class XCGrid:
     points : jax.Array (npts, 3) or None
     deriv : int
         0 (values) or 1 (and gradients): what the functional needs.
+    neighbours : NeighbourList or None
+        For functionals that need the nonlocal descriptor ``nra``
+        (:mod:`dftjax.xc.nra`, evaluated on ``points``); None otherwise.
     """
 
     layout: BlockLayout
@@ -81,6 +91,7 @@ class XCGrid:
     atom_coordinates: jax.Array = None
     points: jax.Array = None
     deriv: int = 1
+    neighbours: NeighbourList = None
 
     @property
     def npts(self):
@@ -94,17 +105,18 @@ class XCGrid:
         """The same blocks with AOs evaluated at ``atom_coordinates`` (natom, 3) on ``grid``'s
         points and weights (all may be traced): for derivatives with respect to the geometry."""
         return XCGrid(self.layout, grid.weights, None, self.plan, atom_coordinates, grid.coords,
-                      self.deriv)
+                      self.deriv, self.neighbours)
 
 
-def dense_xc_grid(ao, weights):
-    """An :class:`XCGrid` of one block holding every point and AO: ``ao`` (ncomp, npts, nao)."""
+def dense_xc_grid(ao, weights, points=None, neighbours=None):
+    """An :class:`XCGrid` of one block holding every point and AO: ``ao`` (ncomp, npts, nao);
+    ``points`` (npts, 3) and ``neighbours`` for functionals that need ``nra``."""
     ao = jnp.asarray(ao)
     ncomp, npts, nao = ao.shape
     block = BlockClass(point_index=np.arange(npts, dtype=np.int32)[None],
                        shell_index=(), ao_index=np.arange(nao, dtype=np.int32)[None])
     return XCGrid(BlockLayout((block,), npts, nao), jnp.asarray(weights), ao=(ao[None],),
-                  deriv=0 if ncomp == 1 else 1)
+                  points=points, deriv=0 if ncomp == 1 else 1, neighbours=neighbours)
 
 
 @partial(jax.jit, static_argnames=("deriv",))
@@ -116,7 +128,8 @@ def _class_ao(plan, atom_coordinates, points, block_class, deriv):
 
 
 def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZE,
-            cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS, ao_memory=DEFAULT_AO_MEMORY):
+            cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS, ao_memory=DEFAULT_AO_MEMORY,
+            neighbours=False):
     """The :class:`XCGrid` of a basis on a molecular grid at a geometry.
 
     Parameters
@@ -132,6 +145,9 @@ def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZ
     ao_memory : int
         Keep the AO values when they take at most this many bytes; else evaluate them in
         every step. 0 never keeps them.
+    neighbours : bool
+        Build the grid's neighbour list (:func:`dftjax.xc.nra.neighbour_list`), which
+        functionals that need the nonlocal descriptor ``nra`` require.
     """
     plan = ao_plan(basis)
     atom_coordinates = jnp.asarray(atom_coordinates, jnp.float64)
@@ -142,7 +158,10 @@ def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZ
     ao = None
     if pairs * NCOMP[deriv] * 8 <= ao_memory:
         ao = tuple(_class_ao(plan, atom_coordinates, grid.coords, c, deriv) for c in layout.classes)
-    return XCGrid(layout, grid.weights, ao, plan, atom_coordinates, grid.coords, deriv)
+    neighbour_pairs = (jax.device_put(neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom)))
+                       if neighbours else None)
+    return XCGrid(layout, grid.weights, ao, plan, atom_coordinates, grid.coords, deriv,
+                  neighbour_pairs)
 
 
 def _blocks(xcg, c):
@@ -238,7 +257,21 @@ def xc_energy_blocked(functional, params, xcg, density):
     """
     rho, grad, tau = _grid_densities(xcg, density, functional.needs)
     features = _features(rho, grad, tau)
+    if "nra" in functional.needs:
+        features = _with_nra(xcg, features)[0]
     return jnp.sum(xcg.weights * _energy_density(functional, params, features))
+
+
+def _with_nra(xcg, features):
+    """``features`` with the nonlocal descriptor R of the total density on the whole grid,
+    and R's pullback (a cotangent of R (npts,) -> that of the total density (npts,))."""
+    if xcg.neighbours is None or xcg.points is None:
+        raise ValueError("this functional needs the nonlocal descriptor 'nra': build its XCGrid "
+                         "with xc_grid(..., neighbours=True) (or give dense_xc_grid points "
+                         "and a neighbour list)")
+    descriptor, pullback = nra_descriptor_and_pullback(xcg.neighbours, xcg.points, xcg.weights,
+                                                      features.rho.sum(axis=0))
+    return Features(features.rho, features.sigma, features.tau, descriptor), pullback
 
 
 def xc_energy_and_potential(functional, params, xcg, density, restricted=False):
@@ -251,9 +284,14 @@ def xc_energy_and_potential(functional, params, xcg, density, restricted=False):
     spin_density = density[:1] if restricted else density
     rho, grad, tau = _grid_densities(xcg, spin_density, needs)
     features = _features(rho, grad, tau)
+    if "nra" in needs:
+        features, nra_pullback = _with_nra(xcg, features)
     weighted, cotangent = _energy_and_derivatives(functional, params, features, xcg.weights)
     nspin = spin_density.shape[0]
-    v_rho, g, v_tau = 0.5 * cotangent.rho[:nspin], None, None
+    cotangent_rho = cotangent.rho
+    if "nra" in needs:  # the nonlocal potential: R depends on both spins' total density
+        cotangent_rho = cotangent_rho + nra_pullback(cotangent.nra)[0]
+    v_rho, g, v_tau = 0.5 * cotangent_rho[:nspin], None, None
     if grad is not None:
         v_sigma = cotangent.sigma
         if restricted:

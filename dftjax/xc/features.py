@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from .functional import Features
+from .nra import nra_descriptor
 
 
 def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
@@ -56,9 +57,18 @@ def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
     return Features(rho=rho, sigma=sigma, tau=tau)
 
 
-def xc_energy(functional, params, ao, weights, density):
-    """E_xc = sum_g w_g e_xc(g) (Hartree) for spin densities (2, nao, nao)."""
+def xc_energy(functional, params, ao, weights, density, points=None, neighbours=None):
+    """E_xc = sum_g w_g e_xc(g) (Hartree) for spin densities (2, nao, nao).
+
+    A functional that needs ``nra`` also needs the grid ``points`` (npts, 3) and their
+    ``neighbours`` (:func:`dftjax.xc.nra.neighbour_list`).
+    """
     features = density_features(ao, density, functional.needs)
+    if "nra" in functional.needs:
+        if points is None or neighbours is None:
+            raise ValueError(f"{functional.name} needs the grid points and their neighbour list")
+        descriptor = nra_descriptor(neighbours, points, weights, features.rho.sum(axis=0))
+        features = Features(features.rho, features.sigma, features.tau, descriptor)
     return jnp.sum(weights * functional.energy_density(params, features))
 
 

@@ -6,6 +6,9 @@ A functional sees the density through a fixed vocabulary of *features* on grid p
 * ``rho``   (2, npts)  spin densities rho_alpha, rho_beta (electrons / Bohr^3)
 * ``sigma`` (3, npts)  grad rho_a . grad rho_a, grad rho_a . grad rho_b, grad rho_b . grad rho_b
 * ``tau``   (2, npts)  kinetic-energy densities tau_s = 1/2 sum_i |grad phi_is|^2 (libxc's, no 1/2 dropped)
+* ``nra``   (npts,)    the nonlocal descriptor R of NN-NRA (:mod:`dftjax.xc.nra`): a sum
+  over the whole grid, which the engine computes from the total density before the
+  point-wise pass and differentiates through (its potential is nonlocal)
 
 and returns the XC energy density *per volume* e_xc (npts,) in Hartree / Bohr^3, so that
 E_xc = sum_g w_g e_xc(g). Closed shells are evaluated with rho_a = rho_b = rho / 2.
@@ -31,11 +34,13 @@ class Features:
     rho: jnp.ndarray
     sigma: Optional[jnp.ndarray] = None
     tau: Optional[jnp.ndarray] = None
+    nra: Optional[jnp.ndarray] = None
 
 
-jax.tree_util.register_dataclass(Features, data_fields=["rho", "sigma", "tau"], meta_fields=[])
+jax.tree_util.register_dataclass(Features, data_fields=["rho", "sigma", "tau", "nra"],
+                                 meta_fields=[])
 
-FEATURE_NAMES = ("rho", "sigma", "tau")
+FEATURE_NAMES = ("rho", "sigma", "tau", "nra")
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,9 +22,10 @@ below, then every module's ``FUNCTIONALS`` (name -> Functional: meta-GGAs, Minne
 range-separated). Other code adds functionals with :func:`register`.
 """
 
+import dataclasses
 import re
 
-from . import gga, hybrids, lda, mgga, minnesota, range_separated
+from . import gga, hybrids, lda, mgga, minnesota, neural, range_separated
 from .functional import Functional
 
 _REGISTRY = {}  # canonical key -> Functional
@@ -56,13 +57,49 @@ def known_functionals():
 
 
 def get_functional(name: str) -> Functional:
-    """The functional called ``name`` (see the module docstring); ValueError if unknown."""
+    """The functional called ``name`` (see the module docstring); ValueError if unknown.
+
+    ``"NAME:PATH"`` (``"nn-metagga:trained.npz"``) is the registered functional NAME with
+    the parameters of the parameter file PATH (:func:`dftjax.params_io.load_pytree`).
+    """
+    base, colon, path = name.partition(":")
+    if colon and _key(base) in _REGISTRY:
+        return _with_parameter_file(_REGISTRY[_key(base)], path)
     functional = _REGISTRY.get(_key(name))
     if functional is not None:
         return functional
     if re.search(r"[,*+]|\s-", name):
         return _parse_sum(name)
     raise ValueError(f"unknown functional {name!r}; known: {', '.join(known_functionals())}")
+
+
+_parameter_files = {}  # (functional, resolved path, mtime) -> Functional: reuse compiled code
+
+
+def _with_parameter_file(functional, path):
+    """``functional`` with the parameters stored in ``path``, checked against its own."""
+    from pathlib import Path
+
+    import jax
+
+    from ..params_io import load_pytree
+
+    resolved = Path(path).expanduser().resolve()
+    key = (functional, str(resolved), resolved.stat().st_mtime_ns if resolved.is_file() else None)
+    if key not in _parameter_files:
+        params, metadata = load_pytree(resolved)
+        form = metadata.get("form")
+        if form is not None and _key(form) != _key(functional.name):
+            raise ValueError(f"parameter file {path!r} holds {form!r} parameters, not {functional.name!r}")
+        expected = jax.tree_util.tree_structure(functional.params)
+        shapes = [getattr(x, "shape", ()) for x in jax.tree_util.tree_leaves(functional.params)]
+        if (jax.tree_util.tree_structure(params) != expected
+                or [x.shape for x in jax.tree_util.tree_leaves(params)] != shapes):
+            raise ValueError(f"parameter file {path!r} does not fit {functional.name!r}: its arrays "
+                             f"differ in structure or shape from the functional's parameters")
+        _parameter_files[key] = dataclasses.replace(functional, name=f"{functional.name}:{path}",
+                                                    params=params)
+    return _parameter_files[key]
 
 
 # PySCF reads a term by its place: before the comma exchange, after it correlation.
@@ -133,6 +170,10 @@ for _functional, _aliases in [
     (hybrids.B3LYP, ("b3lypg", "hyb_gga_xc_b3lyp")),
     (hybrids.B3LYP5, ()),
     (hybrids.PBE0, ("pbeh", "pbe1pbe", "hyb_gga_xc_pbeh")),
+    (neural.NN_LSDA, ()),
+    (neural.NN_GGA, ()),
+    (neural.NN_METAGGA, ("nn-mgga",)),
+    (neural.NN_NRA, ()),
 ]:
     register(_functional, _aliases)
 

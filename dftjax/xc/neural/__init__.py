@@ -1,0 +1,74 @@
+"""Neural XC functionals: the Nagai-Akashi-Sugino forms NN-LSDA, NN-GGA, NN-meta-GGA, NN-NRA.
+
+    >>> from dftjax.xc.neural import nn_functional
+    >>> released = nn_functional("nn-gga")                       # the published weights
+    >>> fresh = nn_functional("nn-metagga", key=jax.random.PRNGKey(0))   # random, for training
+    >>> mine = nn_functional("nn-metagga", params=trained_params)
+
+The network and descriptors are in :mod:`dftjax.xc.neural.network`; NN-NRA's nonlocal
+descriptor in :mod:`dftjax.xc.nra`. The released weights (MIT licence, converted by
+``scripts/convert_nnfunctional_weights.py``; provenance and SHA-256 of the sources in
+``weights/README.md``) are package data, ``weights/<form>.npz``, in the parameter-file
+format of :mod:`dftjax.params_io`.
+"""
+
+from functools import lru_cache, partial
+from pathlib import Path
+
+import jax
+
+from ...params_io import load_pytree
+from ..functional import Functional
+from .network import EPSILON, FORMS, energy_density, epsilon_xc, init_params, n_descriptors
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+__all__ = ["EPSILON", "FORMS", "epsilon_xc", "init_params", "nn_functional", "released_params"]
+
+
+@lru_cache(maxsize=None)
+def _released(form):
+    params, metadata = load_pytree(WEIGHTS / f"{form}.npz")
+    return jax.tree_util.tree_map(lambda x: x.astype("float64"), params), metadata
+
+
+def released_params(form):
+    """``(params, metadata)`` of the published weights of ``form`` (float64 numpy arrays)."""
+    _check_form(form)
+    return _released(form)
+
+
+def _check_form(form):
+    if form not in FORMS:
+        raise ValueError(f"unknown neural functional form {form!r}; known: {', '.join(FORMS)}")
+
+
+def check_params(form, params):
+    """ValueError unless ``params`` has the layer shapes of ``form``'s network."""
+    expected = [layer["weight"].shape for layer in init_params(form, jax.random.PRNGKey(0))["layers"]]
+    try:
+        shapes = [tuple(layer["weight"].shape) for layer in params["layers"]]
+        biases = [tuple(layer["bias"].shape) for layer in params["layers"]]
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{form} parameters must be {{'layers': [{{'weight', 'bias'}}, ...]}}: "
+                         f"missing {error}") from None
+    if shapes != expected or biases != [(n_out,) for _, n_out in expected]:
+        raise ValueError(f"{form} parameters have weight shapes {shapes}, expected {expected} "
+                         f"(n_in = {n_descriptors(form)})")
+
+
+def nn_functional(form, params=None, key=None, name=None):
+    """The Functional of one of :data:`FORMS` (``"nn-lsda"``, ``"nn-gga"``, ``"nn-metagga"``,
+    ``"nn-nra"``): with ``params`` if given, else freshly initialised from the PRNG ``key``
+    if given, else the released weights. ``name`` defaults to ``form``."""
+    _check_form(form)
+    if params is not None and key is not None:
+        raise ValueError("give params or key, not both")
+    if params is None:
+        params = init_params(form, key) if key is not None else released_params(form)[0]
+    check_params(form, params)
+    return Functional(name=name or form, energy_density=partial(energy_density, needs=FORMS[form]),
+                      needs=FORMS[form], params=params)
+
+
+NN_LSDA, NN_GGA, NN_METAGGA, NN_NRA = (nn_functional(form) for form in FORMS)
