@@ -82,3 +82,22 @@ def test_ks_against_pyscf(name):
     if ref["unrestricted"]:
         assert abs(float(result.s2) - ref["s2"]) < S2_TOL, (
             f"{name}: <S^2> = {float(result.s2):.8f}, PySCF {ref['s2']:.8f}")
+
+
+def test_no_radical_converges_by_default():
+    """NO/SVWN/6-31G has no self-consistent aufbau state: in the converged state the
+    singly occupied alpha pi* lies ~5 mHa above the empty one (LDA's self-interaction
+    raises an occupied orbital), so unshifted cycles swap the two for ever. The
+    level-shifted rung of the retry ladder converges there, and its final diagonalisation
+    keeps the shift instead of swapping back. PySCF's reference comes from mf.newton()."""
+    ref = REFERENCE["no_631g_svwn"]
+    mol = dftjax.Molecule(ref["symbols"], ref["coords"], multiplicity=ref["multiplicity"])
+    result = dftjax.scf(mol, basis=ref["basis"], xc=ref["xc"])
+    assert result.converged and result.converged_settings == (0.0, 0.5)
+    assert abs(float(result.energy) - ref["energy"]) < E_TOL
+    assert abs(float(result.s2) - ref["s2"]) < S2_TOL
+    # Orbital energies are those of the unshifted Fock matrix: the occupied alpha pi*
+    # (orbital 7) above the empty one (orbital 8), not 0.5 Ha below it.
+    alpha_energy, alpha_occ = result.mo_energy[0], result.mo_occ[0]
+    assert alpha_occ[7] == 1.0 and alpha_occ[8] == 0.0
+    assert 0.0 < float(alpha_energy[7] - alpha_energy[8]) < 0.02

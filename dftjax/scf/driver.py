@@ -290,10 +290,40 @@ def _host_checks(state):
     return float(state.energy_change), float(state.gradient_norm)
 
 
-def _plain(settings):
-    """The settings of the final diagonalisation: no DIIS, damping or level shift."""
-    return dataclasses.replace(settings, damping=np.zeros(()), level_shift=np.zeros(()),
+def _plain(settings, keep_shift=False):
+    """The settings of the final diagonalisation: no DIIS, damping or level shift (the
+    level shift kept if ``keep_shift``)."""
+    level_shift = settings.level_shift if keep_shift else np.zeros(())
+    return dataclasses.replace(settings, damping=np.zeros(()), level_shift=level_shift,
                                use_diis=np.asarray(False))
+
+
+@jax.jit
+def _unshifted_energies(state):
+    """The state with mo_energy the Rayleigh quotients c^T F c (Ha, (2, nmo)) of its
+    orbitals in the unshifted Fock matrix it diagonalised (``fock_used``)."""
+    energies = jnp.einsum("sip,sij,sjp->sp", state.mo_coeff, state.fock_used, state.mo_coeff)
+    return dataclasses.replace(state, mo_energy=energies)
+
+
+def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad):
+    """The extra diagonalisation after the cycles; returns (final state, whether the run
+    converged: ``converged`` and the final state passes :func:`_final_check`).
+
+    Normally it is unmodified (no DIIS, damping or shift) and occupied by aufbau. A
+    level-shifted run can converge to a state whose occupied orbitals are not the lowest
+    ones (NO with LDA: the singly occupied pi* lies ~5 mHa above the empty one, so no
+    aufbau state is self-consistent and unshifted cycles swap the two for ever). If the
+    unmodified step leaves that state, the step is redone with the shift kept: at
+    convergence F commutes with D, so F + shift (S - S D S) has the same eigenvectors
+    and the same occupied space; the orbital energies returned are those of F.
+    """
+    final = step(state, _plain(settings))
+    passed = bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
+    if converged and not passed and float(settings.level_shift) > 0.0:
+        final = _unshifted_energies(step(state, _plain(settings, keep_shift=True)))
+        passed = bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
+    return final, converged and passed
 
 
 def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
@@ -302,7 +332,8 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
 
     After convergence one more cycle without DIIS, damping or level shift gives the
     final orbitals (PySCF's conv_check); it always runs, so the orbitals returned
-    are eigenvectors of an unmodified Fock matrix.
+    are eigenvectors of an unmodified Fock matrix (to convergence; a level-shifted
+    state that is not aufbau keeps its shift there, see :func:`_final_step`).
     """
     fock_and_energy = as_pytree_model(fock_and_energy)
     state = _host_start(fock_and_energy, density, X.shape[1], diis_space, restricted)
@@ -319,8 +350,8 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
         converged = bool(_is_converged(*_host_checks(state), conv_tol, conv_tol_grad))
         if converged:
             break
-    final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
-    converged = converged and bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
+    final, converged = _final_step(step, state, settings, converged, conv_tol, conv_tol_grad)
+    final = dataclasses.replace(final, iteration=state.iteration)
     if verbose:
         _log(f"final     E(electronic)= {float(final.energy):.12f}"
              f"  dE= {float(final.energy_change): .3e}  |g|= {float(final.gradient_norm):.3e}")

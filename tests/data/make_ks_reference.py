@@ -77,6 +77,8 @@ METHANE = [("C", (0.0, 0.0, 0.0)), ("H", (0.6287, 0.6287, 0.6287)),
 OH = [("O", (0.0, 0.0, 0.0)), ("H", (0.0, 0.0, 0.97))]
 O2 = [("O", (0.0, 0.0, 0.0)), ("O", (0.0, 0.0, 1.21))]
 # NH2: r(NH) 1.024 A, angle 103.4 deg; CH2 (triplet): r(CH) 1.078 A, angle 134 deg
+# NO radical: r(NO) 1.1508 A
+NO = [("N", (0.0, 0.0, 0.0)), ("O", (0.0, 0.0, 1.1508))]
 NH2 = [("N", (0.0, 0.0, 0.0)), ("H", (0.0, 0.8013, -0.6376)), ("H", (0.0, -0.8013, -0.6376))]
 CH2 = [("C", (0.0, 0.0, 0.0)), ("H", (0.0, 0.9923, -0.4212)), ("H", (0.0, -0.9923, -0.4212))]
 
@@ -108,6 +110,9 @@ MOLECULES = {
     "ch2_triplet_631g_pbe0": (CH2, "6-31g", "pbe0", 0, 3, True, 3),
     "nh2_631g_svwn": (NH2, "6-31g", "svwn", 0, 2, True, 3),
     "nh2_631g_wb97x": (NH2, "6-31g", "wb97x", 0, 2, True, 3),
+    # no aufbau state is self-consistent (the occupied pi* lies above the empty one):
+    # PySCF needs mf.newton(), dftjax the level-shifted rung of its retry ladder
+    "no_631g_svwn": (NO, "6-31g", "svwn", 0, 2, True, 3),
     # grid levels
     "water_sto3g_b3lyp_grid0": (WATER, "sto-3g", "b3lyp", 0, 1, False, 0),
     "water_sto3g_b3lyp_grid1": (WATER, "sto-3g", "b3lyp", 0, 1, False, 1),
