@@ -28,13 +28,13 @@ import os
 import pathlib
 import re
 import sys
-import traceback
 import warnings
 
 import jax
 import numpy as np
 
 import dftjax
+from dftjax.exit_codes import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, bad_input as _bad_input
 from dftjax.benchmarks.command import add_bench_parser
 from dftjax.compile_clock import CompileClock, compile_notice
 from dftjax.scf.driver import SCFNotConvergedWarning
@@ -51,10 +51,6 @@ AU2DEBYE = 2.5417464157449032
 # a calculation estimated too big for the memory available (MemoryError, raised before
 # anything large is allocated).
 _INPUT_ERRORS = (OSError, ValueError, KeyError, MemoryError)
-
-EXIT_OK = 0
-EXIT_NOT_CONVERGED = 1
-EXIT_BAD_INPUT = 2
 
 
 def _version() -> str:
@@ -387,13 +383,6 @@ def _eri_line(record: dict) -> str:
     return f"{text}, estimated peak memory {record['memory_estimate_bytes'] / 1024**3:.2f} GiB"
 
 
-def _error_message(exc: BaseException) -> str:
-    # str(KeyError("x")) is "'x'", with quotes; the message itself reads better.
-    if isinstance(exc, KeyError) and len(exc.args) == 1:
-        return str(exc.args[0])
-    return str(exc) or type(exc).__name__
-
-
 def _scf_options(args) -> dict:
     """Keyword arguments of dftjax.scf from the shared options (_add_scf_arguments).
 
@@ -426,14 +415,6 @@ def _molecule_options(args) -> dict:
     if args.multiplicity is not None:
         molecule_options["multiplicity"] = args.multiplicity
     return molecule_options
-
-
-def _bad_input(exc, args) -> int:
-    """Report an input error as one line on stderr (a traceback with --verbose)."""
-    if getattr(args, "verbose", False):
-        traceback.print_exc(file=sys.stderr)
-    print(f"dftjax: error: {_error_message(exc)}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 def _cmd_run(args) -> int:

@@ -10,6 +10,8 @@ samples failed or its update was not finite); 2 a bad configuration
 import contextlib
 import sys
 
+from ..exit_codes import EXIT_NOT_CONVERGED, EXIT_OK, bad_input as _bad_input
+
 
 def add_train_parser(subparsers) -> None:
     """Register ``train`` on the ``dftjax`` command's subparsers."""
@@ -27,7 +29,6 @@ def add_train_parser(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from ..cli import EXIT_NOT_CONVERGED, EXIT_OK, _bad_input
     from .config import load_run
     from .fit import fit
 
