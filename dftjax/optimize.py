@@ -233,8 +233,6 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
     """
     from . import api
 
-    from . import api
-
     _check_arguments(molecule, method, max_steps)
     criteria = convergence_criteria(gtol, conv_tol, convergence)
 
