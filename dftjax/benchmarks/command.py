@@ -9,9 +9,9 @@ bad input.
 import argparse
 import importlib
 import json
-import sys
 
 from dftjax.benchmarks.g2 import atomization_energies, plot_errors, run_g2, summarize, table
+from dftjax.exit_codes import EXIT_NOT_CONVERGED, EXIT_OK, bad_input
 
 
 def add_bench_parser(subparsers) -> None:
@@ -43,24 +43,20 @@ def add_bench_parser(subparsers) -> None:
 
 def run_bench_g2(args) -> int:
     if args.resume and not args.output:
-        print("dftjax: error: --resume needs --output", file=sys.stderr)
-        return 2
+        return bad_input(ValueError("--resume needs --output"), args)
     if args.plot:
         try:
             importlib.import_module("matplotlib")
         except ImportError:
-            print("dftjax: error: --plot needs matplotlib (pip install 'dftjax[plot]')",
-                  file=sys.stderr)
-            return 2
+            return bad_input(ImportError("--plot needs matplotlib (pip install 'dftjax[plot]')"),
+                             args)
     try:
         chosen, records = run_g2(xc=args.xc, basis=args.basis, subset=args.subset,
                                  molecules=args.molecules, grid_level=args.grid_level,
                                  density_fit=args.density_fit, output=args.output,
                                  resume=args.resume, stability=args.stability)
     except (ValueError, KeyError, OSError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"dftjax: error: {message}", file=sys.stderr)
-        return 2
+        return bad_input(exc, args)
     rows = atomization_energies(chosen, records)
     summary = summarize(rows, records)
     if args.json:
@@ -69,4 +65,4 @@ def run_bench_g2(args) -> int:
         print(table(rows, summary))
     if args.plot:
         plot_errors(rows, args.plot)
-    return 1 if summary["failed_species"] else 0
+    return EXIT_NOT_CONVERGED if summary["failed_species"] else EXIT_OK
