@@ -1,12 +1,14 @@
 """NN-NRA against NN-meta-GGA: the cost of the nonlocal descriptor in a Kohn-Sham SCF.
 
 For one molecule, basis and grid level (default water / def2-TZVP / grid 3): the grid's
-size; the neighbour list of NN-NRA's descriptor R (:func:`dftjax.xc.nra.neighbour_list`,
-host) with its build time, the mean number of neighbours per point within the cutoff
-(1.3816 Bohr) and the candidate slots per point that the padded blocks evaluate; R's
-evaluation time (jitted, warm); and the SCF of each functional, cold (compilation
-included) and warm (a second identical SCF in the same process), with the warm ratio
-NN-NRA / NN-meta-GGA.
+size and the mean number of neighbours per point within the cutoff (1.3816 Bohr); the
+kernel of NN-NRA's descriptor R precomputed on the grid (:func:`dftjax.xc.nra.nra_kernel`,
+what each NN-NRA SCF builds once) with its build time and memory; R's evaluation per SCF
+cycle (one kernel sum for R, one for its pullback: jitted, warm); and the SCF of each
+functional, cold (compilation included) and warm (a second identical SCF in the same
+process), with the warm ratio NN-NRA / NN-meta-GGA. Every time is given as wall and CPU
+seconds (time.process_time, all threads of this process): on a shared machine the CPU
+time is the one that does not depend on the neighbours' load.
 
 Usage: python benchmarks/bench_nn.py [--basis def2-tzvp] [--grid-level 3]
 """
@@ -21,17 +23,23 @@ from scipy.spatial import cKDTree
 
 import dftjax
 from dftjax.grid import build_grid
-from dftjax.xc.nra import NRA_CUTOFF, neighbour_list, nra_descriptor
+from dftjax.memory import format_bytes
+from dftjax.xc.nra import NRA_CUTOFF, nra_descriptor_and_pullback, nra_kernel
 
 WATER = dftjax.Molecule(["O", "H", "H"], [[0.0, 0.0, 0.119262], [0.0, 0.763239, -0.477047],
                                           [0.0, -0.763239, -0.477047]])
 
 
 def timed(function, *args, **kwargs):
-    start = time.perf_counter()
+    """(result, wall seconds, CPU seconds) of a call, waiting for JAX's results."""
+    wall, cpu = time.perf_counter(), time.process_time()
     out = function(*args, **kwargs)
     jax.block_until_ready(getattr(out, "energy", out))
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def both(wall, cpu):
+    return f"{wall:.2f} s wall / {cpu:.2f} s CPU"
 
 
 def main():
@@ -42,25 +50,34 @@ def main():
 
     grid = build_grid(WATER, level=args.grid_level)
     points = np.asarray(grid.coords)
-    neighbours, build = timed(neighbour_list, points)
     within = cKDTree(points).query_ball_point(points, NRA_CUTOFF, return_length=True)
-    density = jnp.exp(-jnp.linalg.norm(grid.coords, axis=1))
-    descriptor = jax.jit(nra_descriptor)
-    _, cold = timed(descriptor, neighbours, grid.coords, grid.weights, density)
-    _, warm = timed(descriptor, neighbours, grid.coords, grid.weights, density)
-    print(f"water/{args.basis}, grid level {args.grid_level}: {len(points)} points")
-    print(f"neighbour list: built in {build:.2f} s; {np.mean(within):.0f} neighbours per point "
-          f"(max {np.max(within)}), {neighbours.pairs / len(points):.0f} candidate slots per point")
-    print(f"R: {cold:.2f} s cold, {warm:.2f} s warm")
+    print(f"water/{args.basis}, grid level {args.grid_level}: {len(points)} points, "
+          f"{np.mean(within):.0f} neighbours per point within {NRA_CUTOFF:.4f} Bohr "
+          f"(max {np.max(within)}, {np.sum(within):.3g} pairs)")
+    nra_kernel(points)  # compiles the build's two passes
+    kernel, *build = timed(nra_kernel, points)
+    print(f"R's kernel: built in {both(*build)} (warm); {kernel.kernel.shape[0]} tiles of "
+          f"{kernel.kernel.shape[1]}x{kernel.kernel.shape[2]} points, {format_bytes(kernel.nbytes)}")
 
-    warm_times = {}
+    @jax.jit
+    def cycle(kernel, weights, density):  # R and its pullback, as one SCF cycle needs them
+        descriptor, pullback = nra_descriptor_and_pullback(kernel, None, weights, density)
+        return pullback(jnp.ones_like(descriptor) / descriptor)[0]
+
+    density = jnp.exp(-jnp.linalg.norm(grid.coords, axis=1))
+    timed(cycle, kernel, grid.weights, density)
+    _, *per_cycle = timed(cycle, kernel, grid.weights, density)
+    print(f"R and its pullback per SCF cycle: {both(*per_cycle)}")
+    del kernel
+
+    warm = {}
     for xc in ("nn-metagga", "nn-nra"):
-        result, cold = timed(dftjax.scf, WATER, basis=args.basis, xc=xc, grid_level=args.grid_level)
-        result, warm = timed(dftjax.scf, WATER, basis=args.basis, xc=xc, grid_level=args.grid_level)
-        warm_times[xc] = warm
+        result, *cold = timed(dftjax.scf, WATER, basis=args.basis, xc=xc, grid_level=args.grid_level)
+        result, *warm[xc] = timed(dftjax.scf, WATER, basis=args.basis, xc=xc, grid_level=args.grid_level)
         print(f"{xc:11s} E = {result.energy:.8f} Ha, converged {result.converged}, "
-              f"{result.iterations} cycles: {cold:.1f} s cold, {warm:.1f} s warm")
-    print(f"warm SCF ratio NN-NRA / NN-meta-GGA: {warm_times['nn-nra'] / warm_times['nn-metagga']:.2f}")
+              f"{result.iterations} cycles: cold {both(*cold)}, warm {both(*warm[xc])}")
+    ratios = [a / b for a, b in zip(warm["nn-nra"], warm["nn-metagga"])]
+    print(f"warm SCF ratio NN-NRA / NN-meta-GGA: {ratios[0]:.2f} (wall), {ratios[1]:.2f} (CPU)")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
     options = {} if ao_memory is None else {"ao_memory": ao_memory}
     ao = xc_grid(basis, grid, jnp.asarray(molecule.coordinates),
                  deriv=0 if functional.family == "lda" else 1,
-                 neighbours="nra" in functional.needs, **options)
+                 precompute_nra="nra" in functional.needs, **options)
     if ints.eri is not None:
         return ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, restricted=restricted,
                                   eri_long_range=ints.eri_long_range, xc_params=xc_params)

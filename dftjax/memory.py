@@ -122,9 +122,6 @@ def format_bytes(n: float) -> str:
 
 def check_fits(method: str, peak: int, nao: int, naux: int = 0, available: int = None) -> None:
     """Raise MemoryError when ``peak`` bytes exceed the memory available now."""
-    available = available_memory() if available is None else available
-    if not available or peak <= available:
-        return
     if method == "exact":
         what = (f"exact ERIs for {nao} basis functions need about {format_bytes(peak)} "
                 f"(the (ij|kl) tensor alone is {format_bytes(nao**4 * DOUBLE)})")
@@ -134,4 +131,13 @@ def check_fits(method: str, peak: int, nao: int, naux: int = 0, available: int =
                 f"needs about {format_bytes(peak)} (the fitted tensor alone is "
                 f"{format_bytes(nao * nao * naux * DOUBLE)})")
         advice = "use a smaller basis or auxiliary basis, fewer atoms, or a machine with more memory"
+    check_available(peak, what, advice, available)
+
+
+def check_available(need: int, what: str, advice: str, available: int = None) -> None:
+    """Raise MemoryError "``what``, but only ... is available; ``advice``" when ``need``
+    bytes exceed the memory available now (unknown: no check)."""
+    available = available_memory() if available is None else available
+    if not available or need <= available:
+        return
     raise MemoryError(f"{what}, but only {format_bytes(available)} is available; {advice}")

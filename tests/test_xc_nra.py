@@ -14,7 +14,7 @@ from dftjax.grid import ao_values, build_grid
 from dftjax.xc import get_functional
 from dftjax.xc.blocked import xc_energy_and_potential, xc_energy_blocked, xc_grid
 from dftjax.xc.features import xc_energy
-from dftjax.xc.nra import NRA_CUTOFF, neighbour_list, nra_descriptor
+from dftjax.xc.nra import NRA_CUTOFF, kernel_product, neighbour_list, nra_descriptor, nra_kernel
 
 WATER = dftjax.Molecule(["O", "H", "H"], [[0.0, 0.0, 0.119262], [0.0, 0.763239, -0.477047],
                                           [0.0, -0.763239, -0.477047]])
@@ -31,17 +31,22 @@ def water():
 
 
 def brute_force(points, weights, density):
+    return np.maximum(dense_kernel(points) @ (weights * density), 0.0) + 1e-7
+
+
+def dense_kernel(points):
     scaled = np.linalg.norm(points[:, None] - points[None], axis=-1) / 0.2
-    kernel = np.where(scaled < np.log(1000.0), np.exp(-scaled), 0.0)
-    return np.maximum(kernel @ (weights * density), 0.0) + 1e-7
+    return np.where(scaled < np.log(1000.0), np.exp(-scaled), 0.0)
 
 
-def test_descriptor_matches_brute_force(water):
+@pytest.mark.parametrize("pairs", ["neighbour list", "precomputed kernel"])
+def test_descriptor_matches_brute_force(water, pairs):
     _, grid, _ = water
     points, weights = np.asarray(grid.coords), np.asarray(grid.weights)
     density = np.exp(-2.0 * np.linalg.norm(points - [0.0, 0.0, 0.2], axis=1))
     density[::7] *= -0.5  # negative sums somewhere too: R = eps0 there
-    neighbours = neighbour_list(points, np.asarray(grid.atom))
+    neighbours = (neighbour_list(points, np.asarray(grid.atom)) if pairs == "neighbour list"
+                  else nra_kernel(points))
     ours = np.asarray(jax.jit(nra_descriptor)(neighbours, grid.coords, grid.weights, jnp.asarray(density)))
     expected = brute_force(points, weights, density)
     assert np.any(expected == 1e-7)
@@ -50,8 +55,10 @@ def test_descriptor_matches_brute_force(water):
     assert abs(NRA_CUTOFF - 1.3815510557964275) < 1e-15
 
 
-def test_displaced_geometry_does_not_recompile(water):
-    _, grid, _ = water
+@pytest.mark.parametrize("build", [lambda g: neighbour_list(np.asarray(g.coords), np.asarray(g.atom)),
+                                   lambda g: nra_kernel(np.asarray(g.coords))],
+                         ids=["neighbour list", "precomputed kernel"])
+def test_displaced_geometry_does_not_recompile(build):
     traces = []
 
     @jax.jit
@@ -64,17 +71,45 @@ def test_displaced_geometry_does_not_recompile(water):
     for molecule in (WATER, moved):
         g = build_grid(molecule, level=0)
         density = jnp.exp(-jnp.linalg.norm(g.coords, axis=1))
-        descriptor(neighbour_list(np.asarray(g.coords), np.asarray(g.atom)), g.coords, g.weights, density)
+        descriptor(build(g), g.coords, g.weights, density)
     assert len(traces) == 1
 
 
-@pytest.mark.parametrize("restricted", [False, True])
-def test_potential_is_the_derivative(water, restricted):
+def test_kernel_product_and_its_derivatives(water):
+    """The precomputed kernel's sum, its pullback and its pushforward are products with the
+    dense symmetric kernel (round-off only: sums of O(1) terms)."""
+    _, grid, _ = water
+    points = np.asarray(grid.coords)
+    kernel, dense = nra_kernel(points), dense_kernel(points)
+    rng = np.random.default_rng(3)
+    values, cotangent = rng.standard_normal((2, len(points)))
+    product, pullback = jax.vjp(lambda v: kernel_product(kernel, v), jnp.asarray(values))
+    np.testing.assert_allclose(np.asarray(product), dense @ values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(pullback(jnp.asarray(cotangent))[0]), dense.T @ cotangent,
+                               rtol=0, atol=1e-12)
+    tangent = jax.jvp(lambda v: kernel_product(kernel, v), (jnp.asarray(values),),
+                      (jnp.asarray(cotangent),))[1]
+    np.testing.assert_allclose(np.asarray(tangent), dense @ cotangent, rtol=0, atol=1e-12)
+
+
+def test_kernel_that_does_not_fit_is_refused(water, monkeypatch):
+    import dftjax.memory
+
+    _, grid, _ = water
+    monkeypatch.setattr(dftjax.memory, "available_memory", lambda: 1024**2)
+    with pytest.raises(MemoryError, match=r"NN-NRA's precomputed kernel for 2326 grid points "
+                                          r"needs about \d+ MiB .* only 1 MiB is available"):
+        nra_kernel(np.asarray(grid.coords))
+
+
+@pytest.mark.parametrize("restricted, pairs", [(False, "neighbours"), (True, "neighbours"),
+                                               (False, "precompute_nra")])
+def test_potential_is_the_derivative(water, restricted, pairs):
     basis, grid, density = water
     functional = get_functional("nn-nra")
     if restricted:
         density = jnp.stack([density[0], density[0]])
-    xcg = xc_grid(basis, grid, WATER.coordinates, deriv=1, neighbours=True)
+    xcg = xc_grid(basis, grid, WATER.coordinates, deriv=1, **{pairs: True})
     energy = jax.jit(xc_energy_blocked, static_argnums=0)(functional, functional.params, xcg, density)
     expected = jax.jit(jax.grad(lambda d: xc_energy_blocked(functional, functional.params, xcg, d)))(density)
     expected = 0.5 * (expected + jnp.swapaxes(expected, 1, 2))

@@ -14,8 +14,8 @@ The grid's points are cut into blocks, each with the AOs that do not vanish on i
    V[idx, idx].
 
 A functional that needs the nonlocal descriptor ``nra`` (NN-NRA) gets it between steps 1
-and 2: R of the total density over the whole grid (:mod:`dftjax.xc.nra`, from the grid's
-neighbour list), and the nonlocal part of its potential, the VJP of R with R's cotangent,
+and 2: R of the total density over the whole grid (:mod:`dftjax.xc.nra`, from the kernel
+precomputed on the grid's points, or from its neighbour list where the points move), and the nonlocal part of its potential, the VJP of R with R's cotangent,
 is added to the rho cotangents before step 3.
 
 So the potential is F_xc = dE_xc/dD written out as matrix products (it equals the
@@ -48,7 +48,7 @@ from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS
                               BlockLayout, block_layout)
 from .features import block_density, block_potential
 from .functional import Features
-from .nra import NeighbourList, neighbour_list, nra_descriptor_and_pullback
+from .nra import NeighbourList, NRAKernel, neighbour_list, nra_descriptor_and_pullback, nra_kernel
 
 DEFAULT_AO_MEMORY = 2 * 1024**3
 """Bytes of AO values an :class:`XCGrid` keeps between SCF steps; above, it re-evaluates them."""
@@ -59,7 +59,7 @@ FUNCTIONAL_CHUNK = 8192
 
 @partial(jax.tree_util.register_dataclass,
          data_fields=["layout", "weights", "ao", "plan", "atom_coordinates", "points",
-                      "neighbours"],
+                      "neighbours", "nra_kernel"],
          meta_fields=["deriv"])
 @dataclass(frozen=True, eq=False)
 class XCGrid:
@@ -81,7 +81,10 @@ class XCGrid:
         0 (values) or 1 (and gradients): what the functional needs.
     neighbours : NeighbourList or None
         For functionals that need the nonlocal descriptor ``nra``
-        (:mod:`dftjax.xc.nra`, evaluated on ``points``); None otherwise.
+        (:mod:`dftjax.xc.nra`, evaluated on ``points``, differentiable in them); None otherwise.
+    nra_kernel : NRAKernel or None
+        The same descriptor's kernel precomputed on ``points`` (an SCF's fixed grid: the
+        fast path, used before ``neighbours``); None otherwise.
     """
 
     layout: BlockLayout
@@ -92,6 +95,7 @@ class XCGrid:
     points: jax.Array = None
     deriv: int = 1
     neighbours: NeighbourList = None
+    nra_kernel: NRAKernel = None
 
     @property
     def npts(self):
@@ -103,7 +107,8 @@ class XCGrid:
 
     def at_geometry(self, atom_coordinates, grid):
         """The same blocks with AOs evaluated at ``atom_coordinates`` (natom, 3) on ``grid``'s
-        points and weights (all may be traced): for derivatives with respect to the geometry."""
+        points and weights (all may be traced): for derivatives with respect to the geometry.
+        The precomputed NRA kernel, which holds the old points, is dropped."""
         return XCGrid(self.layout, grid.weights, None, self.plan, atom_coordinates, grid.coords,
                       self.deriv, self.neighbours)
 
@@ -129,7 +134,7 @@ def _class_ao(plan, atom_coordinates, points, block_class, deriv):
 
 def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZE,
             cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS, ao_memory=DEFAULT_AO_MEMORY,
-            neighbours=False):
+            neighbours=False, precompute_nra=False):
     """The :class:`XCGrid` of a basis on a molecular grid at a geometry.
 
     Parameters
@@ -146,11 +151,16 @@ def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZ
         Keep the AO values when they take at most this many bytes; else evaluate them in
         every step. 0 never keeps them.
     neighbours : bool
-        Build the grid's neighbour list (:func:`dftjax.xc.nra.neighbour_list`), which
-        functionals that need the nonlocal descriptor ``nra`` require.
+        Build the grid's neighbour list (:func:`dftjax.xc.nra.neighbour_list`), with which
+        the nonlocal descriptor ``nra`` is differentiable in the points (geometry derivatives).
+    precompute_nra : bool
+        Build the descriptor's kernel on the grid's points (:func:`dftjax.xc.nra.nra_kernel`):
+        the fast path for a fixed geometry (an SCF). Built before the AO values, so that
+        its MemoryError (when it does not fit) comes before they take the memory.
     """
     plan = ao_plan(basis)
     atom_coordinates = jnp.asarray(atom_coordinates, jnp.float64)
+    kernel = nra_kernel(np.asarray(grid.coords)) if precompute_nra else None
     layout = block_layout(basis, plan, np.asarray(grid.coords),
                           np.asarray(atom_coordinates), block_size, cutoff, nclass)
     _, pairs = layout.slots()
@@ -161,7 +171,7 @@ def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZ
     neighbour_pairs = (jax.device_put(neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom)))
                        if neighbours else None)
     return XCGrid(layout, grid.weights, ao, plan, atom_coordinates, grid.coords, deriv,
-                  neighbour_pairs)
+                  neighbour_pairs, kernel)
 
 
 def _blocks(xcg, c):
@@ -265,11 +275,12 @@ def xc_energy_blocked(functional, params, xcg, density):
 def _with_nra(xcg, features):
     """``features`` with the nonlocal descriptor R of the total density on the whole grid,
     and R's pullback (a cotangent of R (npts,) -> that of the total density (npts,))."""
-    if xcg.neighbours is None or xcg.points is None:
+    pairs = xcg.nra_kernel if xcg.nra_kernel is not None else xcg.neighbours
+    if pairs is None or xcg.points is None:
         raise ValueError("this functional needs the nonlocal descriptor 'nra': build its XCGrid "
-                         "with xc_grid(..., neighbours=True) (or give dense_xc_grid points "
-                         "and a neighbour list)")
-    descriptor, pullback = nra_descriptor_and_pullback(xcg.neighbours, xcg.points, xcg.weights,
+                         "with xc_grid(..., precompute_nra=True) or neighbours=True (or give "
+                         "dense_xc_grid points and a neighbour list)")
+    descriptor, pullback = nra_descriptor_and_pullback(pairs, xcg.points, xcg.weights,
                                                       features.rho.sum(axis=0))
     return Features(features.rho, features.sigma, features.tau, descriptor), pullback
 
