@@ -220,50 +220,56 @@ class NRAKernel:
 
 def _tile_pairs(low, high, cutoff):
     """Tile blocks (A, B), A <= B, whose bounding boxes (low, high: (nblock, 3)) are within
-    ``cutoff``, as (npair, 2) sorted by A then B. Boxes wider than the cutoff (sparse regions
-    far out) are searched apart, so the k-d tree's search radius stays small for the rest."""
+    ``cutoff``, as (npair, 2) sorted by A then B. Boxes are grouped by radius (powers of two
+    of the cutoff), so that the k-d tree search between two groups reaches only as far as
+    their widest boxes need (the sparse regions far out have boxes wider than the cutoff)."""
     centres, radii = 0.5 * (low + high), 0.5 * np.linalg.norm(high - low, axis=1)
-    wide = radii > cutoff
+    group = np.clip(np.ceil(np.log2(np.maximum(radii, 1e-300) / cutoff)), -5, 8).astype(np.int64)
+    members = [np.flatnonzero(group == g) for g in np.unique(group)]
+    trees = [cKDTree(centres[m]) for m in members]
     found = []
-    for subset in (np.flatnonzero(~wide), np.flatnonzero(wide)):
-        if len(subset) == 0:
-            continue
-        reach = radii + radii[subset].max() + cutoff
-        lists = cKDTree(centres[subset]).query_ball_point(centres, reach)
-        lengths = np.fromiter((len(x) for x in lists), np.int64, len(lists))
-        others = subset[np.fromiter((i for x in lists for i in x), np.int64, lengths.sum())]
-        found.append(np.stack([np.repeat(np.arange(len(low)), lengths), others], axis=1))
-    pairs = np.concatenate(found)
-    pairs = pairs[pairs[:, 0] <= pairs[:, 1]]
+    for a in range(len(members)):
+        for b in range(a, len(members)):
+            reach = radii[members[a]].max() + radii[members[b]].max() + cutoff
+            near = trees[a].sparse_distance_matrix(trees[b], reach, output_type="ndarray")
+            first, second = members[a][near["i"]], members[b][near["j"]]
+            if a == b:  # each pair twice (and perhaps (A, A))
+                first, second = first[first < second], second[first < second]
+            found.append(np.minimum(first, second) * len(low) + np.maximum(first, second))
+    found.append(np.arange(len(low)) * (len(low) + 1))  # (A, A)
+    pairs = np.sort(np.concatenate(found))  # by A, then B
+    pairs = np.stack(np.divmod(pairs, len(low)), axis=1)
     gap = np.maximum(0.0, np.maximum(low[pairs[:, 0]] - high[pairs[:, 1]],
                                      low[pairs[:, 1]] - high[pairs[:, 0]]))
-    pairs = pairs[np.sum(gap * gap, axis=1) < cutoff * cutoff]
-    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return pairs[np.sum(gap * gap, axis=1) < cutoff * cutoff]
 
 
-def _tile_squared_distances(blocks, rows, columns):
-    """Squared distances (ntile, T, T) between the points of blocks ``rows`` and ``columns``;
-    ``blocks`` (nblock, 3, T) (x, y, z last-but-one: the T axis vectorises)."""
-    difference = blocks[rows][:, :, :, None] - blocks[columns][:, :, None, :]
-    return jnp.sum(difference * difference, axis=1)
+def _tile_squared_distances(blocks, row, column):
+    """Squared distances (T, T) between the points of blocks ``row`` and ``column``;
+    ``blocks`` (nblock, 3, T) (x, y, z first: the T axis vectorises)."""
+    difference = blocks[row][:, :, None] - blocks[column][:, None, :]
+    return jnp.sum(difference * difference, axis=0)
 
 
 @jax.jit
 def _nearest_in_tiles(blocks, rows, columns):
     """The smallest squared distance (ntile,) between the points of each pair of blocks."""
-    return jax.lax.map(lambda rc: jnp.min(_tile_squared_distances(blocks, rc[0], rc[1]), axis=(1, 2)),
-                       (rows.reshape(-1, 256), columns.reshape(-1, 256))).reshape(-1)
+    return jax.lax.map(lambda pair: jnp.min(_tile_squared_distances(blocks, *pair)),
+                       (rows, columns), batch_size=1024)
 
 
 @jax.jit
 def _tile_kernel(blocks, real, rows, columns):
     """K (ntile, T, T) between blocks ``rows`` and ``columns``, zero at padding slots
-    (``real`` (nblock, T) False)."""
-    squared = _tile_squared_distances(blocks, rows, columns)
-    nonzero = squared > 0.0  # the point itself, or a pair of padding slots
-    scaled = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, squared, 1.0)), 0.0) / NRA_LENGTH
-    kernel = jnp.where(scaled < NRA_CUTOFF_RATIO, jnp.exp(-scaled), 0.0)
-    return jnp.where(real[rows][:, :, None] & real[columns][:, None, :], kernel, 0.0)
+    (``real`` (nblock, T) False). In batches of tiles: 25% faster than all at once."""
+    def one_tile(pair):
+        squared = _tile_squared_distances(blocks, *pair)
+        nonzero = squared > 0.0  # the point itself, or two padding slots
+        scaled = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, squared, 1.0)), 0.0) / NRA_LENGTH
+        kernel = jnp.where(scaled < NRA_CUTOFF_RATIO, jnp.exp(-scaled), 0.0)
+        return jnp.where(real[pair[0]][:, None] & real[pair[1]][None, :], kernel, 0.0)
+
+    return jax.lax.map(one_tile, (rows, columns), batch_size=1024)
 
 
 def nra_kernel(points, cutoff=NRA_CUTOFF, tile=KERNEL_TILE) -> NRAKernel:
@@ -285,8 +291,7 @@ def nra_kernel(points, cutoff=NRA_CUTOFF, tile=KERNEL_TILE) -> NRAKernel:
     high = np.where(real[..., None], blocks, -np.inf).max(axis=1)[:-1]
     pairs = _tile_pairs(low, high, cutoff)
     blocks = jnp.asarray(np.swapaxes(blocks, 1, 2))
-    padded = -(-len(pairs) // 256) * 256
-    candidates = np.full((padded, 2), nblock - 1, np.int32)
+    candidates = np.full((bucket(len(pairs)), 2), nblock - 1, np.int32)
     candidates[:len(pairs)] = pairs
     nearest = np.asarray(_nearest_in_tiles(blocks, jnp.asarray(candidates[:, 0]),
                                            jnp.asarray(candidates[:, 1])))[:len(pairs)]
