@@ -173,6 +173,7 @@ def test_scf_with_nn_nra_converges():
     molecule = dftjax.Molecule(["H", "H"], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.74]])
     result = dftjax.scf(molecule, basis="sto-3g", xc="nn-nra", grid_level=0)
     assert result.converged
+    assert result.model.params["xc_grid"].nra_kernel is not None  # the SCF's fast path
     # the same state with NN-meta-GGA (R replaced by its local value) is not far: R only
     # refines the meta-GGA's descriptors
     assert -1.25 < result.energy < -1.0
