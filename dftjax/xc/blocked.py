@@ -15,8 +15,9 @@ The grid's points are cut into blocks, each with the AOs that do not vanish on i
 
 A functional that needs the nonlocal descriptor ``nra`` (NN-NRA) gets it between steps 1
 and 2: R of the total density over the whole grid (:mod:`dftjax.xc.nra`, from the kernel
-precomputed on the grid's points, or from its neighbour list where the points move), and the nonlocal part of its potential, the VJP of R with R's cotangent,
-is added to the rho cotangents before step 3.
+precomputed on the grid's points, or from its neighbour list where the points move), and
+the nonlocal part of its potential, the VJP of R with R's cotangent, is added to the rho
+cotangents before step 3.
 
 So the potential is F_xc = dE_xc/dD written out as matrix products (it equals the
 autodiff derivative of :func:`xc_energy_blocked`, which the tests check), the functional
