@@ -54,8 +54,9 @@ Measured on water / def2-TZVP / grid level 3 (33698 points, 2516 neighbours per 
 within the cutoff, 8.5e7 pairs; ``benchmarks/bench_nn.py``, 2 shared CPU cores): the
 kernel takes 0.6 GiB (302k tiles used + spare, ~8 bytes per pair) and 1.0-1.6 s of CPU to
 build; R and its pullback cost 0.23 s of CPU per SCF cycle (the neighbour lists: 13130
-candidate slots per point, ~3 s per kernel sum); a warm NN-NRA SCF takes 2.0x the CPU time
-of NN-meta-GGA's (6.1 s against 3.0 s, 8 cycles each), where the neighbour lists took 27x.
+candidate slots per point, ~3 s per kernel sum); a warm NN-NRA SCF takes 2.0-2.3x the CPU time
+of NN-meta-GGA's (6.1-6.5 s against 2.9-3.0 s, 8 cycles each), where the neighbour lists
+took 27x. Benzene at grid level 3 (143556 points): 1.9 GiB, built in 4.4 s of CPU.
 """
 
 import math
