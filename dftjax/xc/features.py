@@ -8,8 +8,10 @@ With phi (npts, nao) the AO values, grad phi (3, npts, nao) their gradients and 
     sigma      = (grad rho_a . grad rho_a, grad rho_a . grad rho_b, grad rho_b . grad rho_b)
     tau_s      = 1/2 sum_mn grad phi_m . grad phi_n D_s,mn
 
-Everything is a differentiable function of D, so the XC potential matrix is
-dE_xc/dD by autodiff.
+Everything is a differentiable function of D. :func:`density_features` is the dense
+form (every point, every AO: training and density plots); the XC energy itself, for the
+SCF and the nuclear gradients alike, is evaluated only on screened blocks
+(:mod:`dftjax.xc.blocked`).
 
 :func:`block_density` and :func:`block_potential` are the two contractions of the blocked
 XC path (:mod:`dftjax.xc.blocked`) on one block of points: the features of a density
@@ -26,7 +28,6 @@ import jax
 import jax.numpy as jnp
 
 from .functional import Features
-from .nra import nra_descriptor
 
 
 def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
@@ -55,21 +56,6 @@ def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
             grad_d = jnp.moveaxis(grad_d.reshape(3, npts, 2, nao), 2, 0)
             tau = 0.5 * jnp.sum(grad_d * grad_phi[None], axis=(1, 3))
     return Features(rho=rho, sigma=sigma, tau=tau)
-
-
-def xc_energy(functional, params, ao, weights, density, points=None, neighbours=None):
-    """E_xc = sum_g w_g e_xc(g) (Hartree) for spin densities (2, nao, nao).
-
-    A functional that needs ``nra`` also needs the grid ``points`` (npts, 3) and their
-    ``neighbours`` (:func:`dftjax.xc.nra.neighbour_list`).
-    """
-    features = density_features(ao, density, functional.needs)
-    if "nra" in functional.needs:
-        if points is None or neighbours is None:
-            raise ValueError(f"{functional.name} needs the grid points and their neighbour list")
-        descriptor = nra_descriptor(neighbours, points, weights, features.rho.sum(axis=0))
-        features = Features(features.rho, features.sigma, features.tau, descriptor)
-    return jnp.sum(weights * functional.energy_density(params, features))
 
 
 def block_density_jax(ao, density, with_grad, with_tau):
