@@ -23,6 +23,7 @@ the kernels only on a "gpu" or "tpu" backend.
 """
 
 import os
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -116,14 +117,39 @@ def use_kernels():
 def block_density(ao, density, with_grad, with_tau):
     """:func:`block_density_jax`, or its Pallas kernel where :func:`use_kernels` says so."""
     if use_kernels():
-        from dftjax_kernels import block_density as kernel
-        return kernel(ao, density, with_grad, with_tau)
+        return _density_kernel(ao, density, with_grad, with_tau)
     return block_density_jax(ao, density, with_grad, with_tau)
 
 
 def block_potential(ao, v_rho, g=None, v_tau=None):
     """:func:`block_potential_jax`, or its Pallas kernel where :func:`use_kernels` says so."""
     if use_kernels():
-        from dftjax_kernels import block_potential as kernel
-        return kernel(ao, v_rho, g, v_tau)
+        return _potential_kernel(ao, v_rho, g, v_tau)
     return block_potential_jax(ao, v_rho, g, v_tau)
+
+
+# Pallas calls have no derivative rules of their own. The kernels compute the same
+# functions as their plain-JAX twins, so their derivatives are the twins' (forward mode
+# here; reverse mode transposes it): the XC energy and potential stay differentiable
+# (forces, implicit derivatives, training) where the kernels run.
+@partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _density_kernel(ao, density, with_grad, with_tau):
+    from dftjax_kernels import block_density as kernel
+    return kernel(ao, density, with_grad, with_tau)
+
+
+@_density_kernel.defjvp
+def _density_kernel_jvp(with_grad, with_tau, primals, tangents):
+    twin = lambda ao, density: block_density_jax(ao, density, with_grad, with_tau)
+    return _density_kernel(*primals, with_grad, with_tau), jax.jvp(twin, primals, tangents)[1]
+
+
+@jax.custom_jvp
+def _potential_kernel(ao, v_rho, g, v_tau):
+    from dftjax_kernels import block_potential as kernel
+    return kernel(ao, v_rho, g, v_tau)
+
+
+@_potential_kernel.defjvp
+def _potential_kernel_jvp(primals, tangents):
+    return _potential_kernel(*primals), jax.jvp(block_potential_jax, primals, tangents)[1]
