@@ -5,6 +5,7 @@ guess and runs the SCF; returns an :class:`SCFCalculation` holding the SCF resul
 what was computed along the way (dipole, timings, basis). Atomic units throughout.
 """
 
+import contextlib
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +28,7 @@ from .xc import Functional, get_functional
 from .xc.blocked import xc_grid
 from .eri_choice import choose_eri, density_fitted_integrals
 from .integrals.density_fitting import atom_eri_blocks
+from .log import verbose_logging
 from .scf.density_fit import df_fock_and_energy
 from .scf.stability import StabilityReport, analyse, follow_instabilities
 
@@ -217,10 +219,40 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         cc-pVXZ-JKFIT for cc-pVXZ, J-fit sets for non-hybrid functionals, even-tempered
         functions otherwise; see :mod:`dftjax.basis.auxiliary`), a basis-set-exchange name,
         "etb", or {element: name}; giving one implies density_fit unless it is False
+    verbose : log the SCF's progress (INFO, logger "dftjax.scf"; on stderr when logging is
+        not configured: :mod:`dftjax.log`)
     stability : check the converged state for internal instabilities (negative orbital
         Hessian eigenvalues) and follow them to a stable state (:mod:`dftjax.scf.stability`);
         None (default) checks unrestricted (open-shell) runs only
     """
+    functional, unrestricted = _check_request(molecule, xc, unrestricted, guess)
+    release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
+    stages = _Stages()
+    with verbose_logging(verbose):
+        with stages("integrals"):
+            basis_set = build_basis(molecule, basis, cartesian=cartesian)
+        with stages("grid", functional.name != "hf"):
+            grid = _molecular_grid(molecule, functional, grid_level)
+        with stages("integrals"):
+            eri = choose_eri(molecule, basis_set, basis, functional, density_fit, auxbasis,
+                             0 if grid is None else int(grid.weights.shape[0]), verbose)
+            ints = _integrals(molecule, basis_set, functional, eri)
+        with stages("guess"):
+            density = sad_guess(molecule, basis_set, ints) if guess == "sad" else None
+        with stages("grid", functional.name != "hf"):
+            model = energy_model(molecule, basis_set, ints, functional, grid, not unrestricted,
+                                 xc_params, eri.ao_memory)
+            jax.block_until_ready(model.params)
+        with stages("scf"):
+            result, report = _solve(model, ints, molecule, unrestricted, density, stability,
+                                    dict(conv_tol=conv_tol, conv_tol_grad=conv_tol_grad,
+                                         max_cycle=max_cycle, verbose=verbose))
+        return _calculation(result, report, molecule, basis_set, functional, ints, model, grid,
+                            grid_level, eri, stages)
+
+
+def _check_request(molecule, xc, unrestricted, guess):
+    """The functional and whether the SCF is unrestricted; ValueError/TypeError for bad input."""
     if not isinstance(molecule, Molecule):
         raise TypeError(f"molecule must be a dftjax.Molecule, not {type(molecule).__name__}")
     if molecule.nelectron < 1:
@@ -228,24 +260,51 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         raise ValueError(f"charge {molecule.charge} leaves no electrons: there is no SCF "
                          "to solve")
     functional = xc if isinstance(xc, Functional) else get_functional(str(xc))
-    method = functional.name
-    pure_hf = method == "hf"
     if unrestricted is None:
         unrestricted = molecule.multiplicity != 1
     if not unrestricted and molecule.multiplicity != 1:
         raise ValueError(f"restricted SCF needs multiplicity 1, got {molecule.multiplicity}")
     if guess not in ("sad", "core"):
         raise ValueError(f"unknown guess '{guess}': use 'sad' or 'core'")
-    release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
-    timings = {}
-    clock = CompileClock().start()
-    start = time.perf_counter()
-    basis_set = build_basis(molecule, basis, cartesian=cartesian)
-    tick = time.perf_counter()
-    grid = None if pure_hf else build_grid(molecule, level=grid_level)  # its size for the estimate
-    grid_seconds = time.perf_counter() - tick
-    eri = choose_eri(molecule, basis_set, basis, functional, density_fit, auxbasis,
-                     0 if grid is None else int(grid.weights.shape[0]), verbose)
+    return functional, unrestricted
+
+
+class _Stages:
+    """Wall seconds per stage of :func:`scf`, summed over the blocks of each name, and the
+    compile/run split of the whole (:class:`~dftjax.compile_clock.CompileClock`)."""
+
+    ORDER = ("integrals", "guess", "grid", "scf")
+
+    def __init__(self):
+        self.seconds = {}
+        self.clock = CompileClock().start()
+        self.start = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, name, timed=True):
+        tick = time.perf_counter()
+        yield
+        if timed:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - tick
+
+    def timings(self):
+        """The ``timings`` dict of :class:`SCFCalculation`; stops the clock."""
+        timings = {name: self.seconds[name] for name in self.ORDER if name in self.seconds}
+        timings["total"] = time.perf_counter() - self.start
+        self.clock.stop()
+        timings["compile"] = self.clock.compile_seconds
+        timings["run"] = max(timings["total"] - self.clock.compile_seconds, 0.0)
+        return timings
+
+
+def _molecular_grid(molecule, functional, grid_level):
+    """The Kohn-Sham integration grid (None for Hartree-Fock)."""
+    return None if functional.name == "hf" else build_grid(molecule, level=grid_level)
+
+
+def _integrals(molecule, basis_set, functional, eri) -> Integrals:
+    """Exact or density-fitted integrals, as ``eri`` (an :class:`~dftjax.eri_choice.ERIChoice`)
+    chose, with the long-range ones a range-separated functional needs; computed, not queued."""
     omega = functional.omega if functional.hf_long_range else 0.0
     if eri.method == "exact":
         ints = compute_integrals(molecule, basis_set, omega=omega)
@@ -255,42 +314,37 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         ints = Integrals(overlap, kinetic, nuclear, None, dipole_ints, df=factor,
                          df_long_range=factor_lr)
     jax.block_until_ready((ints.eri, ints.df))
-    timings["integrals"] = time.perf_counter() - start - grid_seconds
-    tick = time.perf_counter()
-    density = sad_guess(molecule, basis_set, ints) if guess == "sad" else None
-    timings["guess"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    model = energy_model(molecule, basis_set, ints, functional, grid, not unrestricted,
-                         xc_params, eri.ao_memory)
-    if not pure_hf:
-        jax.block_until_ready(model.params)
-        timings["grid"] = time.perf_counter() - tick + grid_seconds
-    tick = time.perf_counter()
-    solve = partial(run_scf, model, ints.overlap, ints.h_core,
-                    molecule.nuclear_repulsion(), molecule.nalpha, molecule.nbeta,
-                    restricted=not unrestricted, conv_tol=conv_tol,
-                    conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, verbose=verbose)
+    return ints
+
+
+def _solve(model, ints, molecule, unrestricted, density, stability, options):
+    """The SCF from ``density`` (None: core guess), then (``stability``, by default for
+    unrestricted runs) the stability check and the instabilities followed; (result, report)."""
+    solve = partial(run_scf, model, ints.overlap, ints.h_core, molecule.nuclear_repulsion(),
+                    molecule.nalpha, molecule.nbeta, restricted=not unrestricted, **options)
     result = solve(D0=density)
     report = StabilityReport()
     if stability or (stability is None and unrestricted):
         result, report = follow_instabilities(model, result, lambda guess: solve(D0=guess))
-    timings["scf"] = time.perf_counter() - tick
+    return result, report
+
+
+def _calculation(result, report, molecule, basis_set, functional, ints, model, grid,
+                 grid_level, eri, stages) -> SCFCalculation:
+    """The :class:`SCFCalculation` of a finished SCF: its dipole and XC energy added."""
     dipole = np.asarray(result.dipole_moment(ints.dipole, molecule.atomic_numbers,
                                              molecule.coordinates))
+    pure_hf = functional.name == "hf"
     e_xc = 0.0
     if not pure_hf:
         density = result.density_matrix if not result.restricted else 0.5 * jnp.stack(
             [result.density_matrix, result.density_matrix])
         e_xc = float(ks_xc_energy(model, density))
-    timings["total"] = time.perf_counter() - start
-    clock.stop()
-    timings["compile"] = clock.compile_seconds
-    timings["run"] = max(timings["total"] - clock.compile_seconds, 0.0)
-    return SCFCalculation(result, molecule, basis_set, method, ints, dipole, timings,
-                          functional, grid, e_xc, grid_level,
+    return SCFCalculation(result, molecule, basis_set, functional.name, ints, dipole,
+                          stages.timings(), functional, grid, e_xc, grid_level,
                           None if pure_hf else model.params["xc"], eri.method,
-                          eri.auxbasis_name, eri.naux, eri.peak_bytes, clock.compilations,
-                          clock.cache_hits, model, report)
+                          eri.auxbasis_name, eri.naux, eri.peak_bytes, stages.clock.compilations,
+                          stages.clock.cache_hits, model, report)
 
 
 def stability(calculation: SCFCalculation, external: bool = False):

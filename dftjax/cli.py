@@ -609,9 +609,26 @@ def main(argv=None) -> int:
     # backends (a missing TPU library, ...), which says nothing about the calculation.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
     _choose_platform_quietly()
-    if getattr(args, "verbose", False):
-        logging.getLogger("dftjax").setLevel(logging.INFO)
-    return args.handler(args)
+    with _messages_on_stderr(getattr(args, "verbose", False)):
+        return args.handler(args)
+
+
+@contextlib.contextmanager
+def _messages_on_stderr(verbose):
+    """Within the block, dftjax's logged messages (:mod:`dftjax.log`) go to stderr as bare
+    lines, as the command's own output: progress with --verbose, notices always."""
+    log = logging.getLogger("dftjax")
+    saved = log.level, log.propagate
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.level, log.propagate = saved
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ MemoryError before anything large is allocated when it does not fit.
 :func:`density_fitted_integrals` computes what the density-fitted SCF needs.
 """
 
-import sys
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -16,8 +15,9 @@ from . import memory
 from .basis.auxiliary import build_auxbasis, resolve_auxbasis
 from .integrals.density_fitting import fitted_tensor, naux_of
 from .integrals.one_electron import one_electron_from_pairs, pair_data
+from .log import logger
 
-#: Above this estimated peak, the estimate is printed (stderr) before the run.
+#: Above this estimated peak, the estimate is logged as a warning before the run.
 REPORT_BYTES = 2 * memory.GIB
 
 
@@ -79,8 +79,10 @@ def choose_eri(molecule, basis_set, basis, functional, density_fit=None, auxbasi
             memory.estimate(method, nao, naux, long_range, npts, ncomp, kept_ao_limit=0), available)
     peak = memory.estimate(method, nao, naux, long_range, npts, ncomp, kept_ao_limit=ao_memory)
     result = ERIChoice(method, aux_set, aux_name, naux, peak, available, automatic, ao_memory)
-    if verbose or peak > REPORT_BYTES:
-        print(f"dftjax: {result.describe()}", file=sys.stderr)
+    if peak > REPORT_BYTES:
+        logger().warning(f"dftjax: {result.describe()}")
+    elif verbose:
+        logger().info(f"dftjax: {result.describe()}")
     memory.check_fits(method, peak, nao, naux, available)
     return result
 

@@ -9,7 +9,10 @@ theta of the integrals, the grid or the functional is that of the Lagrangian
 
 at fixed D and W. Every term is a JAX function of the coordinates (one-electron
 integrals, nuclear repulsion, grid points and Becke weights, AO values on the grid), so
-autodiff gives Hellmann-Feynman, Pulay and grid-response terms at once; the ERIs, whose
+autodiff gives Hellmann-Feynman, Pulay and grid-response terms at once. The XC energy is
+the SCF's own, :func:`dftjax.xc.blocked.xc_energy_blocked` on the SCF's screened blocks,
+with the AO values evaluated from the traced atom positions and grid points
+(:meth:`~dftjax.xc.blocked.XCGrid.at_geometry`): one XC evaluation for both; the ERIs, whose
 plain autodiff would keep every chunk alive, go through the memory-lean pullback of
 :mod:`dftjax.integrals.eri_derivatives`.
 
@@ -24,6 +27,7 @@ A uniform electric field F enters as h -> h + F . <i|r|j> and E_nuc -> E_nuc - F
 so dE/dF = -dipole.
 """
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -31,7 +35,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._cache import release_compiled_code
-from .grid.ao_values import ao_values
 from .grid.molecular import grid_points, grid_spec
 from .basis.auxiliary import build_auxbasis, resolve_auxbasis
 from .integrals.density_fitting import (choose_decomposition, coulomb_metric,
@@ -39,7 +42,7 @@ from .integrals.density_fitting import (choose_decomposition, coulomb_metric,
 from .integrals.eri_derivatives import pair_cotangents
 from .integrals.one_electron import hermite_pairs, one_electron_from_pairs, pair_data
 from .molecule import nuclear_repulsion_energy
-from .xc.features import xc_energy
+from .xc.blocked import xc_energy_blocked
 from .xc.nra import neighbour_list
 
 _WRT = ("coordinates", "field", "xc_params")
@@ -160,16 +163,30 @@ def _fitted_cotangents(calc, aux, coords):
                           spin_densities(calc), occupied_factors(calc), a_full)
 
 
+def _scf_xc_grid(calc):
+    """The SCF's :class:`~dftjax.xc.blocked.XCGrid` (blocks, AO plan), its kept AO values
+    dropped: the Lagrangian evaluates them at the traced geometry. For NN-NRA the SCF kept
+    only the descriptor's precomputed kernel, fixed to its points; the gradient needs R
+    differentiable in the points, so the grid's neighbour list is built here."""
+    xcg = dataclasses.replace(calc.model.params["xc_grid"], ao=None, nra_kernel=None)
+    if "nra" in calc.functional.needs and xcg.neighbours is None:
+        grid = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level),
+                           jnp.asarray(calc.molecule.coordinates))
+        xcg = dataclasses.replace(xcg, neighbours=jax.device_put(
+            neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom))))
+    return xcg
+
+
 def _make_lagrangian(calc, aux=None):
-    """L(coords, field, xc_params, density, weighted, eri_ct, neighbours) with the two-electron terms
+    """L(coords, field, xc_params, density, weighted, eri_ct, xcg) with the two-electron terms
     given by their cotangents ``eri_ct`` (None: left out, for derivatives other than the
     coordinates'): per pair class for exact ERIs, (dE/dT, dE/dM) for density fitting
-    with auxiliary basis ``aux``."""
+    with auxiliary basis ``aux``; ``xcg`` the SCF's XC grid (:func:`_scf_xc_grid`, None
+    for HF)."""
     mol, basis, functional = calc.molecule, calc.basis, calc.functional
     charges = jnp.asarray(mol.atomic_numbers, jnp.float64)
     pure_hf = calc.xc == "hf"
     spec = None if pure_hf else grid_spec(mol.symbols, calc.grid_level)
-    deriv = 0 if pure_hf or functional.family == "lda" else 1
 
     def two_electron(pairs, coords, eri_ct):
         if aux is not None:
@@ -184,7 +201,7 @@ def _make_lagrangian(calc, aux=None):
                     energy = energy + jnp.vdot(p, dp) + jnp.vdot(centre, dc) + jnp.vdot(e, de)
         return energy
 
-    def lagrangian(coords, field, xc_params, density, weighted, eri_ct, neighbours):
+    def lagrangian(coords, field, xc_params, density, weighted, eri_ct, xcg):
         data = pair_data(basis, coords, charges, coords)
         overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
         h_core = kinetic + nuclear + jnp.einsum("x,xij->ij", field, dipole)
@@ -194,10 +211,8 @@ def _make_lagrangian(calc, aux=None):
         if eri_ct is not None:
             energy = energy + two_electron([d[:3] for d in data], coords, eri_ct)
         if not pure_hf:
-            grid = grid_points(spec, coords)
-            ao = ao_values(basis, coords, grid.coords, deriv=deriv)
-            energy = energy + xc_energy(functional, xc_params, ao, grid.weights, density,
-                                        grid.coords, neighbours)
+            moved = xcg.at_geometry(coords, grid_points(spec, coords))
+            energy = energy + xc_energy_blocked(functional, xc_params, moved, density)
         return energy
 
     return lagrangian
@@ -252,12 +267,9 @@ def gradient(calc, wrt="coordinates"):
     if "coordinates" in names:
         eri_ct = (_fitted_cotangents(calc, aux, coords) if aux is not None
                   else _exact_cotangents(calc, density, coords))
-    neighbours = None
-    if calc.xc != "hf" and "nra" in calc.functional.needs:  # NN-NRA: pairs at this geometry
-        grid = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level), coords)
-        neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom))
+    xcg = _scf_xc_grid(calc) if calc.xc != "hf" else None
     d_coords, d_field, d_params = _lagrangian_grad(calc, aux)(
-        coords, field, xc_params, density, weighted, eri_ct, neighbours)
+        coords, field, xc_params, density, weighted, eri_ct, xcg)
     out = {"coordinates": np.asarray(d_coords), "field": np.asarray(d_field),
            "xc_params": jax.tree_util.tree_map(np.asarray, d_params)}
     return out[wrt] if isinstance(wrt, str) else {name: out[name] for name in names}

@@ -28,7 +28,6 @@ sees, so that the molecule does not drift. The gradient reported is the full one
 """
 
 import math
-import sys
 import warnings
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ import scipy.optimize
 
 from .elements import BOHR_TO_ANGSTROM
 from .gradients import gradient as analytic_gradient
+from .log import logger, verbose_logging
 from .molecule import Molecule
 
 GEOMETRIC_DEFAULTS = {"gmax": 4.5e-4, "grms": 3.0e-4, "energy": 1.0e-6, "dmax": 1.8e-3,
@@ -145,8 +145,7 @@ def convergence_criteria(gtol=DEFAULT_GTOL, conv_tol=DEFAULT_CONV_TOL, convergen
     return criteria
 
 
-def _log(message):
-    print(message, file=sys.stderr, flush=True)
+_log = logger("optimize").info  # progress, only when verbose (dftjax.log)
 
 
 def _aligned_displacement(reference, coordinates):
@@ -212,7 +211,8 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
     callback : callable, optional
         Called as ``callback(step)`` with each accepted :class:`OptimizationStep`.
     verbose : bool
-        One progress line per accepted step on stderr. Default True.
+        One progress line per accepted step, logged (INFO, logger "dftjax.optimize"; on
+        stderr when logging is not configured: :mod:`dftjax.log`). Default True.
     gradient : callable, optional
         ``gradient(calc) -> (natom, 3)`` Ha/Bohr for an SCF result; default
         :func:`dftjax.gradient`.
@@ -229,7 +229,7 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
     -------
     OptimizationResult
         Not converged within ``max_steps`` (or stopped by the optimiser) gives
-        ``converged=False``, a RuntimeWarning and a line on stderr, never silence.
+        ``converged=False``, a RuntimeWarning and a logged warning, never silence.
     """
     from . import api
 
@@ -242,13 +242,14 @@ def optimize(molecule, basis="def2-svp", xc="hf", *, gtol=DEFAULT_GTOL, max_step
 
     objective = _Objective(molecule, run_scf, gradient or analytic_gradient)
     trajectory = _Trajectory(objective, criteria, verbose, callback)
-    if verbose:
-        _log(f"geometry optimisation ({method}): {_method_name(xc, scf_options, molecule)}/"
-             f"{basis}, {molecule.natom} atoms; converged when gmax <= {criteria['gmax']:.1e}, "
-             f"grms <= {criteria['grms']:.1e} Ha/Bohr, |dE| <= {criteria['energy']:.1e} Ha, "
-             f"dmax <= {criteria['dmax']:.1e}, drms <= {criteria['drms']:.1e} Angstrom")
-    converged, message = _minimise(objective, trajectory, molecule, method, max_steps, verbose)
-    return _finish(objective, trajectory, converged, message, criteria, verbose)
+    with verbose_logging(verbose):
+        if verbose:
+            _log(f"geometry optimisation ({method}): {_method_name(xc, scf_options, molecule)}/"
+                 f"{basis}, {molecule.natom} atoms; converged when gmax <= {criteria['gmax']:.1e}, "
+                 f"grms <= {criteria['grms']:.1e} Ha/Bohr, |dE| <= {criteria['energy']:.1e} Ha, "
+                 f"dmax <= {criteria['dmax']:.1e}, drms <= {criteria['drms']:.1e} Angstrom")
+        converged, message = _minimise(objective, trajectory, molecule, method, max_steps, verbose)
+        return _finish(objective, trajectory, converged, message, criteria, verbose)
 
 
 def _check_arguments(molecule, method, max_steps):
@@ -366,7 +367,7 @@ def _finish(objective, trajectory, converged, message, criteria, verbose):
         text = (f"geometry optimisation did not converge in {steps} steps "
                 f"({message}); gmax = {final.gmax:.2e} Ha/Bohr "
                 f"(threshold {criteria['gmax']:.1e}), E = {final.energy:.10f} Ha")
-        _log(f"error: {text}")
+        logger("optimize").warning(text)
         warnings.warn(text, RuntimeWarning, stacklevel=3)
     return OptimizationResult(final.molecule, final.energy, final.gradient, converged, steps,
                               objective.evaluations, tuple(trajectory), calc, criteria, message)

@@ -5,6 +5,7 @@ padding, accumulation) on a CPU; their speed on a GPU is another matter. Sizes a
 multiples of the tiles, so the padding is exercised.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -67,3 +68,23 @@ def test_dispatch(block, monkeypatch):
     monkeypatch.setenv("DFTJAX_KERNELS", "nonsense")
     with pytest.raises(ValueError):
         features.use_kernels()
+
+
+def test_kernels_have_the_derivatives_of_their_twins(block, monkeypatch):
+    """Pallas calls have no derivative rules; dftjax gives the kernels their twins' (the
+    XC energy is differentiated for forces and implicit derivatives)."""
+    monkeypatch.setenv("DFTJAX_KERNELS", "pallas")  # interpret mode on a CPU
+    ao, density, rng = block
+    weights = jnp.asarray(rng.standard_normal((2, 5, NPOINT)))
+    v_rho, v_tau = (jnp.asarray(rng.standard_normal((2, NPOINT))) for _ in range(2))
+    g = jnp.asarray(rng.standard_normal((2, 3, NPOINT)))
+
+    cases = [  # (ours, twin, a scalar function of (ao, second argument), the second argument)
+        (features.block_density, block_density_jax,
+         lambda fn: lambda a, d: jnp.vdot(weights, fn(a, d, True, True)), density),
+        (features.block_potential, block_potential_jax,
+         lambda fn: lambda a, v: jnp.vdot(density, fn(a, v, g, v_tau)), v_rho)]
+    for ours, twin, scalar, second in cases:
+        for argnum in (0, 1):
+            _close(jax.grad(scalar(ours), argnum)(ao, second),
+                   jax.grad(scalar(twin), argnum)(ao, second))

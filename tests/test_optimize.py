@@ -79,7 +79,7 @@ def distances(coordinates):
 
 
 @pytest.mark.parametrize("method", ["BFGS", "L-BFGS-B"])
-def test_model_minimum_is_found(springs, method, capsys):
+def test_model_minimum_is_found(springs, method, caplog):
     steps_seen = []
     result = optimize(water_model(), basis="sto-3g", gradient=spring_gradient, method=method,
                       gtol=1e-6, callback=steps_seen.append, grid_level=1)
@@ -103,9 +103,10 @@ def test_model_minimum_is_found(springs, method, capsys):
     # the SCF options are passed on, with the optimiser's tighter conv_tol
     assert springs[0] == {"basis": "sto-3g", "xc": "hf", "conv_tol": 1e-10, "verbose": False,
                           "grid_level": 1}
-    # progress on stderr, one line per step
-    err = capsys.readouterr().err
-    assert err.count("  step ") == result.steps + 1 and "geometry converged" in err
+    # progress logged (dftjax.log), one line per step
+    lines = [r.getMessage() for r in caplog.records if r.name == "dftjax.optimize"]
+    assert sum(line.startswith("  step ") for line in lines) == result.steps + 1
+    assert lines[-1].startswith("geometry converged")
     # XYZ output of the final geometry and of the trajectory, in Angstrom
     xyz = result.to_xyz()
     assert xyz.splitlines()[0] == "3" and "E = " in xyz.splitlines()[1]
@@ -124,12 +125,13 @@ def test_default_criteria_reach_the_minimum_to_1e_4_angstrom(springs):
     assert np.max(error) * BOHR_TO_ANGSTROM < 1e-4
 
 
-def test_not_converged_is_loud(springs, capsys):
+def test_not_converged_is_loud(springs, caplog):
     with pytest.warns(RuntimeWarning, match="did not converge in 2 steps"):
         result = optimize(water_model(), gradient=spring_gradient, max_steps=2)
     assert not result.converged and result.steps == 2
     assert "reached max_steps" in result.message
-    assert "error: geometry optimisation did not converge" in capsys.readouterr().err
+    assert any(r.levelname == "WARNING" and "geometry optimisation did not converge" in r.getMessage()
+               for r in caplog.records if r.name == "dftjax.optimize")
     # the lowest-energy geometry is returned
     assert result.energy == min(s.energy for s in result.trajectory)
 

@@ -55,6 +55,26 @@ def test_energy_matches_pyscf(name):
     assert abs(float(result.multiplicity) - float(ref["mult"])) < 1e-6
 
 
+@pytest.mark.parametrize("name", ["h2o_631g", "oh_631g"])  # restricted, unrestricted
+def test_reported_orbital_gradient_is_pyscfs(name):
+    """|g| as PySCF defines it, from the returned orbitals and the Fock matrix of their
+    density (restricted: 2 |C_vir^T F C_occ|; unrestricted: both spins' blocks), since
+    convergence is judged on it."""
+    ref = case(name)
+    result = solve(name)
+    coeff, occ = np.asarray(result.mo_coeff), np.asarray(result.mo_occ)
+    if ref["restricted"]:
+        coeff, occ = np.stack([coeff, coeff]), np.stack([occ, occ]) / 2.0
+    density = np.einsum("sim,sm,sjm->sij", coeff, occ, coeff)
+    fock = np.asarray(ref["model"](jnp.asarray(density))[0])
+    blocks = [coeff[s][:, occ[s] == 0].T @ fock[s] @ coeff[s][:, occ[s] > 0] for s in range(2)]
+    expected = (2.0 * np.linalg.norm(blocks[0]) if ref["restricted"]
+                else np.sqrt(sum(np.sum(b * b) for b in blocks)))
+    assert expected < np.sqrt(1e-9)  # converged: below the default conv_tol_grad
+    # the same sums in another order: agreement to rounding
+    assert abs(float(result.gradient_norm) - expected) < 1e-10
+
+
 @pytest.mark.parametrize("name", MOLECULES)
 def test_orbital_energies_and_dipole_match_pyscf(name):
     ref = case(name)

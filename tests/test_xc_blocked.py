@@ -1,5 +1,5 @@
-"""The screened, blocked XC path (dftjax.grid.screening, dftjax.xc.blocked) against the
-dense one (ao_values + xc_energy), which the Kohn-Sham tests check against PySCF.
+"""The screened, blocked XC path (dftjax.grid.screening, dftjax.xc.blocked), which the SCF
+and the nuclear gradients both use, against a dense twin (ao_values + tests/dense_xc.py).
 
 Two water molecules 12 Angstrom apart, so that screening drops most AOs of the far
 molecule on each block; 6-31G, grid level 1, to stay quick.
@@ -16,7 +16,8 @@ from dftjax.grid.ao_values import evaluate_shells
 from dftjax.grid.screening import bucket, block_layout
 from dftjax.xc import get_functional
 from dftjax.xc.blocked import xc_energy_and_potential, xc_energy_blocked, xc_grid
-from dftjax.xc.features import xc_energy
+
+from dense_xc import dense_xc_energy
 
 WATER = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
 # The screening drops AO values below 1e-14 (and gradients), whose share of E_xc is far
@@ -93,7 +94,7 @@ def test_blocked_energy_and_potential_match_dense(dimer, name):
     deriv = 0 if functional.family == "lda" else 1
     xcg = xc_grid(basis, grid, molecule.coordinates, deriv=deriv)
     expected, potential = jax.jit(jax.value_and_grad(
-        lambda d: xc_energy(functional, functional.params, dense[: 1 + 3 * deriv], grid.weights, d)))(density)
+        lambda d: dense_xc_energy(functional, functional.params, dense[: 1 + 3 * deriv], grid.weights, d)))(density)
     potential = 0.5 * (potential + jnp.swapaxes(potential, 1, 2))
     energy = jax.jit(xc_energy_blocked, static_argnums=0)(functional, functional.params, xcg, density)
     assert abs(float(energy - expected)) < E_TOL
@@ -128,7 +129,7 @@ def test_gradient_with_respect_to_atoms_matches_dense(dimer):
     def dense(coords):
         moved = dftjax.grid.grid_points(spec, coords)
         ao = ao_values(basis, coords, moved.coords, deriv=1)
-        return xc_energy(functional, functional.params, ao, moved.weights, density)
+        return dense_xc_energy(functional, functional.params, ao, moved.weights, density)
 
     coords = jnp.asarray(molecule.coordinates)
     np.testing.assert_allclose(np.asarray(jax.jit(jax.grad(blocked))(coords)),

@@ -4,6 +4,8 @@ References: the O(N^2) double sum over the grid (brute force), autodiff of the e
 finite differences of the energy in the density and in the atom positions.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,8 +15,9 @@ import dftjax
 from dftjax.grid import ao_values, build_grid
 from dftjax.xc import get_functional
 from dftjax.xc.blocked import xc_energy_and_potential, xc_energy_blocked, xc_grid
-from dftjax.xc.features import xc_energy
 from dftjax.xc.nra import NRA_CUTOFF, kernel_product, neighbour_list, nra_descriptor, nra_kernel
+
+from dense_xc import dense_xc_energy
 
 WATER = dftjax.Molecule(["O", "H", "H"], [[0.0, 0.0, 0.119262], [0.0, 0.763239, -0.477047],
                                           [0.0, -0.763239, -0.477047]])
@@ -132,8 +135,9 @@ def test_potential_is_the_derivative(water, restricted, pairs):
 
 
 def test_dense_energy_and_atom_gradient(water, monkeypatch):
-    """The dense path (forces) agrees with the blocked one, and its derivative in the atom
-    positions matches finite differences (the grid and its weights move with the atoms).
+    """The dense twin (tests/dense_xc.py) agrees with the blocked path, and the blocked
+    path's derivative in the atom positions (as the nuclear gradients take it) matches
+    finite differences (the grid and its weights move with the atoms).
 
     The derivative is checked without the cutoff: with it the energy jumps wherever a
     pair of points crosses 1.38 Bohr (by exp(-ln 1000) = 1e-3 of that pair's kernel), a
@@ -147,20 +151,24 @@ def test_dense_energy_and_atom_gradient(water, monkeypatch):
     spec = grid_spec(WATER.symbols, 0)
     neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom), skin=0.1)
 
-    def energy_with(neighbours):
-        def energy(coords):
-            g = grid_points(spec, coords)
-            ao = ao_values(basis, coords, g.coords, deriv=1)
-            return xc_energy(functional, functional.params, ao, g.weights, density, g.coords,
-                             neighbours)
-        return energy
+    def dense(coords):
+        g = grid_points(spec, coords)
+        ao = ao_values(basis, coords, g.coords, deriv=1)
+        return dense_xc_energy(functional, functional.params, ao, g.weights, density, g.coords,
+                               neighbours)
 
     coords = jnp.asarray(WATER.coordinates)
-    xcg = xc_grid(basis, grid, WATER.coordinates, deriv=1, neighbours=True)
+    xcg = xc_grid(basis, grid, WATER.coordinates, deriv=1, neighbours=True, ao_memory=0)
     blocked = xc_energy_blocked(functional, functional.params, xcg, density)
-    assert abs(float(jax.jit(energy_with(neighbours))(coords) - blocked)) < 1e-10
+    assert abs(float(jax.jit(dense)(coords) - blocked)) < 1e-10
     monkeypatch.setattr(nra, "NRA_CUTOFF_RATIO", 1e3)  # every pair, no cutoff
-    energy = energy_with(neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom), cutoff=1e3))
+    every_pair = dataclasses.replace(xcg, neighbours=neighbour_list(
+        np.asarray(grid.coords), np.asarray(grid.atom), cutoff=1e3))
+
+    def energy(coords):
+        moved = every_pair.at_geometry(coords, grid_points(spec, coords))
+        return xc_energy_blocked(functional, functional.params, moved, density)
+
     gradient = jax.jit(jax.grad(energy))(coords)
     step = np.zeros((3, 3))
     step[1, 1] = 1e-4

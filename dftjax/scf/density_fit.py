@@ -25,6 +25,10 @@ Two ways to K, the same numbers for the same density:
   O(naux nao^3) route). Both are blocked so that no intermediate
   is larger than a slice of B.
 
+The Fock matrix is written out for speed, as in :mod:`dftjax.scf.energy`;
+tests/test_density_fit.py and tests/test_scf_kohn_sham.py prove it equal to jax.grad of
+``energy_fn`` (HF and Kohn-Sham, restricted and unrestricted).
+
 Memory: B (naux nao^2 doubles) plus slices; never an nao^4 tensor. The model is a pytree
 (:class:`~dftjax.scf.energy.EnergyModel`): its arrays are traced, so a new geometry
 reuses the compiled SCF step.
@@ -117,14 +121,29 @@ def df_exchange(factor, density):
     return _blocked_sum(nao, _block_size(nao, nao, naux), part, (nao, nao))
 
 
+def _both_spins_exchange(factor, density):
+    return jnp.stack([df_exchange(factor, density[0]), df_exchange(factor, density[1])])
+
+
+@jax.custom_jvp
 def _spin_exchange(factor, density):
-    """K[D_s] for both spins (2, nao, nao); one evaluation when D_alpha = D_beta."""
+    """K[D_s] for both spins (2, nao, nao); one evaluation when D_alpha = D_beta.
+
+    The shortcut holds for the value only: a derivative may move the spins apart (the
+    spin-flip direction of a restricted state, or jax.grad with respect to D_alpha alone),
+    so derivatives are those of both spins' K (:func:`_spin_exchange_jvp`).
+    """
     same = jnp.array_equal(density[0], density[1])
     return jax.lax.cond(
         same,
         lambda d: jnp.stack([df_exchange(factor, d[0])] * 2),
-        lambda d: jnp.stack([df_exchange(factor, d[0]), df_exchange(factor, d[1])]),
+        lambda d: _both_spins_exchange(factor, d),
         density)
+
+
+@_spin_exchange.defjvp
+def _spin_exchange_jvp(primals, tangents):
+    return _spin_exchange(*primals), jax.jvp(_both_spins_exchange, primals, tangents)[1]
 
 
 def _spin_exchange_vectors(factor, vectors, restricted):

@@ -19,7 +19,6 @@ pass 10 conv_tol or 3 conv_tol_grad.
 
 import dataclasses
 import math
-import sys
 import warnings
 from functools import partial
 from typing import Callable, Optional
@@ -29,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.grid.screening import bucket
+from dftjax.log import logger
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
@@ -270,8 +270,7 @@ def as_pytree_model(fock_and_energy):
     return fock_and_energy
 
 
-def _log(message):
-    print(message, file=sys.stderr)
+_log = logger("scf").info  # progress, only when verbose (dftjax.log)
 
 
 # The convergence tests take (energy change, |g|) as traced arrays (scf_solve) or as host

@@ -8,9 +8,14 @@ F_sigma = dE/dD_sigma (2, nao, nao), in Hartree.
 The SCF driver sees only a callable ``fock_and_energy(D) -> (F, E_electronic)``.
 ``EnergyModel`` is such a callable and a pytree: its arrays (``params``) are traced
 by jit, so a new geometry of the same shapes reuses the compiled SCF step, while
-its functions are static. Hartree-Fock supplies the Fock matrix written out by hand,
-h + J[D_total] - K[D_sigma] (tested against autodiff); a Kohn-Sham model gives
-only its energy, h + J + E_xc - a K, and lets autodiff make the Fock matrix.
+its functions are static. ``autodiff_fock_and_energy`` takes F = dE/dD by autodiff; the
+models the SCF runs write it out instead (Hartree-Fock here, h + J[D_total] - K[D_sigma];
+Kohn-Sham in :mod:`dftjax.scf.kohn_sham`, density fitting in :mod:`dftjax.scf.density_fit`)
+for speed: E = 1/2 sum_sigma tr[(h + F_sigma) D_sigma], so one J/K build gives F and E
+together where the energy and then its reverse pass would cost about two, and the XC
+potential is blocked matrix products with memory bounded by one block. Each written-out form is
+tested equal to jax.grad of its own energy function (tests/test_scf_energy.py,
+tests/test_scf_kohn_sham.py, tests/test_density_fit.py, tests/test_xc_blocked.py).
 
 Integrals are in atomic units: h_core (nao, nao) = T + V, eri (nao, nao, nao, nao)
 chemists' notation (ij|kl) with 8-fold symmetry. Reference: Szabo & Ostlund,

@@ -6,7 +6,9 @@
 with a = ``functional.hf_full``, b = ``functional.hf_long_range`` and K_lr the exchange
 with erf(omega r12)/r12. The Fock matrices are F_s = dE/dD_s: h + J - a K_s - b K_lr,s
 written out, plus the XC potential dE_xc/dD_s, also written out (from the functional's
-derivatives by autodiff, on screened blocks of the grid: :mod:`dftjax.xc.blocked`). The
+derivatives by autodiff, on screened blocks of the grid: :mod:`dftjax.xc.blocked`), for
+speed (:mod:`dftjax.scf.energy` says why); tests/test_scf_kohn_sham.py proves F equal to
+jax.grad of the energy. The
 energy alone (``part="energy"``) is plain autodiff-able JAX to every order. The
 functional's parameters live in the model's pytree, so they are traced and differentiable.
 """

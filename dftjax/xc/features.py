@@ -8,8 +8,10 @@ With phi (npts, nao) the AO values, grad phi (3, npts, nao) their gradients and 
     sigma      = (grad rho_a . grad rho_a, grad rho_a . grad rho_b, grad rho_b . grad rho_b)
     tau_s      = 1/2 sum_mn grad phi_m . grad phi_n D_s,mn
 
-Everything is a differentiable function of D, so the XC potential matrix is
-dE_xc/dD by autodiff.
+Everything is a differentiable function of D. :func:`density_features` is the dense
+form (every point, every AO: training and density plots); the XC energy itself, for the
+SCF and the nuclear gradients alike, is evaluated only on screened blocks
+(:mod:`dftjax.xc.blocked`).
 
 :func:`block_density` and :func:`block_potential` are the two contractions of the blocked
 XC path (:mod:`dftjax.xc.blocked`) on one block of points: the features of a density
@@ -21,12 +23,12 @@ the kernels only on a "gpu" or "tpu" backend.
 """
 
 import os
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 
 from .functional import Features
-from .nra import nra_descriptor
 
 
 def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
@@ -55,21 +57,6 @@ def density_features(ao, density, needs=("rho", "sigma", "tau")) -> Features:
             grad_d = jnp.moveaxis(grad_d.reshape(3, npts, 2, nao), 2, 0)
             tau = 0.5 * jnp.sum(grad_d * grad_phi[None], axis=(1, 3))
     return Features(rho=rho, sigma=sigma, tau=tau)
-
-
-def xc_energy(functional, params, ao, weights, density, points=None, neighbours=None):
-    """E_xc = sum_g w_g e_xc(g) (Hartree) for spin densities (2, nao, nao).
-
-    A functional that needs ``nra`` also needs the grid ``points`` (npts, 3) and their
-    ``neighbours`` (:func:`dftjax.xc.nra.neighbour_list`).
-    """
-    features = density_features(ao, density, functional.needs)
-    if "nra" in functional.needs:
-        if points is None or neighbours is None:
-            raise ValueError(f"{functional.name} needs the grid points and their neighbour list")
-        descriptor = nra_descriptor(neighbours, points, weights, features.rho.sum(axis=0))
-        features = Features(features.rho, features.sigma, features.tau, descriptor)
-    return jnp.sum(weights * functional.energy_density(params, features))
 
 
 def block_density_jax(ao, density, with_grad, with_tau):
@@ -130,14 +117,39 @@ def use_kernels():
 def block_density(ao, density, with_grad, with_tau):
     """:func:`block_density_jax`, or its Pallas kernel where :func:`use_kernels` says so."""
     if use_kernels():
-        from dftjax_kernels import block_density as kernel
-        return kernel(ao, density, with_grad, with_tau)
+        return _density_kernel(ao, density, with_grad, with_tau)
     return block_density_jax(ao, density, with_grad, with_tau)
 
 
 def block_potential(ao, v_rho, g=None, v_tau=None):
     """:func:`block_potential_jax`, or its Pallas kernel where :func:`use_kernels` says so."""
     if use_kernels():
-        from dftjax_kernels import block_potential as kernel
-        return kernel(ao, v_rho, g, v_tau)
+        return _potential_kernel(ao, v_rho, g, v_tau)
     return block_potential_jax(ao, v_rho, g, v_tau)
+
+
+# Pallas calls have no derivative rules of their own. The kernels compute the same
+# functions as their plain-JAX twins, so their derivatives are the twins' (forward mode
+# here; reverse mode transposes it): the XC energy and potential stay differentiable
+# (forces, implicit derivatives, training) where the kernels run.
+@partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _density_kernel(ao, density, with_grad, with_tau):
+    from dftjax_kernels import block_density as kernel
+    return kernel(ao, density, with_grad, with_tau)
+
+
+@_density_kernel.defjvp
+def _density_kernel_jvp(with_grad, with_tau, primals, tangents):
+    twin = lambda ao, density: block_density_jax(ao, density, with_grad, with_tau)
+    return _density_kernel(*primals, with_grad, with_tau), jax.jvp(twin, primals, tangents)[1]
+
+
+@jax.custom_jvp
+def _potential_kernel(ao, v_rho, g, v_tau):
+    from dftjax_kernels import block_potential as kernel
+    return kernel(ao, v_rho, g, v_tau)
+
+
+@_potential_kernel.defjvp
+def _potential_kernel_jvp(primals, tangents):
+    return _potential_kernel(*primals), jax.jvp(block_potential_jax, primals, tangents)[1]
