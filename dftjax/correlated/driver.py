@@ -4,10 +4,11 @@
 otherwise), transforms the exact AO integrals to molecular orbitals and solves the
 amplitude equations: spin-adapted in spatial orbitals for RHF references
 (:mod:`dftjax.correlated.closed_shell`), in spin orbitals otherwise
-(:mod:`dftjax.correlated.equations`, :mod:`dftjax.correlated.triples`). With ``relaxed_density=True`` the whole chain
+(:mod:`dftjax.correlated.equations`, :mod:`dftjax.correlated.triples`). With
+``relaxed_density=True`` the whole chain
 
     h_core -> converged HF density D* (implicit SCF derivative, dftjax.scf.implicit)
-           -> orbitals spanning D* -> Fock matrix, <pq||rs> -> amplitudes (implicit,
+           -> orbitals spanning D* -> Fock matrix, integrals -> amplitudes (implicit,
               :mod:`dftjax.correlated.solver`) -> E
 
 is differentiated in reverse mode, and dE/dh_core is the relaxed (orbital-response
