@@ -1,11 +1,14 @@
 """MP2, CCSD and CCSD(T) on a Hartree-Fock reference, and their relaxed densities.
 
 ``run(molecule, basis=..., method="ccsd(t)")`` runs the SCF (RHF for singlets, UHF
-otherwise), transforms the exact AO integrals to spin orbitals and solves the amplitude
-equations. With ``relaxed_density=True`` the whole chain
+otherwise), transforms the exact AO integrals to molecular orbitals and solves the
+amplitude equations: spin-adapted in spatial orbitals for RHF references
+(:mod:`dftjax.correlated.closed_shell`), in spin orbitals otherwise
+(:mod:`dftjax.correlated.equations`, :mod:`dftjax.correlated.triples`). With
+``relaxed_density=True`` the whole chain
 
     h_core -> converged HF density D* (implicit SCF derivative, dftjax.scf.implicit)
-           -> orbitals spanning D* -> Fock matrix, <pq||rs> -> amplitudes (implicit,
+           -> orbitals spanning D* -> Fock matrix, integrals -> amplitudes (implicit,
               :mod:`dftjax.correlated.solver`) -> E
 
 is differentiated in reverse mode, and dE/dh_core is the relaxed (orbital-response
@@ -41,7 +44,7 @@ from ..memory import available_memory, format_bytes
 from ..molecule import Molecule
 from ..scf.energy import hf_fock, hf_fock_and_energy
 from ..scf.implicit import SolveConfig, converged_scf
-from . import equations
+from . import closed_shell, equations
 from .frozen_core import chemcore
 from .solver import AmplitudeProblem, SolverConfig, solve_amplitudes
 from .spin_orbitals import ALL_BLOCKS, fock_blocks, integral_blocks, integral_bytes, spin_stack
@@ -53,6 +56,11 @@ MP2_PROBLEM = AmplitudeProblem(equations.mp2_residual, equations.mp2_denominator
                                equations.mp2_energy, equations.antisymmetrize)
 CCSD_PROBLEM = AmplitudeProblem(equations.ccsd_residual, equations.denominators,
                                 equations.ccsd_energy, equations.ccsd_project)
+# The closed-shell equations share the Fock-block layout, hence the denominators.
+CLOSED_MP2_PROBLEM = AmplitudeProblem(closed_shell.mp2_residual, equations.mp2_denominators,
+                                      closed_shell.mp2_energy, closed_shell.symmetrize)
+CLOSED_CCSD_PROBLEM = AmplitudeProblem(closed_shell.ccsd_residual, equations.denominators,
+                                       closed_shell.ccsd_energy, closed_shell.ccsd_project)
 
 # Reverse mode keeps the forward arrays and their cotangents: about 3 times the
 # energy's peak (measured: H2O/cc-pVTZ peaked at 11.3 GB against 3.85 GB estimated for
@@ -134,34 +142,49 @@ def freeze_core(occupied, fock, ncore):
     return rotated[:, ncore:]
 
 
-def correlation_energy(method, orbitals, fock_ao, eri, ncore, config):
-    """(E_corr, components, converged, iterations) for spin orbitals from ``orbitals``.
+def _parameters(method, occupied, virtual, fock_ao, eri, spin_adapted):
+    """(params, problems, triples, first-order doubles): the Fock and integral blocks and
+    the equations of one formulation. occupied, virtual: orbitals per spin."""
+    if spin_adapted:  # both spins share the orbitals: spin 0 carries them
+        names = ("ovov",) if method == "mp2" else closed_shell.BLOCKS
+        params = {"f": closed_shell.fock_blocks(fock_ao[0], occupied[0], virtual[0]),
+                  "v": closed_shell.integral_blocks(eri, occupied[0], virtual[0], names)}
+        doubles = params["v"]["ovov"].transpose(0, 2, 1, 3)   # (ia|jb) as [i, j, a, b]
+        return (params, (CLOSED_MP2_PROBLEM, CLOSED_CCSD_PROBLEM), closed_shell.triples_energy,
+                doubles)
+    occ, vir = spin_stack(*occupied), spin_stack(*virtual)
+    names = ("oovv",) if method == "mp2" else ALL_BLOCKS
+    params = {"f": fock_blocks(fock_ao, occ, vir), "v": integral_blocks(eri, occ, vir, names)}
+    return params, (MP2_PROBLEM, CCSD_PROBLEM), triples_energy, params["v"]["oovv"]
+
+
+def correlation_energy(method, orbitals, fock_ao, eri, ncore, config, spin_adapted=False):
+    """(E_corr, components, converged, iterations) for the orbitals ``orbitals``.
 
     orbitals: [(occupied, virtual)] per spin (:func:`orbitals_from_density`); fock_ao
-    (2, nao, nao) the reference's Fock matrices; eri (nao,)*4; ncore frozen per spin.
+    (2, nao, nao) the reference's Fock matrices; eri (nao,)*4; ncore frozen per spin;
+    spin_adapted: closed-shell equations in spatial orbitals (RHF references only, where
+    both spins' orbitals are the same), else spin orbitals.
     """
     occupied = [freeze_core(occ, fock_ao[s], ncore) if ncore else occ
                 for s, (occ, _) in enumerate(orbitals)]
-    occ = spin_stack(*occupied)
-    vir = spin_stack(orbitals[0][1], orbitals[1][1])
-    names = ("oovv",) if method == "mp2" else ALL_BLOCKS
-    params = {"f": fock_blocks(fock_ao, occ, vir), "v": integral_blocks(eri, occ, vir, names)}
+    params, (mp2, ccsd), triples, doubles = _parameters(
+        method, occupied, [vir for _, vir in orbitals], fock_ao, eri, spin_adapted)
     d1, d2 = jax.lax.stop_gradient(equations.denominators(params))
-    guess = jax.lax.stop_gradient(params["v"]["oovv"]) / d2
+    guess = jax.lax.stop_gradient(doubles) / d2
     if method == "mp2":
-        t2, converged, iterations = solve_amplitudes(MP2_PROBLEM, config, params, guess)
-        energy = equations.mp2_energy(t2, params)
+        t2, converged, iterations = solve_amplitudes(mp2, config, params, guess)
+        energy = mp2.energy(t2, params)
         return energy, {"mp2": energy}, converged, iterations
-    t, converged, iterations = solve_amplitudes(CCSD_PROBLEM, config, params,
-                                                (jnp.zeros_like(d1), guess))
-    energy = equations.ccsd_energy(t, params)
+    t, converged, iterations = solve_amplitudes(ccsd, config, params, (jnp.zeros_like(d1), guess))
+    energy = ccsd.energy(t, params)
     if method == "ccsd":
         return energy, {"ccsd": energy}, converged, iterations
-    e_t = triples_energy(t[0], t[1], params)
+    e_t = triples(t[0], t[1], params)
     return energy + e_t, {"ccsd": energy, "(t)": e_t}, converged, iterations
 
 
-_correlation_energy_jit = jax.jit(correlation_energy, static_argnums=(0, 4, 5))
+_correlation_energy_jit = jax.jit(correlation_energy, static_argnums=(0, 4, 5, 6))
 
 
 def _spin_densities(reference):
@@ -179,9 +202,9 @@ def _total_energy(h_core, arrays, static):
 
     arrays: the reference's integrals, starting density and nuclear repulsion, passed as
     arguments (not closed over) so that jit does not fold the ERI tensor into constants.
-    static: (SolveConfig of the SCF, method, ncore, SolverConfig), hashable.
+    static: (SolveConfig of the SCF, method, ncore, SolverConfig, spin_adapted), hashable.
     """
-    scf_config, method, ncore, config = static
+    scf_config, method, ncore, config, spin_adapted = static
     model = hf_fock_and_energy(h_core, arrays["eri"], eri_pairs=arrays["eri_pairs"])
     density, _, mo_coeff, _, scf_converged = converged_scf(scf_config, model, arrays["overlap"],
                                                            arrays["guess"])
@@ -189,7 +212,7 @@ def _total_energy(h_core, arrays, static):
     orbitals = orbitals_from_density(density, arrays["overlap"], jax.lax.stop_gradient(mo_coeff),
                                      (scf_config.nalpha, scf_config.nbeta))
     e_corr, components, converged, iterations = correlation_energy(
-        method, orbitals, fock, arrays["eri"], ncore, config)
+        method, orbitals, fock, arrays["eri"], ncore, config, spin_adapted)
     e_scf = e_electronic + arrays["e_nuc"]
     return e_scf + e_corr, (e_scf, components, converged & scf_converged, iterations)
 
@@ -198,47 +221,64 @@ _total_energy_jit = jax.jit(_total_energy, static_argnums=(2,))
 _value_and_grad_jit = jax.jit(jax.value_and_grad(_total_energy, has_aux=True), static_argnums=(2,))
 
 
-def _energy_inputs(reference, method, ncore, config, scf_conv_tol, scf_conv_tol_grad):
+def _energy_inputs(reference, method, ncore, config, scf_conv_tol, scf_conv_tol_grad,
+                   spin_adapted):
     ints = reference.integrals
     mol = reference.molecule
     scf_config = SolveConfig(nalpha=mol.nalpha, nbeta=mol.nbeta, restricted=reference.restricted,
                              conv_tol=scf_conv_tol, conv_tol_grad=scf_conv_tol_grad)
     arrays = {"eri": ints.eri, "eri_pairs": ints.eri_pairs, "overlap": ints.overlap,
               "guess": _spin_densities(reference), "e_nuc": jnp.asarray(reference.e_nuc)}
-    return arrays, (scf_config, method, ncore, config)
+    return arrays, (scf_config, method, ncore, config, spin_adapted)
 
 
 def energy_function(reference, method, ncore=0, config=SolverConfig(),
-                    scf_conv_tol=1e-12, scf_conv_tol_grad=1e-10):
+                    scf_conv_tol=1e-12, scf_conv_tol_grad=1e-10, spin_adapted=None):
     """h_core (nao, nao) -> (E_total, (E_scf, components, converged, iterations)),
     jitted and differentiable.
 
     The SCF is re-solved for the given one-electron Hamiltonian (started from the
     reference's density) and differentiated implicitly; so is the amplitude solve.
     ``jax.grad`` of the energy is the relaxed density; a finite field is
-    h_core + sum_x F_x r_x.
+    h_core + sum_x F_x r_x. spin_adapted: as :func:`run`.
     """
     arrays, static = _energy_inputs(reference, method, ncore, config, scf_conv_tol,
-                                    scf_conv_tol_grad)
+                                    scf_conv_tol_grad, _spin_adapted(reference, spin_adapted))
     return lambda h_core: _total_energy_jit(h_core, arrays, static)
 
 
-def check_memory(nao, nocc, nvir, relaxed, available=None):
+def memory_estimate(nao, nocc, nvir, relaxed, spin_adapted=False):
+    """Estimated peak bytes; nocc, nvir count spatial orbitals when spin_adapted, else
+    spin orbitals."""
+    estimate = closed_shell.integral_bytes if spin_adapted else integral_bytes
+    return estimate(nao, nocc, nvir) * (RELAXED_FACTOR if relaxed else 1.0)
+
+
+def check_memory(nao, nocc, nvir, relaxed, available=None, spin_adapted=False):
     """Raise MemoryError when the estimated peak exceeds the memory available now."""
-    peak = integral_bytes(nao, nocc, nvir) * (RELAXED_FACTOR if relaxed else 1.0)
+    peak = memory_estimate(nao, nocc, nvir, relaxed, spin_adapted)
     available = available_memory() if available is None else available
     if available and peak > available:
+        kind = "spatial" if spin_adapted else "spin"
         raise MemoryError(
-            f"the correlated calculation ({nocc} occupied and {nvir} virtual spin orbitals, "
-            f"{nao} basis functions) needs about {format_bytes(peak)} (the <ab||cd> block "
+            f"the correlated calculation ({nocc} occupied and {nvir} virtual {kind} orbitals, "
+            f"{nao} basis functions) needs about {format_bytes(peak)} (the vvvv block "
             f"alone is {format_bytes(8 * nvir**4)}), but only {format_bytes(available)} is "
             "available; use a smaller basis, frozen_core=True, or a machine with more memory")
+
+
+def _spin_adapted(reference, spin_adapted):
+    if spin_adapted is None:
+        return bool(reference.restricted)
+    if spin_adapted and not reference.restricted:
+        raise ValueError("spin_adapted=True needs a closed-shell (RHF) reference")
+    return bool(spin_adapted)
 
 
 def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False,
         relaxed_density=False, conv_tol=1e-10, conv_tol_residual=1e-8, max_cycle=100,
         scf_conv_tol=1e-12, scf_conv_tol_grad=1e-9, unrestricted=None, verbose=False,
-        reference: SCFCalculation = None) -> CorrelatedResult:
+        reference: SCFCalculation = None, spin_adapted=None) -> CorrelatedResult:
     """MP2, CCSD or CCSD(T) energy (and relaxed density) of a molecule.
 
     Parameters
@@ -255,6 +295,9 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     unrestricted : as :func:`dftjax.scf` (default RHF for singlets, UHF otherwise)
     reference : a finished exact-ERI Hartree-Fock :class:`SCFCalculation` of this
         molecule and basis to reuse (then basis, scf_conv_tol, unrestricted are ignored)
+    spin_adapted : closed-shell equations in spatial orbitals (16 times less memory than
+        spin orbitals, and much faster); default: for RHF references. False forces the
+        spin-orbital equations (the same numbers; kept as a cross-check)
 
     Non-convergence (SCF, amplitudes or Lambda) gives ``converged=False`` and a
     RuntimeWarning; the numbers of the last iteration are returned.
@@ -280,15 +323,20 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
     ncore = chemcore(molecule.atomic_numbers) if frozen_core else 0
     if ncore >= molecule.nbeta and ncore:
         raise ValueError(f"frozen core of {ncore} orbitals leaves no correlated beta electrons")
+    spin_adapted = _spin_adapted(reference, spin_adapted)
     nao, nmo = reference.nao, reference.mo_coeff.shape[-1]
     nocc = molecule.nalpha + molecule.nbeta - 2 * ncore
-    check_memory(nao, nocc, 2 * nmo - molecule.nalpha - molecule.nbeta, relaxed_density)
+    nvir = 2 * nmo - molecule.nalpha - molecule.nbeta
+    if spin_adapted:
+        nocc, nvir = nocc // 2, nvir // 2
+    check_memory(nao, nocc, nvir, relaxed_density, spin_adapted=spin_adapted)
     config = SolverConfig(conv_tol=conv_tol, conv_tol_residual=conv_tol_residual,
                           max_cycle=max_cycle)
     tick = time.perf_counter()
     density = dipole = None
     if relaxed_density:
-        arrays, static = _energy_inputs(reference, method, ncore, config, 1e-12, 1e-10)
+        arrays, static = _energy_inputs(reference, method, ncore, config, 1e-12, 1e-10,
+                                        spin_adapted)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             (energy, (e_scf, components, converged, iterations)), grad = _value_and_grad_jit(
@@ -309,7 +357,7 @@ def run(molecule: Molecule, basis="cc-pvdz", method="ccsd(t)", frozen_core=False
         orbitals = [(coeff[s][:, :n], coeff[s][:, n:])
                     for s, n in enumerate((molecule.nalpha, molecule.nbeta))]
         e_corr, components, amp_converged, iterations = _correlation_energy_jit(
-            method, orbitals, fock, reference.integrals.eri, ncore, config)
+            method, orbitals, fock, reference.integrals.eri, ncore, config, spin_adapted)
         e_scf = float(reference.energy)
         energy = e_scf + e_corr
         converged = bool(amp_converged)

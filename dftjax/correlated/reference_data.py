@@ -16,10 +16,15 @@ docs/reference_data.md, read back by :func:`read_reference`):
                       own dftjax grid (``dftjax.grid.build_grid(molecule, grid_level)``)
     grid_density (npts,)   the relaxed density on those points, electrons / Bohr^3
 
-Run as a script to make the training set (expensive: cc-pVTZ CCSD(T)):
+Run as a script to make the training set (cc-pVTZ CCSD(T): about a minute per molecule
+for the closed shells, longer for NO):
 
     python -m dftjax.correlated.reference_data OUTDIR [--basis cc-pvtz] [--method ccsd(t)]
         [--only h2o nh3 ...]
+
+The files of :data:`TRAINING_SET` in cc-pVTZ ship with the package
+(``dftjax/data/reference/cc-pvtz/``, provenance in its README.md):
+``read_reference(packaged_reference("h2o"))``.
 """
 
 import argparse
@@ -32,6 +37,7 @@ from ..molecule import Molecule
 from .driver import run
 
 FORMAT = "dftjax-reference-1"
+PACKAGED = pathlib.Path(__file__).resolve().parents[1] / "data" / "reference"
 
 # Geometries in Angstrom (experimental equilibrium structures, NIST CCCBDB) and
 # ground-state multiplicities.
@@ -67,6 +73,17 @@ def write_reference(path, molecule: Molecule, basis="cc-pvtz", method="ccsd(t)",
     }
     np.savez_compressed(path, **data)
     return data
+
+
+def packaged_reference(name, basis="cc-pvtz") -> pathlib.Path:
+    """Path of a reference file shipped with dftjax, e.g. ("h2o", "cc-pvtz")."""
+    path = PACKAGED / basis.lower() / f"{name.lower()}.npz"
+    if not path.is_file():
+        shipped = sorted(p.relative_to(PACKAGED).with_suffix("").as_posix()
+                         for p in PACKAGED.glob("*/*.npz"))
+        raise FileNotFoundError(f"no packaged reference '{name}' in {basis}; shipped: "
+                                f"{', '.join(shipped) or 'none'}")
+    return path
 
 
 def read_reference(path) -> dict:

@@ -1,8 +1,10 @@
 """Spin-orbital Fock matrix and antisymmetrised integrals <pq||rs> from spin orbitals.
 
-One code path serves RHF and UHF references: the occupied and virtual orbitals of
-each spin are listed alpha first, then beta, and a spin orbital's coefficients are held
-as a (2, nao, n) stack that is zero in the other spin's slot. Then
+One code path serves RHF and UHF references (``run`` uses it for UHF, and for RHF
+with ``spin_adapted=False``; closed shells default to :mod:`.closed_shell`): the
+occupied and virtual orbitals of each spin are listed alpha first, then beta, and a
+spin orbital's coefficients are held as a (2, nao, n) stack that is zero in the other
+spin's slot. Then
 
     (pr|qs) = sum_{s,t} (C_s[:, p] C_s[:, r] | C_t[:, q] C_t[:, s]),
 
