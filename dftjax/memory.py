@@ -76,7 +76,7 @@ def grid_bytes(nao: int, npts: int, ncomp: int, kept_ao_limit: int = None) -> in
     if npts == 0:
         return 0
     if kept_ao_limit is None:
-        from .xc.blocked import DEFAULT_AO_MEMORY as kept_ao_limit
+        kept_ao_limit = DEFAULT_AO_MEMORY
     return int(min(ncomp * npts * nao * DOUBLE, kept_ao_limit) + 64 * npts * DOUBLE)
 
 
@@ -91,6 +91,10 @@ def estimate(method: str, nao: int, naux: int = 0, long_range: bool = False, npt
     return int(BASELINE + integrals + grid_bytes(nao, npts, ncomp, kept_ao_limit))
 
 
+DEFAULT_AO_MEMORY = 2 * 1024**3
+"""Bytes of AO values an XC grid (:class:`dftjax.xc.blocked.XCGrid`) keeps between SCF
+steps when no budget is given; above, it re-evaluates them."""
+
 #: The XC grid keeps its AO values (instead of evaluating them twice per SCF step, which
 #: costs about as much as the rest of the XC work) in at most this fraction of the
 #: physical memory, and only within KEPT_AO_AVAILABLE of what is available beside the
@@ -104,7 +108,6 @@ def kept_ao_budget(other_bytes: int, available: int = None, physical: int = None
     available = available_memory() if available is None else available
     physical = physical_memory() if physical is None else physical
     if not available or not physical:
-        from .xc.blocked import DEFAULT_AO_MEMORY
         return DEFAULT_AO_MEMORY
     return int(max(0.0, min(KEPT_AO_FRACTION * physical, KEPT_AO_AVAILABLE * available - other_bytes)))
 

@@ -47,12 +47,10 @@ import numpy as np
 from ..grid.ao_values import NCOMP, ao_plan, evaluate_shells
 from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS, BlockClass,
                               BlockLayout, block_layout)
+from ..memory import DEFAULT_AO_MEMORY
 from .features import block_density, block_potential
 from .functional import Features
 from .nra import NeighbourList, NRAKernel, neighbour_list, nra_descriptor_and_pullback, nra_kernel
-
-DEFAULT_AO_MEMORY = 2 * 1024**3
-"""Bytes of AO values an :class:`XCGrid` keeps between SCF steps; above, it re-evaluates them."""
 
 FUNCTIONAL_CHUNK = 8192
 """Points per chunk of the functional's evaluation (bounds its autodiff intermediates)."""
