@@ -37,12 +37,15 @@ def main():
     args = parser.parse_args()
 
     names = collections.Counter()
+    seconds = collections.Counter()
 
     class Counter(logging.Handler):
         def emit(self, record):
-            match = re.search(r"Finished XLA compilation of (\S+)", record.getMessage())
+            match = re.search(r"Finished XLA compilation of (\S+) in ([0-9.e-]+) s",
+                              record.getMessage())
             if match:
                 names[match.group(1)] += 1
+                seconds[match.group(1)] += float(match.group(2))
 
     jax.config.update("jax_log_compiles", True)
     logger = logging.getLogger("jax")
@@ -62,6 +65,7 @@ def main():
     for name in args.species:
         entry = entries[name]
         names.clear()
+        seconds.clear()
         cpu = time.process_time()
         record = run_species(entry, settings)
         molecule = Molecule(entry["symbols"], np.array(entry["positions_angstrom"]),
@@ -70,14 +74,16 @@ def main():
                "energy": record.get("energy"), "error": record["error"],
                "time_s": record["time_s"], "cpu_s": time.process_time() - cpu,
                "compile_s": record.get("compile_s"), "compilations": record.get("compilations"),
-               "names": dict(names.most_common())}
+               "names": dict(names.most_common()),
+               "name_seconds": {k: round(v, 3) for k, v in seconds.most_common()}}
         rows.append(row)
         if not args.json:
             print(f"{name:8s} nao={row['nao']:3d} wall {row['time_s']:6.1f} s  cpu {row['cpu_s']:6.1f} s"
                   f"  compile {row['compile_s'] or 0:6.1f} s  {row['compilations']} compilations"
                   + (f"  ERROR {row['error']}" if row["error"] else ""),
                   flush=True)
-            print("    " + ", ".join(f"{k} x{v}" for k, v in row["names"].items()), flush=True)
+            print("    " + ", ".join(f"{k} x{v} {seconds[k]:.2f} s" for k, v in row["names"].items()),
+                  flush=True)
     total = {key: sum(r[key] or 0 for r in rows)
              for key in ("time_s", "cpu_s", "compile_s", "compilations")}
     if args.json:

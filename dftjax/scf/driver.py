@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.grid.screening import bucket
+from dftjax.scf.energy import as_device
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
@@ -406,7 +407,7 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             D0 = np.stack([0.5 * D0, 0.5 * D0]) if isinstance(D0, np.ndarray) else \
                 jnp.stack([0.5 * D0, 0.5 * D0])
     fock_and_energy, S, h_core, D0 = pad_problem(fock_and_energy, S, h_core, D0)
-    overlap = jnp.asarray(S, jnp.float64)
+    overlap = as_device(S)
     X, n_dropped = orthogonalizer(overlap, lindep_threshold)
     if D0 is None:
         D0 = core_density(h_core, X, nalpha, nbeta)
@@ -501,7 +502,7 @@ def unpad_result(result, nao, nmo):
     ao = (slice(None),) * (np.ndim(result.mo_coeff) - 2) + (slice(0, nao), slice(0, nmo))
     mo = (slice(None),) * (np.ndim(result.mo_energy) - 1) + (slice(0, nmo),)
     square = (slice(None),) * (np.ndim(result.density_matrix) - 2) + (slice(0, nao),) * 2
-    cut = lambda array, index: jnp.asarray(np.asarray(array)[index])
+    cut = lambda array, index: jax.device_put(np.asarray(array)[index])
     return dataclasses.replace(
         result, mo_energy=cut(result.mo_energy, mo), mo_coeff=cut(result.mo_coeff, ao),
         mo_occ=cut(result.mo_occ, mo), density_matrix=cut(result.density_matrix, square))

@@ -164,7 +164,15 @@ def exchange_matrix(eri_pairs, nao):
     cols = index[:, l].T[:, None, :]  # (npair, 1, nao_k): P(k, l)
     if isinstance(eri_pairs, jax.core.Tracer):
         return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
-    return jnp.asarray(np.asarray(eri_pairs)[rows, cols].reshape(len(i), nao * nao))
+    return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(i), nao * nao))
+
+
+def as_device(array):
+    """A float64 jax array of ``array``; host arrays go by ``jax.device_put``, which,
+    unlike ``jnp.asarray``, compiles nothing for a new shape."""
+    if isinstance(array, (jax.core.Tracer, jax.Array)):
+        return jnp.asarray(array, jnp.float64)
+    return jax.device_put(np.asarray(array, np.float64))
 
 
 def exchange_from_exchange_matrix(eri_exchange, density):
@@ -209,9 +217,9 @@ def hf_fock_and_energy(h_core, eri, eri_pairs=None):
     about 2.5 times faster (:func:`coulomb_and_exchange`). Densities must then be
     symmetric, as SCF densities are.
     """
-    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64)}
+    params = {"h_core": as_device(h_core), "eri": as_device(eri)}
     if eri_pairs is not None:
-        params["eri_pairs"] = jnp.asarray(eri_pairs, jnp.float64)
+        params["eri_pairs"] = as_device(eri_pairs)
         params["eri_exchange"] = exchange_matrix(params["eri_pairs"], params["h_core"].shape[-1])
         return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy,
                            pad=_pad_hf_params)
@@ -234,8 +242,8 @@ def _pad_hf_params(params, size):
     npair, padded_npair = nao * (nao + 1) // 2, size * (size + 1) // 2
     pairs = np.zeros((padded_npair, padded_npair))
     pairs[:npair, :npair] = np.asarray(params["eri_pairs"])
-    pairs = jnp.asarray(pairs)
-    return {"h_core": jnp.asarray(padded_h), "eri": None, "eri_pairs": pairs,
+    pairs = jax.device_put(pairs)
+    return {"h_core": jax.device_put(padded_h), "eri": None, "eri_pairs": pairs,
             "eri_exchange": exchange_matrix(pairs, size)}
 
 
