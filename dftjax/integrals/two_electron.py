@@ -232,7 +232,7 @@ def _screening_layout(basis):
     global_cd = np.concatenate([qc.item_cd + offset[qc.ket] for qc in quartets]).astype(np.int32)
     starts = np.concatenate([[0], np.cumsum([len(qc.item_ab) for qc in quartets])])
     with jax.ensure_compile_time_eval():  # cached: never a tracer, even if called under jit
-        return jnp.asarray(global_ab), jnp.asarray(global_cd), starts
+        return jax.device_put(global_ab), jax.device_put(global_cd), starts
 
 
 @jax.jit
@@ -399,7 +399,7 @@ def _pair_matrix_sources(basis) -> jnp.ndarray:
     if (source < 0).any():
         raise AssertionError("pair matrix positions without an ERI block element")
     with jax.ensure_compile_time_eval():  # cached: never a tracer, even if called under jit
-        return jnp.asarray(source)
+        return jax.device_put(source)
 
 
 @partial(jax.jit, static_argnums=(0,))
