@@ -160,8 +160,13 @@ class Molecule:
         return (self.nelectron - self.multiplicity + 1) // 2
 
     def nuclear_repulsion(self):
-        """Nuclear repulsion energy in Hartree, as a Python float."""
-        return float(self.nuclear_repulsion_jax())
+        """Nuclear repulsion energy in Hartree, as a Python float (computed with NumPy:
+        nothing compiles for each new number of atoms)."""
+        i, j = np.triu_indices(self.natom, 1)
+        charges = np.asarray(self.atomic_numbers, dtype=float)
+        coordinates = np.asarray(self.coordinates, dtype=float)
+        distances = np.linalg.norm(coordinates[i] - coordinates[j], axis=1)
+        return float(np.sum(charges[i] * charges[j] / distances))
 
     def nuclear_repulsion_jax(self):
         """Nuclear repulsion energy in Hartree, a JAX scalar usable under jit and grad."""

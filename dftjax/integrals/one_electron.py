@@ -146,8 +146,17 @@ def _assemble_pairs(basis, blocks_by_class):
         cols_all.append(np.broadcast_to(cols, (pc.npair, na, nb)).ravel())
         blocks.append(block)
         npairs.append(pc.npair)
-    return _scatter_matrices(basis.nao, tuple(npairs), tuple(blocks),
-                             np.concatenate(rows_all), np.concatenate(cols_all))
+    rows, cols = np.concatenate(rows_all), np.concatenate(cols_all)
+    if any(isinstance(block, jax.core.Tracer) for block in blocks):
+        return _scatter_matrices(basis.nao, tuple(npairs), tuple(blocks), rows, cols)
+    # Concrete blocks: scatter on the host (NumPy out), so that nothing here or in the
+    # slicing and sums of the matrices downstream compiles for each new basis size.
+    values = np.concatenate([np.moveaxis(np.asarray(block)[:npair], 1, 0).reshape(block.shape[1], -1)
+                             for npair, block in zip(npairs, blocks)], axis=1)
+    out = np.zeros((values.shape[0], basis.nao, basis.nao))
+    out[:, rows, cols] = values
+    out[:, cols, rows] = values
+    return out
 
 
 @partial(jax.jit, static_argnums=(0, 1))

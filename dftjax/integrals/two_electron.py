@@ -10,9 +10,9 @@ Work is organised per quartet class (class_ab, class_cd) from :mod:`.plan`; the 
 of a class are primitive quartets sorted by shell quartet. Items whose Schwarz bound is
 below SCREEN_THRESHOLD are skipped, decided on the host for each geometry
 (:func:`class_chunks`; about 40% of the items of pyrrole/def2-SVP). A kernel, compiled
-once per class and (bucketed) shape, handles a fixed-size chunk of items and adds them
-into the class's per-quartet accumulator in place; a new geometry changes only the
-number of chunks, so it compiles nothing. The unique blocks then fill the matrix of
+once per class and (bucketed) pair-data shape, computes a fixed-size chunk of items, and
+a small program adds them into the class's per-quartet accumulator in place; a new
+geometry changes only the number of chunks, so it compiles nothing. The unique blocks then fill the matrix of
 canonical AO pairs (:func:`pair_matrix_from_pairs`, one gather), which expands to the full
 (nao, nao, nao, nao) tensor (:func:`expand_pair_matrix`).
 """
@@ -93,15 +93,18 @@ def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre
     return jnp.einsum("ceh,chf->cef", bra, half) * prefactor[:, None, None]
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(3,))
-def eri_chunk_kernel(degree_ab, degree_cd, omega, accumulator, e_ab, p, centre_p, e_cd, q,
-                     centre_q, item_ab, item_cd, item_quartet):
-    """Add one chunk of primitive quartets (:func:`chunk_values`) into the class
-    accumulator (nquartet_bucket, nab, ncd), in place; item_quartet (C,) is the quartet
-    each item adds to (>= len(accumulator) for padding, dropped).
-    """
-    values = chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre_q,
-                          item_ab, item_cd)
+#: One chunk of primitive quartets, (C, nab, ncd) (:func:`chunk_values`), compiled per
+#: class and pair-data buckets only: the number of shell quartets of a molecule (the
+#: accumulator's length) does not enter, so molecules share it more often.
+eri_chunk_kernel = jax.jit(chunk_values, static_argnums=(0, 1, 2))
+
+
+@partial(jax.jit, donate_argnums=(0,))
+def _accumulate(accumulator, values, item_quartet):
+    """Add a chunk's values (C, nab, ncd) into the class accumulator (nquartet_bucket,
+    nab, ncd), in place; item_quartet (C,) is the quartet each item adds to (>=
+    len(accumulator) for padding, dropped). A small program of its own, so that the
+    kernel's does not depend on the accumulator's length."""
     return accumulator.at[item_quartet].add(values, mode="drop", indices_are_sorted=True)
 
 
@@ -232,7 +235,7 @@ def _screening_layout(basis):
     global_cd = np.concatenate([qc.item_cd + offset[qc.ket] for qc in quartets]).astype(np.int32)
     starts = np.concatenate([[0], np.cumsum([len(qc.item_ab) for qc in quartets])])
     with jax.ensure_compile_time_eval():  # cached: never a tracer, even if called under jit
-        return jnp.asarray(global_ab), jnp.asarray(global_cd), starts
+        return jax.device_put(global_ab), jax.device_put(global_cd), starts
 
 
 @jax.jit
@@ -307,9 +310,9 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
     degree_cd = plan[qc.ket].la + plan[qc.ket].lb
     accumulator = np.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
     for c in range(chunks.item_ab.shape[0]):
-        accumulator = eri_chunk_kernel(
-            degree_ab, degree_cd, float(omega), accumulator, e_ab, p, centre_p, e_cd, q, centre_q,
-            chunks.item_ab[c], chunks.item_cd[c], chunks.item_quartet[c])
+        values = eri_chunk_kernel(degree_ab, degree_cd, float(omega), e_ab, p, centre_p, e_cd,
+                                  q, centre_q, chunks.item_ab[c], chunks.item_cd[c])
+        accumulator = _accumulate(accumulator, values, chunks.item_quartet[c])
     return accumulator
 
 
@@ -399,7 +402,7 @@ def _pair_matrix_sources(basis) -> jnp.ndarray:
     if (source < 0).any():
         raise AssertionError("pair matrix positions without an ERI block element")
     with jax.ensure_compile_time_eval():  # cached: never a tracer, even if called under jit
-        return jnp.asarray(source)
+        return jax.device_put(source)
 
 
 @partial(jax.jit, static_argnums=(0,))

@@ -271,7 +271,7 @@ class DensityFittedModel(EnergyModel):
 
 jax.tree_util.register_dataclass(
     DensityFittedModel, data_fields=["params"],
-    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "orbital_fn"])
+    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad", "orbital_fn"])
 
 
 def df_fock_and_energy(h_core, factor, n_occupied, functional=None, ao=None, weights=None,
@@ -298,4 +298,4 @@ def df_fock_and_energy(h_core, factor, n_occupied, functional=None, ao=None, wei
             params["df_lr"] = jnp.asarray(factor_long_range, jnp.float64)
     settings = _DFSettings(functional, int(n_occupied), bool(restricted))
     return DensityFittedModel(_DFPart(settings, "energy"), _DFPart(settings, "fock"), params,
-                              _DFPart(settings, "both"), _DFOrbitalPart(settings))
+                              _DFPart(settings, "both"), orbital_fn=_DFOrbitalPart(settings))

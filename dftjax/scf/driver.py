@@ -29,6 +29,7 @@ import numpy as np
 
 from dftjax.grid.screening import bucket
 from dftjax.log import logger
+from dftjax.scf.energy import as_device
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
@@ -394,17 +395,22 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     that still has not converged is returned with converged=False and one
     :class:`SCFNotConvergedWarning`.
     """
-    overlap = jnp.asarray(S, jnp.float64)
     if restricted and nalpha != nbeta:
         raise ValueError(f"restricted SCF needs nalpha == nbeta, got {nalpha} and {nbeta}")
     if conv_tol_grad is None:
         conv_tol_grad = math.sqrt(conv_tol)
+    nao = np.shape(S)[-1]
+    if D0 is not None:
+        D0 = np.asarray(D0, np.float64) if not isinstance(D0, jax.core.Tracer) else D0
+        if D0.ndim == 2:
+            D0 = np.stack([0.5 * D0, 0.5 * D0]) if isinstance(D0, np.ndarray) else \
+                jnp.stack([0.5 * D0, 0.5 * D0])
+    fock_and_energy, S, h_core, D0 = pad_problem(fock_and_energy, S, h_core, D0)
+    overlap = as_device(S)
     X, n_dropped = orthogonalizer(overlap, lindep_threshold)
     if D0 is None:
         D0 = core_density(h_core, X, nalpha, nbeta)
     density = jnp.asarray(D0, jnp.float64)
-    if density.ndim == 2:
-        density = jnp.stack([0.5 * density, 0.5 * density])
     if verbose and n_dropped:
         _log(f"SCF: dropped {n_dropped} near linearly dependent basis directions "
              f"(overlap eigenvalues < {lindep_threshold:g}); canonical orthogonalisation")
@@ -436,8 +442,69 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             SCFNotConvergedWarning, stacklevel=2)
     result = _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped,
                           attempt)
+    if overlap.shape[-1] > nao:
+        result = unpad_result(result, nao, nao - n_dropped)
     used = (float(attempt_damping), float(attempt_shift)) if converged else None
     return dataclasses.replace(result, converged_settings=used)
+
+
+#: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small
+#: next to the run and padding would cost memory and time: K scales as nao^4).
+PAD_LIMIT = 128
+
+
+def padded_size(nao: int) -> int:
+    """The ladder of SCF basis sizes: :func:`~dftjax.grid.screening.bucket` up to 16
+    (1, 2, 3, 4, 6, 8, 12, 16), then multiples of 8 up to :data:`PAD_LIMIT`; nao
+    itself beyond. Molecules on the same rung share every compiled SCF program."""
+    if nao <= 16:
+        return bucket(nao)
+    if nao <= PAD_LIMIT:
+        return -(-nao // 8) * 8
+    return nao
+
+
+def pad_problem(fock_and_energy, overlap, h_core, density):
+    """The SCF inputs on :func:`padded_size` basis functions, when the model can pad
+    (``EnergyModel.pad``) and nothing is traced; else unchanged. A model already on a
+    rung goes through ``pad`` too, so that every model on a rung has the same pytree.
+
+    The extra AOs are orthonormal (overlap 1 on their diagonal, 0 with the real ones)
+    and decoupled in the model, with a large diagonal h_core, so each is an orbital of
+    its own, above every real one, never occupied: every real quantity is unchanged, to
+    the last bit (block-diagonal matrices stay block-diagonal through eigh and the
+    products). Returns (model, overlap, h_core, density (2, size, size) or None).
+    """
+    nao = np.shape(overlap)[-1]
+    size = padded_size(nao)
+    pad = getattr(fock_and_energy, "pad", None)
+    arrays = (overlap, h_core, density, jax.tree_util.tree_leaves(fock_and_energy))
+    if pad is None or any(
+            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(arrays)):
+        return fock_and_energy, overlap, h_core, density
+    extra = np.arange(nao, size)
+    padded_overlap = np.zeros((size, size))
+    padded_overlap[:nao, :nao] = np.asarray(overlap)
+    padded_overlap[extra, extra] = 1.0
+    model = dataclasses.replace(fock_and_energy, params=pad(fock_and_energy.params, size))
+    padded_h = model.params["h_core"]
+    if density is not None:
+        padded_density = np.zeros((2, size, size))
+        padded_density[:, :nao, :nao] = np.asarray(density)
+        density = padded_density
+    return model, padded_overlap, padded_h, density
+
+
+def unpad_result(result, nao, nmo):
+    """A result of the padded problem (:func:`pad_problem`) on the real ``nao`` AOs and
+    their ``nmo`` orbitals (the padding orbitals are the last ones)."""
+    ao = (slice(None),) * (np.ndim(result.mo_coeff) - 2) + (slice(0, nao), slice(0, nmo))
+    mo = (slice(None),) * (np.ndim(result.mo_energy) - 1) + (slice(0, nmo),)
+    square = (slice(None),) * (np.ndim(result.density_matrix) - 2) + (slice(0, nao),) * 2
+    cut = lambda array, index: jax.device_put(np.asarray(array)[index])
+    return dataclasses.replace(
+        result, mo_energy=cut(result.mo_energy, mo), mo_coeff=cut(result.mo_coeff, ao),
+        mo_occ=cut(result.mo_occ, mo), density_matrix=cut(result.density_matrix, square))
 
 
 @jax.jit

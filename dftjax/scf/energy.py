@@ -23,7 +23,6 @@ Modern Quantum Chemistry, §3.4 (RHF) and §3.8 (UHF).
 """
 
 import dataclasses
-from functools import partial
 from typing import Any, Callable, Optional
 
 import jax
@@ -82,12 +81,16 @@ class EnergyModel:
     symmetrised since D is symmetric; static.
     fock_and_energy_fn(density, params) -> (F, E), optional: both at once, sharing work.
     params: pytree of arrays (integrals, grids, functional parameters); traced.
+    pad(params, size) -> params, optional: the same model on ``size`` >= nao basis
+    functions, the extra ones decoupled (zero integrals with the real ones); static. The
+    SCF pads models that have it onto a ladder of sizes (:func:`dftjax.scf.driver.padded_size`).
     """
 
     energy_fn: Callable
     fock_fn: Optional[Callable]
     params: Any
     fock_and_energy_fn: Optional[Callable] = None
+    pad: Optional[Callable] = None
 
     def __call__(self, density):
         if self.fock_and_energy_fn is not None:
@@ -99,7 +102,8 @@ class EnergyModel:
 
 
 jax.tree_util.register_dataclass(
-    EnergyModel, data_fields=["params"], meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn"])
+    EnergyModel, data_fields=["params"],
+    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad"])
 
 
 def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None):
@@ -151,18 +155,29 @@ def coulomb_from_pair_matrix(eri_pairs, density):
     return (eri_pairs @ packed)[index]
 
 
-@partial(jax.jit, static_argnums=(1,))
 def exchange_matrix(eri_pairs, nao):
     """The ERIs arranged for exchange, (npair, nao^2): row P(i, l) (i >= l), column
     j nao + k, value (ij|kl) = M[P(i, j), P(k, l)], gathered from the pair matrix M.
 
     K_il = sum_jk (ij|kl) D_jk is then one product with D flattened; for symmetric D,
     K is symmetric, so the rows i >= l suffice. Half the size of the full tensor.
+    A concrete M is gathered on the host (a copy: nothing to compile for each new nao);
+    a traced one with jnp.
     """
     i, l, index = _pair_index(nao)
-    rows = jnp.asarray(index[i])[:, :, None]       # (npair, nao_j, 1): P(i, j)
-    cols = jnp.asarray(index[:, l].T)[:, None, :]  # (npair, 1, nao_k): P(k, l)
-    return eri_pairs[rows, cols].reshape(len(i), nao * nao)
+    rows = index[i][:, :, None]       # (npair, nao_j, 1): P(i, j)
+    cols = index[:, l].T[:, None, :]  # (npair, 1, nao_k): P(k, l)
+    if isinstance(eri_pairs, jax.core.Tracer):
+        return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
+    return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(i), nao * nao))
+
+
+def as_device(array):
+    """A float64 jax array of ``array``; host arrays go by ``jax.device_put``, which,
+    unlike ``jnp.asarray``, compiles nothing for a new shape."""
+    if isinstance(array, (jax.core.Tracer, jax.Array)):
+        return jnp.asarray(array, jnp.float64)
+    return jax.device_put(np.asarray(array, np.float64))
 
 
 def exchange_from_exchange_matrix(eri_exchange, density):
@@ -172,6 +187,12 @@ def exchange_from_exchange_matrix(eri_exchange, density):
     _, _, index = _pair_index(nao)
     packed = eri_exchange @ density.reshape(2, nao * nao).T  # (npair, 2)
     return jnp.moveaxis(packed[index], -1, 0)
+
+
+#: h_core diagonal (Ha) of padding basis functions: far above any real orbital energy, so
+#: their orbitals come last and stay empty (they are decoupled exactly, so the value
+#: does not enter any real quantity).
+PADDING_ENERGY = 1.0e4
 
 
 def _hf_fock_and_energy(density, params):
@@ -201,11 +222,34 @@ def hf_fock_and_energy(h_core, eri, eri_pairs=None):
     about 2.5 times faster (:func:`coulomb_and_exchange`). Densities must then be
     symmetric, as SCF densities are.
     """
-    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64)}
+    params = {"h_core": as_device(h_core), "eri": as_device(eri)}
     if eri_pairs is not None:
-        params["eri_pairs"] = jnp.asarray(eri_pairs, jnp.float64)
+        params["eri_pairs"] = as_device(eri_pairs)
         params["eri_exchange"] = exchange_matrix(params["eri_pairs"], params["h_core"].shape[-1])
+        return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy,
+                           pad=_pad_hf_params)
     return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
+
+
+def _pad_hf_params(params, size):
+    """HF parameters (with the pair matrix) on ``size`` basis functions: the extra AOs
+    have zero ERIs and h_core = :data:`PADDING_ENERGY` on their diagonal, so they never
+    mix with the real ones and their orbitals lie above every real one. Canonical pairs
+    P(k, l) = k (k + 1) / 2 + l of the real AOs keep their numbers, the new ones follow:
+    the pair matrix pads with zero rows and columns. The four-index tensor is dropped
+    (J and K come from the pair matrix). Host work, no compilation but the (bucketed)
+    :func:`exchange_matrix`."""
+    h_core = np.asarray(params["h_core"])
+    nao = h_core.shape[-1]
+    padded_h = np.zeros((size, size))
+    padded_h[:nao, :nao] = h_core
+    padded_h[np.arange(nao, size), np.arange(nao, size)] = PADDING_ENERGY
+    npair, padded_npair = nao * (nao + 1) // 2, size * (size + 1) // 2
+    pairs = np.zeros((padded_npair, padded_npair))
+    pairs[:npair, :npair] = np.asarray(params["eri_pairs"])
+    pairs = jax.device_put(pairs)
+    return {"h_core": jax.device_put(padded_h), "eri": None, "eri_pairs": pairs,
+            "eri_exchange": exchange_matrix(pairs, size)}
 
 
 def autodiff_fock_and_energy(energy_fn, params):
