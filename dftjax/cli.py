@@ -550,6 +550,26 @@ def _optimization_summary(record: dict, xyz: str) -> str:
     )
 
 
+_OPT_NOT_CONVERGED = "geometry optimisation did not converge"
+
+
+@contextlib.contextmanager
+def _optimizer_not_converged_unsaid():
+    """Within the block, dftjax.optimize's own non-convergence notice (its RuntimeWarning and
+    logged warning) is dropped: ``opt`` reports it once itself, as its error line."""
+    def drop(record):
+        return not record.getMessage().startswith(_OPT_NOT_CONVERGED)
+
+    log = logging.getLogger("dftjax.optimize")
+    log.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_OPT_NOT_CONVERGED, category=RuntimeWarning)
+            yield
+    finally:
+        log.removeFilter(drop)
+
+
 def _cmd_opt(args) -> int:
     options = _scf_options(args)
     options["scf_verbose"] = options.pop("verbose")
@@ -560,7 +580,7 @@ def _cmd_opt(args) -> int:
         options["max_steps"] = args.max_steps
 
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _optimizer_not_converged_unsaid():
             mol = dftjax.Molecule.from_xyz(pathlib.Path(args.geometry), **_molecule_options(args))
             result = dftjax.optimize(mol, **options)
     except _INPUT_ERRORS as exc:
@@ -584,7 +604,7 @@ def _cmd_opt(args) -> int:
     if not record["converged"]:
         reason = "" if record["scf_converged"] else "; the final SCF did not converge"
         print(
-            f"error: geometry optimisation did not converge in {record['steps']} steps "
+            f"error: {_OPT_NOT_CONVERGED} in {record['steps']} steps "
             f"(max |gradient| {record['gradient_max']:.2e} Ha/Bohr, energy "
             f"{record['energy']:.10f} Ha{reason})",
             file=sys.stderr,

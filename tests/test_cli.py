@@ -476,6 +476,17 @@ def test_opt_not_converged_exits_1(monkeypatch, water_xyz, tmp_path, capsys, as_
     assert err.splitlines()[-1].startswith("error: geometry optimisation did not converge")
 
 
+def test_opt_not_converged_says_so_once(water_xyz, capsys):
+    """A real optimisation stopped after one step: one non-convergence message (the error
+    line), not the optimiser's warning and log line beside it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the CLI reports it, not as a warning
+        code, out, err = run_opt(capsys, water_xyz, "--basis", "sto-3g", "--max-steps", "1")
+    assert code == 1 and "NOT converged" in out
+    assert err.count("did not converge") == 1
+    assert err.splitlines()[-1].startswith("error: geometry optimisation did not converge in 1 steps")
+
+
 def test_opt_input_errors_are_one_line(monkeypatch, water_xyz, tmp_path, capsys):
     monkeypatch.setattr(dftjax, "Molecule", FakeMolecule, raising=False)
     fake = FakeOptimize(error=KeyError("Basis set nope does not exist"))
