@@ -442,8 +442,8 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     if not converged and retry and second_order and _integer_occupations(best.mo_occ):
         from dftjax.scf.second_order import newton_iterate  # it builds on this module
         if verbose:
-            _log("SCF not converged; second-order (trust-region Newton) steps from the best "
-                 f"state so far (|g|={float(best.gradient_norm):.3e})")
+            _log("SCF not converged; retrying with second-order (trust-region Newton) steps "
+                 f"from the best state so far (|g|={float(best.gradient_norm):.3e})")
         attempt += 1
         state, converged = newton_iterate(
             fock_and_energy, best, restricted=restricted, conv_tol=conv_tol,
