@@ -37,6 +37,7 @@ from dftjax.scf.result import SCFResult, spin_square
 
 # (damping, level shift in Ha) tried in turn, from the initial guess, when the
 # requested settings do not converge within max_cycle; each attempt has max_cycle cycles.
+# After them, run_scf's last rung takes second-order steps (dftjax.scf.second_order).
 RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
 
 
@@ -439,7 +440,8 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
         if best is None or float(state.gradient_norm) < float(best.gradient_norm):
             best = state
     used = (float(attempt_damping), float(attempt_shift))
-    if not converged and retry and second_order and _integer_occupations(best.mo_occ):
+    if (not converged and retry and second_order and np.isfinite(float(best.energy))
+            and _integer_occupations(best.mo_occ)):
         from dftjax.scf.second_order import newton_iterate  # it builds on this module
         if verbose:
             _log("SCF not converged; retrying with second-order (trust-region Newton) steps "
