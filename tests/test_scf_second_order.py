@@ -20,7 +20,7 @@ import pytest
 import dftjax
 from dftjax.benchmarks import load_g2
 from dftjax.scf import hf_fock_and_energy
-from dftjax.scf.driver import core_density, diagonalize, density_from_orbitals
+from dftjax.scf.driver import density_from_orbitals, diagonalize
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.second_order import _gradient_and_diagonal, rotation_mask, truncated_cg
@@ -60,7 +60,8 @@ def test_truncated_cg_newton_step_boundary_and_negative_curvature():
 def test_orbital_gradient_is_the_derivative_of_the_energy(name):
     # At the core-guess orbitals (far from convergence), the gradient from the Fock
     # matrix equals autodiff of E(D(x)) at x = 0, restricted and unrestricted.
-    ref = {key[len(name) + 1:]: SCF_DATA[key] for key in SCF_DATA.files if key.startswith(name + "_")}
+    ref = {key[len(name) + 1:]: SCF_DATA[key]
+           for key in SCF_DATA.files if key.startswith(name + "_")}
     nalpha, nbeta = int(ref["nalpha"]), int(ref["nbeta"])
     restricted = nalpha == nbeta
     h_core = ref["T"] + ref["V"]
@@ -71,8 +72,9 @@ def test_orbital_gradient_is_the_derivative_of_the_energy(name):
     fock, _ = model(density_from_orbitals(mo_coeff, mo_occ))
     mask = rotation_mask(mo_occ, restricted)
     gradient, _ = _gradient_and_diagonal(fock, mo_coeff, jnp.asarray(mask))
-    along = lambda x: model(rotated_density(mo_coeff, mo_occ, jnp.broadcast_to(x, (2,) + x.shape[1:]),
-                                            exact=False))[1]
+    # restricted: one x rotates both spins
+    spins = lambda x: jnp.broadcast_to(x, (2,) + x.shape[1:])
+    along = lambda x: model(rotated_density(mo_coeff, mo_occ, spins(x), exact=False))[1]
     expected = jax.grad(along)(jnp.zeros(mask.shape)) * mask
     assert float(jnp.abs(expected).max()) > 1e-2  # far from stationary
     assert np.allclose(gradient, expected, atol=1e-10)  # 1e-10: both exact, double rounding
