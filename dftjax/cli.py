@@ -298,6 +298,7 @@ def result_to_dict(result, mol, args) -> dict:
         "converged": bool(result.converged),
         "iterations": int(result.iterations),
         "attempts": int(getattr(result, "attempts", 1)),
+        "converged_settings": _settings_text(getattr(result, "converged_settings", None)),
         "mo_energy": _as_list(result.mo_energy),
         "mo_occ": _as_list(result.mo_occ),
         "dipole": dipole.tolist(),
@@ -368,11 +369,24 @@ def _summary(record: dict) -> str:
 
 
 def _attempts_text(record: dict) -> str:
-    """'12 iterations', or with retries '20 iterations (3 attempts)'."""
+    """'12 iterations', or with retries '20 iterations (3 attempts, ...; converged with
+    damping 0.5, level shift 0 Ha)'."""
     text = f"{record['iterations']} iterations"
     if record["attempts"] > 1:
-        text += f" ({record['attempts']} attempts, each of at most --max-cycle iterations)"
+        text += f" ({record['attempts']} attempts, each of at most --max-cycle iterations"
+        if record.get("converged_settings"):
+            text += f"; converged with {record['converged_settings']}"
+        text += ")"
     return text
+
+
+def _settings_text(settings):
+    """The SCF rung that converged, in words: 'damping 0.5, level shift 0 Ha',
+    'second-order' (the driver's trust-region Newton rung), or None (not converged)."""
+    if settings is None or isinstance(settings, str):
+        return settings
+    damping, level_shift = settings
+    return f"damping {damping:g}, level shift {level_shift:g} Ha"
 
 
 def _eri_line(record: dict) -> str:

@@ -109,13 +109,14 @@ def test_diis_reduces_iterations():
 
 
 def test_unconverged_scf_says_so_once(capsys):
-    # max_cycle bounds each attempt: the first and the three rungs of the ladder, 2 each.
+    # max_cycle bounds each attempt: the first, the three first-order rungs of the ladder
+    # and its second-order rung, 2 each.
     with pytest.warns(driver.SCFNotConvergedWarning) as warned:
         result = solve("h2o_631g", max_cycle=2)
     assert not result.converged and result.converged_settings is None
-    assert result.iterations == 2 * (1 + len(driver.RETRY_LADDER)) and result.attempts == 4
+    assert result.iterations == 2 * (2 + len(driver.RETRY_LADDER)) and result.attempts == 5
     assert len(warned) == 1  # one message, not one per stage
-    assert "SCF NOT CONVERGED after 8 iterations in 4 attempts of at most 2" in str(warned[0].message)
+    assert "SCF NOT CONVERGED after 10 iterations in 5 attempts of at most 2" in str(warned[0].message)
     assert capsys.readouterr().err == ""
 
 

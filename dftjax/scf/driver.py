@@ -37,6 +37,7 @@ from dftjax.scf.result import SCFResult, spin_square
 
 # (damping, level shift in Ha) tried in turn, from the initial guess, when the
 # requested settings do not converge within max_cycle; each attempt has max_cycle cycles.
+# After them, run_scf's last rung takes second-order steps (dftjax.scf.second_order).
 RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
 
 
@@ -378,7 +379,7 @@ def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occ
 def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restricted, D0,
             conv_tol=1e-9, conv_tol_grad=None, max_cycle=100, diis_space=8,
             level_shift=0.0, damping=0.0, verbose=False, retry=True,
-            lindep_threshold=1e-8, occupations=aufbau_occupations):
+            lindep_threshold=1e-8, occupations=aufbau_occupations, second_order=True):
     """Solve the SCF equations for an energy model; returns an ``SCFResult``.
 
     fock_and_energy(D (2, nao, nao)) -> (F (2, nao, nao), E_electronic), e.g.
@@ -390,7 +391,10 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     conv_tol_grad defaults to sqrt(conv_tol), as PySCF. diis_space=0 switches DIIS off.
     ``max_cycle`` bounds each attempt: if max_cycle cycles do not converge and ``retry``,
     the ladder RETRY_LADDER of (damping, level shift) restarts from D0, each rung with
-    max_cycle cycles of its own (so at most 4 max_cycle in all). The result's
+    max_cycle cycles of its own; if none converges and ``second_order``, the last rung
+    (:mod:`dftjax.scf.second_order`) takes trust-region Newton steps on the orbital
+    rotations from the best state so far, at most max_cycle energy evaluations (so at
+    most 5 max_cycle in all); ``converged_settings`` then reads "second-order". The result's
     ``iterations`` sums the cycles of all attempts and ``attempts`` counts them. A result
     that still has not converged is returned with converged=False and one
     :class:`SCFNotConvergedWarning`.
@@ -435,6 +439,26 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             break
         if best is None or float(state.gradient_norm) < float(best.gradient_norm):
             best = state
+    used = (float(attempt_damping), float(attempt_shift))
+    if (not converged and retry and second_order and np.isfinite(float(best.energy))
+            and _integer_occupations(best.mo_occ)):
+        from dftjax.scf.second_order import newton_iterate  # it builds on this module
+        if verbose:
+            _log("SCF not converged; retrying with second-order (trust-region Newton) steps "
+                 f"from the best state so far (|g|={float(best.gradient_norm):.3e})")
+        attempt += 1
+        state, converged = newton_iterate(
+            fock_and_energy, best, restricted=restricted, conv_tol=conv_tol,
+            conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, verbose=verbose)
+        step = lambda state, settings: _host_step(
+            as_pytree_model(fock_and_energy), state, overlap, X, settings,
+            restricted=restricted, occupations=occupations)
+        final, converged = _final_step(step, state, make_settings(nalpha, nbeta), converged,
+                                       conv_tol, conv_tol_grad)
+        iterations += int(state.iteration)
+        used = "second-order"
+        if converged or float(final.gradient_norm) < float(best.gradient_norm):
+            best = final
     if not converged:
         warnings.warn(
             f"SCF NOT CONVERGED after {iterations} iterations in {attempt} attempts of at most "
@@ -444,8 +468,14 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
                           attempt)
     if overlap.shape[-1] > nao:
         result = unpad_result(result, nao, nao - n_dropped)
-    used = (float(attempt_damping), float(attempt_shift)) if converged else None
-    return dataclasses.replace(result, converged_settings=used)
+    return dataclasses.replace(result, converged_settings=used if converged else None)
+
+
+def _integer_occupations(mo_occ):
+    """Whether every spin orbital is empty or full: the second-order rung rotates a
+    single determinant."""
+    occupations = np.asarray(mo_occ)
+    return bool(np.all((occupations == 0.0) | (occupations == 1.0)))
 
 
 #: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small

@@ -30,9 +30,10 @@ class SCFResult:
     restricted: bool
     n_dropped: int                   # basis directions removed as linearly dependent
     # (damping, level shift in Ha) of the SCF attempt that converged: the requested ones or
-    # a rung of the driver's RETRY_LADDER; None when no attempt converged
+    # a rung of the driver's RETRY_LADDER; "second-order" when the ladder's last rung
+    # (trust-region Newton, dftjax.scf.second_order) did; None when no attempt converged
     converged_settings: tuple = None
-    attempts: int = 1                # SCF attempts run (1 + retries of the ladder)
+    attempts: int = 1                # SCF attempts run (1 + rungs of the ladder tried)
 
     @property
     def density_total(self):

@@ -89,8 +89,8 @@ def _energy_function(model):
     return lambda density: model(density)[1]
 
 
-def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
-    """D_s = C_s U_s n_s U_s^T C_s^T, U_s = exp(kappa_s - kappa_s^T); (2, nao, nao).
+def rotated_orbitals(mo_coeff, kappa, exact=True):
+    """C_s U_s, U_s = exp(kappa_s - kappa_s^T); (2, nao, nmo).
 
     kappa (2, nmo, nmo) nonzero only in the virtual-occupied block. ``exact=False`` takes
     U to second order, 1 + K + K^2 / 2, which has the same derivatives up to second order
@@ -101,7 +101,13 @@ def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
         rotation = jax.vmap(jax.scipy.linalg.expm)(generator)
     else:
         rotation = jnp.eye(kappa.shape[-1]) + generator + 0.5 * generator @ generator
-    return density_from_orbitals(mo_coeff @ rotation, mo_occ)
+    return mo_coeff @ rotation
+
+
+def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
+    """D_s = C_s U_s n_s U_s^T C_s^T with the rotation of :func:`rotated_orbitals`;
+    (2, nao, nao)."""
+    return density_from_orbitals(rotated_orbitals(mo_coeff, kappa, exact), mo_occ)
 
 
 def _kappa(x, signs):
