@@ -16,7 +16,7 @@ import pytest
 
 from dftjax.scf import (
     autodiff_fock_and_energy, hf_energy, hf_fock_and_energy, run_scf, sad_density)
-from dftjax.scf import driver
+from dftjax.scf import driver, ladder
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.stability import follow_instabilities
@@ -193,9 +193,9 @@ def pair_matrix(eri):
 
 
 def test_padded_size_ladder():
-    assert [driver.padded_size(n) for n in (1, 5, 7, 9, 13, 16, 17, 24, 25, 128)] == \
+    assert [ladder.padded_size(n) for n in (1, 5, 7, 9, 13, 16, 17, 24, 25, 128)] == \
         [1, 6, 8, 12, 16, 16, 24, 24, 32, 128]
-    assert driver.padded_size(129) == 129  # large: no padding
+    assert ladder.padded_size(129) == 129  # large: no padding
 
 
 @pytest.mark.parametrize("name", MOLECULES)

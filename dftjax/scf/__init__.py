@@ -5,7 +5,7 @@ F = dE/dD; ``run_scf`` iterates it to self-consistency from a guess density and
 returns an ``SCFResult``. Atomic units (Hartree, Bohr) throughout.
 """
 
-from dftjax.scf.driver import run_scf
+from dftjax.scf.ladder import run_scf
 from dftjax.scf.energy import (
     EnergyModel,
     autodiff_fock_and_energy,

@@ -3,9 +3,9 @@
 One SCF cycle (``scf_step``) takes the state (D, F(D), E(D), DIIS history, ...)
 to the next: DIIS-extrapolate F, damp it, level-shift the virtual space,
 diagonalise in the orthogonal basis, occupy the orbitals, and evaluate the energy
-model at the new density. It is a pure function of pytrees, so the host loop in
-``run_scf`` (logging, convergence checks, retry ladder) and a ``lax.while_loop``
-can call the same code.
+model at the new density. It is a pure function of pytrees, so the host loop ``iterate`` (logging,
+convergence checks; :func:`dftjax.scf.ladder.run_scf` runs it along the retry ladder) and
+a ``lax.while_loop`` (``scf_solve``) can call the same code.
 
 Arrays: spin density and Fock matrices (2, nao, nao) [alpha, beta]; orbitals
 (2, nao, nmo) with X (nao, nmo) the orthogonaliser. Restricted runs carry
@@ -18,10 +18,8 @@ pass 10 conv_tol or 3 conv_tol_grad.
 """
 
 import dataclasses
-import math
-import warnings
 from functools import partial
-from typing import Callable, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -29,11 +27,8 @@ import numpy as np
 
 from dftjax.grid.screening import bucket
 from dftjax.log import logger
-from dftjax.scf.energy import as_device
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
-from dftjax.scf.orthogonalize import orthogonalizer
-from dftjax.scf.result import SCFResult, spin_square
 
 # (damping, level shift in Ha) tried in turn, from the initial guess, when the
 # requested settings do not converge within max_cycle; each attempt has max_cycle cycles.
@@ -42,9 +37,9 @@ RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
 
 
 class SCFNotConvergedWarning(RuntimeWarning):
-    """Warned once by :func:`run_scf` when no attempt of the retry ladder converged (the
-    result still comes back, with ``converged=False``); a program that reports
-    non-convergence itself (the command line) can filter this category."""
+    """Warned once by :func:`dftjax.scf.ladder.run_scf` when no attempt of the retry
+    ladder converged (the result still comes back, with ``converged=False``); a program
+    that reports non-convergence itself (the command line) can filter this category."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,189 +369,3 @@ def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occ
     converged = (_is_converged(state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad)
                  & _final_check(final.energy_change, final.gradient_norm, conv_tol, conv_tol_grad))
     return final, converged
-
-
-def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restricted, D0,
-            conv_tol=1e-9, conv_tol_grad=None, max_cycle=100, diis_space=8,
-            level_shift=0.0, damping=0.0, verbose=False, retry=True,
-            lindep_threshold=1e-8, occupations=aufbau_occupations, second_order=True):
-    """Solve the SCF equations for an energy model; returns an ``SCFResult``.
-
-    fock_and_energy(D (2, nao, nao)) -> (F (2, nao, nao), E_electronic), e.g.
-    ``hf_fock_and_energy(h_core, eri)``; an ``EnergyModel`` or other pytree keeps its
-    arrays traced, so new geometries reuse the compiled step.
-    S, h_core (nao, nao); e_nuc nuclear repulsion (Ha); nalpha, nbeta electron counts;
-    D0 the guess, (2, nao, nao) spin densities or (nao, nao) total (split in halves);
-    None takes the core guess from h_core (a fallback: prefer ``sad_density``).
-    conv_tol_grad defaults to sqrt(conv_tol), as PySCF. diis_space=0 switches DIIS off.
-    ``max_cycle`` bounds each attempt: if max_cycle cycles do not converge and ``retry``,
-    the ladder RETRY_LADDER of (damping, level shift) restarts from D0, each rung with
-    max_cycle cycles of its own; if none converges and ``second_order``, the last rung
-    (:mod:`dftjax.scf.second_order`) takes trust-region Newton steps on the orbital
-    rotations from the best state so far, at most max_cycle energy evaluations (so at
-    most 5 max_cycle in all); ``converged_settings`` then reads "second-order". The result's
-    ``iterations`` sums the cycles of all attempts and ``attempts`` counts them. A result
-    that still has not converged is returned with converged=False and one
-    :class:`SCFNotConvergedWarning`.
-    """
-    if restricted and nalpha != nbeta:
-        raise ValueError(f"restricted SCF needs nalpha == nbeta, got {nalpha} and {nbeta}")
-    if conv_tol_grad is None:
-        conv_tol_grad = math.sqrt(conv_tol)
-    nao = np.shape(S)[-1]
-    if D0 is not None:
-        D0 = np.asarray(D0, np.float64) if not isinstance(D0, jax.core.Tracer) else D0
-        if D0.ndim == 2:
-            D0 = np.stack([0.5 * D0, 0.5 * D0]) if isinstance(D0, np.ndarray) else \
-                jnp.stack([0.5 * D0, 0.5 * D0])
-    fock_and_energy, S, h_core, D0 = pad_problem(fock_and_energy, S, h_core, D0)
-    overlap = as_device(S)
-    X, n_dropped = orthogonalizer(overlap, lindep_threshold)
-    if D0 is None:
-        D0 = core_density(h_core, X, nalpha, nbeta)
-    density = jnp.asarray(D0, jnp.float64)
-    if verbose and n_dropped:
-        _log(f"SCF: dropped {n_dropped} near linearly dependent basis directions "
-             f"(overlap eigenvalues < {lindep_threshold:g}); canonical orthogonalisation")
-
-    attempts = [(damping, level_shift)]
-    if retry:
-        attempts += [pair for pair in RETRY_LADDER if pair != (damping, level_shift)]
-    options = dict(restricted=restricted, occupations=occupations, conv_tol=conv_tol,
-                   conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, diis_space=diis_space,
-                   verbose=verbose)
-    iterations = 0
-    best = None
-    for attempt, (attempt_damping, attempt_shift) in enumerate(attempts, start=1):
-        if attempt > 1 and verbose:
-            _log(f"SCF not converged; retrying from the guess with damping={attempt_damping}"
-                 f" level_shift={attempt_shift}")
-        settings = make_settings(nalpha, nbeta, attempt_damping, attempt_shift)
-        state, converged = iterate(fock_and_energy, overlap, X, density, settings, **options)
-        iterations += int(state.iteration)
-        if converged:
-            best = state
-            break
-        if best is None or float(state.gradient_norm) < float(best.gradient_norm):
-            best = state
-    used = (float(attempt_damping), float(attempt_shift))
-    if (not converged and retry and second_order and np.isfinite(float(best.energy))
-            and _integer_occupations(best.mo_occ)):
-        from dftjax.scf.second_order import newton_iterate  # it builds on this module
-        if verbose:
-            _log("SCF not converged; retrying with second-order (trust-region Newton) steps "
-                 f"from the best state so far (|g|={float(best.gradient_norm):.3e})")
-        attempt += 1
-        state, converged = newton_iterate(
-            fock_and_energy, best, restricted=restricted, conv_tol=conv_tol,
-            conv_tol_grad=conv_tol_grad, max_cycle=max_cycle, verbose=verbose)
-        step = lambda state, settings: _host_step(
-            as_pytree_model(fock_and_energy), state, overlap, X, settings,
-            restricted=restricted, occupations=occupations)
-        final, converged = _final_step(step, state, make_settings(nalpha, nbeta), converged,
-                                       conv_tol, conv_tol_grad)
-        iterations += int(state.iteration)
-        used = "second-order"
-        if converged or float(final.gradient_norm) < float(best.gradient_norm):
-            best = final
-    if not converged:
-        warnings.warn(
-            f"SCF NOT CONVERGED after {iterations} iterations in {attempt} attempts of at most "
-            f"{max_cycle}: dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}",
-            SCFNotConvergedWarning, stacklevel=2)
-    result = _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped,
-                          attempt)
-    if overlap.shape[-1] > nao:
-        result = unpad_result(result, nao, nao - n_dropped)
-    return dataclasses.replace(result, converged_settings=used if converged else None)
-
-
-def _integer_occupations(mo_occ):
-    """Whether every spin orbital is empty or full: the second-order rung rotates a
-    single determinant."""
-    occupations = np.asarray(mo_occ)
-    return bool(np.all((occupations == 0.0) | (occupations == 1.0)))
-
-
-#: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small
-#: next to the run and padding would cost memory and time: K scales as nao^4).
-PAD_LIMIT = 128
-
-
-def padded_size(nao: int) -> int:
-    """The ladder of SCF basis sizes: :func:`~dftjax.grid.screening.bucket` up to 16
-    (1, 2, 3, 4, 6, 8, 12, 16), then multiples of 8 up to :data:`PAD_LIMIT`; nao
-    itself beyond. Molecules on the same rung share every compiled SCF program."""
-    if nao <= 16:
-        return bucket(nao)
-    if nao <= PAD_LIMIT:
-        return -(-nao // 8) * 8
-    return nao
-
-
-def pad_problem(fock_and_energy, overlap, h_core, density):
-    """The SCF inputs on :func:`padded_size` basis functions, when the model can pad
-    (``EnergyModel.pad``) and nothing is traced; else unchanged. A model already on a
-    rung goes through ``pad`` too, so that every model on a rung has the same pytree.
-
-    The extra AOs are orthonormal (overlap 1 on their diagonal, 0 with the real ones)
-    and decoupled in the model, with a large diagonal h_core, so each is an orbital of
-    its own, above every real one, never occupied: every real quantity is unchanged, to
-    the last bit (block-diagonal matrices stay block-diagonal through eigh and the
-    products). Returns (model, overlap, h_core, density (2, size, size) or None).
-    """
-    nao = np.shape(overlap)[-1]
-    size = padded_size(nao)
-    pad = getattr(fock_and_energy, "pad", None)
-    arrays = (overlap, h_core, density, jax.tree_util.tree_leaves(fock_and_energy))
-    if pad is None or any(
-            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(arrays)):
-        return fock_and_energy, overlap, h_core, density
-    extra = np.arange(nao, size)
-    padded_overlap = np.zeros((size, size))
-    padded_overlap[:nao, :nao] = np.asarray(overlap)
-    padded_overlap[extra, extra] = 1.0
-    model = dataclasses.replace(fock_and_energy, params=pad(fock_and_energy.params, size))
-    padded_h = model.params["h_core"]
-    if density is not None:
-        padded_density = np.zeros((2, size, size))
-        padded_density[:, :nao, :nao] = np.asarray(density)
-        density = padded_density
-    return model, padded_overlap, padded_h, density
-
-
-def unpad_result(result, nao, nmo):
-    """A result of the padded problem (:func:`pad_problem`) on the real ``nao`` AOs and
-    their ``nmo`` orbitals (the padding orbitals are the last ones)."""
-    ao = (slice(None),) * (np.ndim(result.mo_coeff) - 2) + (slice(0, nao), slice(0, nmo))
-    mo = (slice(None),) * (np.ndim(result.mo_energy) - 1) + (slice(0, nmo),)
-    square = (slice(None),) * (np.ndim(result.density_matrix) - 2) + (slice(0, nao),) * 2
-    cut = lambda array, index: jax.device_put(np.asarray(array)[index])
-    return dataclasses.replace(
-        result, mo_energy=cut(result.mo_energy, mo), mo_coeff=cut(result.mo_coeff, ao),
-        mo_occ=cut(result.mo_occ, mo), density_matrix=cut(result.density_matrix, square))
-
-
-@jax.jit
-def _restricted_arrays(mo_energy, mo_coeff, mo_occ, density):
-    """The restricted result's orbitals (alpha = beta), occupations 0/2, total density."""
-    return mo_energy[0], mo_coeff[0], 2.0 * mo_occ[0], density.sum(axis=0)
-
-
-def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped,
-                 attempts=1):
-    e_nuc = np.asarray(e_nuc, np.float64)
-    if restricted:
-        mo_energy, mo_coeff, mo_occ, density = _restricted_arrays(
-            state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
-        s2, multiplicity = np.zeros(()), np.ones(())
-    else:
-        s2, multiplicity = spin_square(state.density, overlap)
-        mo_energy, mo_coeff, mo_occ, density = (
-            state.mo_energy, state.mo_coeff, state.mo_occ, state.density)
-    return SCFResult(
-        energy=np.asarray(state.energy) + e_nuc, electronic_energy=state.energy, nuclear_repulsion=e_nuc,
-        mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, density_matrix=density,
-        gradient_norm=state.gradient_norm, s2=s2, multiplicity=multiplicity,
-        converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped,
-        attempts=attempts)

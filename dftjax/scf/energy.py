@@ -83,7 +83,7 @@ class EnergyModel:
     params: pytree of arrays (integrals, grids, functional parameters); traced.
     pad(params, size) -> params, optional: the same model on ``size`` >= nao basis
     functions, the extra ones decoupled (zero integrals with the real ones); static. The
-    SCF pads models that have it onto a ladder of sizes (:func:`dftjax.scf.driver.padded_size`).
+    SCF pads models that have it onto a ladder of sizes (:func:`dftjax.scf.ladder.padded_size`).
     """
 
     energy_fn: Callable
