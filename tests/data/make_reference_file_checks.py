@@ -7,7 +7,7 @@ Writes tests/data/reference_files_pyscf.json. PySCF is the oracle only; the defa
 For each molecule of ``dftjax.correlated.reference_data.TRAINING_SET`` (same geometry,
 basis-set-exchange cc-pVTZ read element by element, RHF for singlets and UHF otherwise,
 SCF to 1e-12 Ha, amplitudes to 1e-11 Ha): the HF, CCSD and CCSD(T) total energies
-(all electrons correlated). For the polar molecules (H2O, NH3, dipole along z) also the
+(all electrons correlated). For the polar molecules (H2O, NH3, NO; dipole along z) also the
 relaxed CCSD(T) dipole's z component by a four-point central difference of the energy in
 a field F = +-5e-4, +-1e-3 a.u. along z (truncation O(F^4) ~ 1e-10 a.u.; energies to
 ~1e-10 Ha give ~2e-7 a.u. of noise), with nuclei, about the origin.
@@ -27,7 +27,7 @@ from dftjax.correlated.reference_data import TRAINING_SET  # noqa: E402
 from make_correlated_reference import pyscf_mol  # noqa: E402
 
 FIELD = 5e-4
-POLAR = ("h2o", "nh3")
+POLAR = ("h2o", "nh3", "no")
 
 
 def ccsd_t(mol, field_z=0.0):
