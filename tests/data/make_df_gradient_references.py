@@ -23,15 +23,12 @@ coords (Angstrom), basis, auxbasis, xc, charge, multiplicity, unrestricted, grid
 (null for HF), nao, naux, energy (Ha), gradient dE/dR (natom, 3) Ha/Bohr.
 """
 
-import json
-import os
-
 import basis_set_exchange as bse
 import numpy as np
 import pyscf
 from pyscf import dft, gto, scf
+from reference_json import write_reference
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 CONV_TOL = 1e-12
 CONV_TOL_GRAD = 1e-8
 
@@ -94,11 +91,7 @@ def main():
         out["gradients"][name] = entry
         print(f"  {name}: nao={entry['nao']} naux={entry['naux']} E={entry['energy']:.10f} "
               f"|g|max={np.max(np.abs(entry['gradient'])):.4f}", flush=True)
-    path = os.path.join(HERE, "df_gradient_reference.json")
-    with open(path, "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path}")
+    write_reference("df_gradient_reference.json", out)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,6 @@ JSON layout (atomic units unless the key says otherwise):
 """
 
 import contextlib
-import json
 import os
 import time
 
@@ -69,10 +68,10 @@ import geometric
 import numpy as np
 import pyscf
 from pyscf import dft, gto, scf
+from reference_json import write_reference
 from pyscf.geomopt.geometric_solver import optimize
 from pyscf.hessian import thermo
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 CONV_TOL = 1e-12
 CONV_TOL_GRAD = 1e-8
 FD_STEP = 1e-4  # Bohr
@@ -375,11 +374,7 @@ def main():
     for name, opt_name in FREQUENCIES.items():
         out["frequencies"][name] = frequency_reference(
             name, opt_name, out["optimizations"][opt_name], optimized[opt_name])
-    path = os.path.join(HERE, "gradient_reference.json")
-    with open(path, "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path}")
+    write_reference("gradient_reference.json", out)
 
 
 if __name__ == "__main__":

@@ -29,15 +29,12 @@ charge, multiplicity, energy (Ha, zero field), dipole (3,) au, polarizability (3
 field_step (au).
 """
 
-import json
-import os
-
 import basis_set_exchange as bse
 import numpy as np
 import pyscf
 from pyscf import dft, gto, scf
+from reference_json import write_reference
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 STEP = 1e-3
 
 WATER = [("O", (0.0, 0.02, 0.12)), ("H", (0.03, 0.80, -0.47)), ("H", (-0.02, -0.74, -0.44))]
@@ -103,11 +100,7 @@ def main():
         a = np.asarray(entry["polarizability"])
         print(f"  {name}: E={entry['energy']:.10f} alpha diag={np.diag(a)} "
               f"asym={np.max(np.abs(a - a.T)):.1e}", flush=True)
-    path = os.path.join(HERE, "polarizability_reference.json")
-    with open(path, "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path}")
+    write_reference("polarizability_reference.json", out)
 
 
 if __name__ == "__main__":
