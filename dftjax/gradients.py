@@ -167,13 +167,11 @@ def _scf_xc_grid(calc):
     """The SCF's :class:`~dftjax.xc.blocked.XCGrid` (blocks, AO plan), its kept AO values
     dropped: the Lagrangian evaluates them at the traced geometry. For NN-NRA the SCF kept
     only the descriptor's precomputed kernel, fixed to its points; the gradient needs R
-    differentiable in the points, so the grid's neighbour list is built here."""
+    differentiable in the points, so the neighbour list of the SCF's grid is built here."""
     xcg = dataclasses.replace(calc.model.params["xc_grid"], ao=None, nra_kernel=None)
     if "nra" in calc.functional.needs and xcg.neighbours is None:
-        grid = grid_points(grid_spec(calc.molecule.symbols, calc.grid_level),
-                           jnp.asarray(calc.molecule.coordinates))
         xcg = dataclasses.replace(xcg, neighbours=jax.device_put(
-            neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom))))
+            neighbour_list(np.asarray(calc.grid.coords), np.asarray(calc.grid.atom))))
     return xcg
 
 
