@@ -70,7 +70,9 @@ def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
     ``omega`` > 0 also computes the long-range ERIs erf(omega r12)/r12 (``eri_long_range``)
     from the same pair data.
     """
-    coords = jnp.asarray(molecule.coordinates if coordinates is None else coordinates)
+    coords = molecule.coordinates if coordinates is None else coordinates
+    if not isinstance(coords, jax.core.Tracer):  # NumPy: jnp.asarray compiles a copy
+        coords = np.asarray(coords, np.float64)
     data = pair_data(basis, coords, molecule.atomic_numbers.astype(float), coords)
     overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
     pairs = [d[:3] for d in data]
@@ -91,7 +93,7 @@ def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
     ranges = basis.atom_ao_ranges()
     overlap, kinetic = np.asarray(ints.overlap), np.asarray(ints.kinetic)
     eri = np.asarray(ints.eri) if ints.eri is not None else None
-    coords = jnp.asarray(molecule.coordinates)
+    coords = np.asarray(molecule.coordinates, np.float64)  # (jnp.asarray compiles a copy)
 
     def atom_integrals(symbol):
         atom = molecule.symbols.index(symbol)
@@ -179,7 +181,7 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
             return hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs)
         return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     options = {} if ao_memory is None else {"ao_memory": ao_memory}
-    ao = xc_grid(basis, grid, jnp.asarray(molecule.coordinates),
+    ao = xc_grid(basis, grid, np.asarray(molecule.coordinates, np.float64),
                  deriv=0 if functional.family == "lda" else 1,
                  precompute_nra="nra" in functional.needs, **options)
     if ints.eri is not None:
@@ -337,8 +339,8 @@ def _calculation(result, report, molecule, basis_set, functional, ints, model, g
     pure_hf = functional.name == "hf"
     e_xc = 0.0
     if not pure_hf:
-        density = result.density_matrix if not result.restricted else 0.5 * jnp.stack(
-            [result.density_matrix, result.density_matrix])
+        density = result.density_matrix if not result.restricted else \
+            0.5 * np.stack([np.asarray(result.density_matrix)] * 2)
         e_xc = float(ks_xc_energy(model, density))
     return SCFCalculation(result, molecule, basis_set, functional.name, ints, dipole,
                           stages.timings(), functional, grid, e_xc, grid_level,

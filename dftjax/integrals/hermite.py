@@ -10,11 +10,9 @@ prefix of the list for any larger degree.
 
 from functools import lru_cache
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._fusion import materialize
 from .boys import boys_orders
 
 
@@ -94,12 +92,6 @@ def cartesian_hermite_matrix(powers_a: np.ndarray, powers_b: np.ndarray, e1d):
     return out
 
 
-#: Up to this degree R is built as fused straight-line code (fast, compiles in about a
-#: second); above it, level by level with gathers (compiles in a fraction of a second,
-#: runs about twice slower). High degrees are rare items (d and f quartets).
-UNROLL_MAX_DEGREE = 4
-
-
 def hermite_coulomb(degree: int, alpha, r_pq):
     """Hermite Coulomb integrals R_{tuv}(alpha, R_PQ) for t+u+v <= degree.
 
@@ -115,17 +107,6 @@ def hermite_coulomb(degree: int, alpha, r_pq):
     -------
     array (..., n_hermite(degree)) in :func:`hermite_indices` order.
     """
-    terms = hermite_coulomb_terms(degree, alpha, r_pq)
-    if isinstance(terms, (list, tuple)):
-        return jnp.stack(terms, axis=-1)
-    return terms
-
-
-def hermite_coulomb_terms(degree: int, alpha, r_pq):
-    """:func:`hermite_coulomb` as a list of arrays shaped like ``alpha``, one per (t, u, v)
-    in :func:`hermite_indices` order, up to UNROLL_MAX_DEGREE; above it, the stacked array
-    (..., n_hermite(degree)). Kernels that pick single terms avoid a stack and a gather.
-    """
     x, y, z = r_pq[..., 0], r_pq[..., 1], r_pq[..., 2]
     # written out: XLA:CPU reduces over a length-3 minor axis (jnp.sum) several times slower
     t_arg = alpha * (x * x + y * y + z * z)
@@ -135,38 +116,7 @@ def hermite_coulomb_terms(degree: int, alpha, r_pq):
     for n in range(1, degree + 1):
         power = -2.0 * alpha if power is None else power * (-2.0 * alpha)
         base.append(f[n] * power)
-    if degree <= UNROLL_MAX_DEGREE:
-        return _coulomb_unrolled(degree, base, r_pq)
     return _coulomb_gathered(degree, jnp.stack(base, axis=-1), r_pq)
-
-
-def _coulomb_unrolled(degree, base, r_pq):
-    """R_{tuv} as straight-line code (a list, :func:`hermite_indices` order), each
-    recursion level :func:`materialize`-d so that XLA computes it once instead of
-    duplicating shared sub-expressions. ``base[n]`` = R^{(n)}_{000}."""
-    xyz = (r_pq[..., 0], r_pq[..., 1], r_pq[..., 2])
-    # level[n] maps (t, u, v) with t+u+v <= degree-n to R^{(n)}_{tuv}; each level is built
-    # from the one above only.
-    level = {(0, 0, 0): base[degree]}
-    for n in range(degree - 1, -1, -1):
-        new = {}
-        for h in hermite_indices(degree - n):
-            t, u, v = map(int, h)
-            if t == u == v == 0:
-                new[(0, 0, 0)] = base[n]
-                continue
-            h1 = [t, u, v]
-            d = 0 if t > 0 else (1 if u > 0 else 2)
-            h1[d] -= 1
-            value = xyz[d] * level[tuple(h1)]
-            if h1[d] > 0:
-                h2 = list(h1)
-                h2[d] -= 1
-                value = value + h1[d] * level[tuple(h2)]
-            new[(t, u, v)] = value
-        keys = list(new)
-        level = dict(zip(keys, materialize([new[k] for k in keys])))
-    return [level[tuple(map(int, h))] for h in hermite_indices(degree)]
 
 
 @lru_cache(maxsize=None)
@@ -197,7 +147,10 @@ def direction_of(herm: np.ndarray) -> np.ndarray:
 
 
 def _coulomb_gathered(degree, base, r_pq):
-    """R_{tuv} level by level with static gathers: O(degree) graph operations."""
+    """R_{tuv} level by level with static gathers: O(degree) graph operations. (Written
+    out term by term instead, the kernels ran up to twice faster but compiled twice slower,
+    and compilation is most of a first run: water/def2-SVP's 21 ERI classes compiled in
+    14 s unrolled and 7 s gathered, at the same run time.)"""
     direction, minus1, minus2, factor = _coulomb_recursion_plan(degree)
     r_dir = r_pq[..., direction]
     level = base[..., degree : degree + 1]

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..basis.spherical import cart_to_sph, cartesian_powers, cartesian_prefactor
+from ._threads import map_classes
 from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d
 from .plan import bucket, pair_plan, padded_pair_class
 
@@ -124,13 +125,16 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
     ncharge = bucket(np.shape(charges)[0], smallest=8)
     charges, charge_positions = _pad_rows(charges, ncharge), _pad_rows(charge_positions, ncharge)
     origin = _as_float_array(origin)
-    out = []
-    for k, pc in enumerate(pair_plan(basis)):
-        pp = padded_pair_class(basis, k)
-        out.append(pair_class_kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket, coords,
-                                     charges, charge_positions, origin, pp.alpha, pp.beta,
-                                     pp.coef, pp.atom_a, pp.atom_b, pp.prim_pair))
-    return out
+    plan = pair_plan(basis)
+    padded = [padded_pair_class(basis, k) for k in range(len(plan))]
+
+    def run(k):
+        pc, pp = plan[k], padded[k]
+        return pair_class_kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket, coords,
+                                 charges, charge_positions, origin, pp.alpha, pp.beta,
+                                 pp.coef, pp.atom_a, pp.atom_b, pp.prim_pair)
+
+    return map_classes(run, range(len(plan)), (coords, charges, charge_positions, origin))
 
 
 def _assemble_pairs(basis, blocks_by_class):

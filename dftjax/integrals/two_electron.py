@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._fusion import materialize
-from .hermite import hermite_coulomb_terms, hermite_indices, n_hermite
+from ._threads import map_classes, traced
+from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
 
@@ -38,15 +38,6 @@ def _coulomb_gather(degree_ab: int, degree_cd: int):
     index = np.array([[lookup[tuple(a + c)] for c in herm_cd] for a in herm_ab])
     sign = (-1.0) ** herm_cd.sum(axis=1)
     return index, sign
-
-
-def _unrolled_contraction(degree_ab: int, degree_cd: int) -> bool:
-    """Contract E_ab R E_cd as explicit sums of broadcast products (True) or as batched
-    matrix products (einsum, False), whichever measured faster for the class (XLA:CPU,
-    2-core Xeon, pyrrole def2-SVP): XLA runs batched products of tiny matrices slowly, so
-    the sums win for most classes, by up to 2.5x; only for bra degree 3 against an s or
-    p-s ket ((dp|ss), (dp|ps)) was the einsum faster, by 20%."""
-    return not (degree_ab == 3 and degree_cd <= 1)
 
 
 def coulomb_exponent_and_prefactor(pa, pc, omega):
@@ -76,19 +67,12 @@ def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre
     A pure function of the pair data, so its derivatives (forces) come by autodiff.
     """
     alpha, prefactor = coulomb_exponent_and_prefactor(p[item_ab], q[item_cd], omega)
-    r = hermite_coulomb_terms(degree_ab + degree_cd, alpha, centre_p[item_ab] - centre_q[item_cd])
+    r = hermite_coulomb(degree_ab + degree_cd, alpha, centre_p[item_ab] - centre_q[item_cd])
     index, sign = _coulomb_gather(degree_ab, degree_cd)
-    if isinstance(r, list):  # pick the terms directly: no stacked R, no gather
-        coulomb = jnp.stack([jnp.stack([r[i] if s > 0 else -r[i] for i, s in zip(row, sign)],
-                                       axis=-1) for row in index], axis=-2)
-    else:
-        coulomb = r[:, index] * sign
+    coulomb = r[:, index] * sign
     bra, ket = e_ab[item_ab], e_cd[item_cd]  # (C, nab, K_ab), (C, ncd, K_cd)
-    if _unrolled_contraction(degree_ab, degree_cd):
-        # half[c, h, f] = sum_k coulomb[c, h, k] ket[c, f, k]; out = sum_h bra[c, e, h] half[c, h, f]
-        half = sum(coulomb[:, :, None, k] * ket[:, None, :, k] for k in range(ket.shape[-1]))
-        half = materialize(half * prefactor[:, None, None])  # else redone per bra function
-        return sum(bra[:, :, None, h] * half[:, None, h, :] for h in range(bra.shape[-1]))
+    # Batched products, not sums of broadcast products written out: those ran up to 2.5x
+    # faster on XLA:CPU but compiled far slower (see hermite._coulomb_gathered).
     half = jnp.einsum("chk,cfk->chf", coulomb, ket)
     return jnp.einsum("ceh,chf->cef", bra, half) * prefactor[:, None, None]
 
@@ -309,11 +293,30 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
     degree_ab = plan[qc.bra].la + plan[qc.bra].lb
     degree_cd = plan[qc.ket].la + plan[qc.ket].lb
     accumulator = np.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
+    on_host = jax.default_backend() == "cpu" and not traced((pairs[qc.bra], pairs[qc.ket]))
+    pending = None
     for c in range(chunks.item_ab.shape[0]):
         values = eri_chunk_kernel(degree_ab, degree_cd, float(omega), e_ab, p, centre_p, e_cd,
                                   q, centre_q, chunks.item_ab[c], chunks.item_cd[c])
-        accumulator = _accumulate(accumulator, values, chunks.item_quartet[c])
+        if not on_host:
+            accumulator = _accumulate(accumulator, values, chunks.item_quartet[c])
+            continue
+        if pending is not None:  # add the previous chunk while this one runs
+            _add_on_host(accumulator, *pending)
+        pending = values, chunks.item_quartet[c]
+    if pending is not None:
+        _add_on_host(accumulator, *pending)
     return accumulator
+
+
+def _add_on_host(accumulator, values, item_quartet):
+    """:func:`_accumulate` in NumPy, for concrete values on a CPU backend: no program to
+    compile per class (21 of them for an spd basis). ``item_quartet`` is sorted, so each
+    quartet's items are one run of rows, summed by ``np.add.reduceat``."""
+    starts = np.flatnonzero(np.diff(item_quartet, prepend=-1))
+    quartets = item_quartet[starts]
+    keep = quartets < len(accumulator)
+    accumulator[quartets[keep]] += np.add.reduceat(np.asarray(values), starts, axis=0)[keep]
 
 
 @lru_cache(maxsize=8)
@@ -372,8 +375,9 @@ def pair_matrix_from_pairs(basis, pairs, omega=0.0, screen=True):
     :func:`electron_repulsion_from_pairs`.
     """
     chunked = screened_chunks(basis, pairs) if screen else _chunked_plan(basis)
-    blocks = [_class_accumulator(basis, k, qc, pairs, omega, chunked[k])
-              for k, qc in enumerate(quartet_plan(basis)) if len(qc.pair_ab)]
+    classes = [(k, qc) for k, qc in enumerate(quartet_plan(basis)) if len(qc.pair_ab)]
+    blocks = map_classes(lambda kq: _class_accumulator(basis, *kq, pairs, omega, chunked[kq[0]]),
+                         classes, pairs)
     return _gather_pair_matrix(basis.nao * (basis.nao + 1) // 2, tuple(blocks),
                                _pair_matrix_sources(basis))
 

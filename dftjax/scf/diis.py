@@ -28,13 +28,13 @@ class DIISState(NamedTuple):
     count: jnp.ndarray     # int scalar: pairs pushed so far (slot = count % space)
 
 
-def diis_init(space, nao, nmo):
-    """An empty DIIS history for ``space`` pairs."""
+def diis_init(space, nao, nmo, xp=jnp):
+    """An empty DIIS history for ``space`` pairs (``xp=np``: host arrays)."""
     return DIISState(
-        focks=jnp.zeros((space, 2, nao, nao)),
-        errors=jnp.zeros((space, 2, nmo, nmo)),
-        overlaps=jnp.zeros((space, space)),
-        count=jnp.zeros((), jnp.int32),
+        focks=xp.zeros((space, 2, nao, nao)),
+        errors=xp.zeros((space, 2, nmo, nmo)),
+        overlaps=xp.zeros((space, space)),
+        count=xp.zeros((), xp.int32),
     )
 
 

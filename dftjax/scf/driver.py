@@ -77,10 +77,14 @@ jax.tree_util.register_dataclass(
 
 
 def make_settings(nalpha, nbeta, damping=0.0, level_shift=0.0, use_diis=True):
+    def scalar(value, dtype):  # NumPy when concrete: jnp.asarray compiles a conversion
+        return jnp.asarray(value, dtype) if isinstance(value, jax.core.Tracer) else \
+            np.asarray(value, dtype)
+
     return SCFSettings(
-        nalpha=jnp.asarray(nalpha, jnp.float64), nbeta=jnp.asarray(nbeta, jnp.float64),
-        damping=jnp.asarray(damping, jnp.float64), level_shift=jnp.asarray(level_shift, jnp.float64),
-        use_diis=jnp.asarray(use_diis, bool))
+        nalpha=scalar(nalpha, np.float64), nbeta=scalar(nbeta, np.float64),
+        damping=scalar(damping, np.float64), level_shift=scalar(level_shift, np.float64),
+        use_diis=scalar(use_diis, bool))
 
 
 def density_from_orbitals(mo_coeff, mo_occ):
@@ -132,18 +136,19 @@ def scf_init(fock_and_energy, density, nmo, diis_space, factor=None, restricted=
                                fock_used=fock)
 
 
-def empty_state(density, nmo, diis_space):
+def empty_state(density, nmo, diis_space, xp=jnp):
     """A state at ``density`` before any evaluation: zero Fock matrix, energy and orbitals,
-    infinite changes, an empty DIIS history."""
+    infinite changes, an empty DIIS history. ``xp=np`` makes the new arrays on the host
+    (the host loop: nothing to compile)."""
     nao = density.shape[-1]
-    zeros = jnp.zeros_like(density)
-    infinite = jnp.full((), jnp.inf, jnp.float64)
+    zeros = xp.zeros(density.shape)
+    infinite = xp.full((), xp.inf)
     return SCFState(
-        density=density, fock=zeros, energy=jnp.zeros(()), energy_change=infinite,
-        gradient_norm=infinite, fock_used=zeros, mo_energy=jnp.zeros((2, nmo)),
-        mo_coeff=jnp.zeros((2, nao, nmo)), mo_occ=jnp.zeros((2, nmo)),
-        diis=diis_init(diis_space, nao, nmo) if diis_space > 0 else None,
-        iteration=jnp.zeros((), jnp.int32))
+        density=density, fock=zeros, energy=xp.zeros(()), energy_change=infinite,
+        gradient_norm=infinite, fock_used=zeros, mo_energy=xp.zeros((2, nmo)),
+        mo_coeff=xp.zeros((2, nao, nmo)), mo_occ=xp.zeros((2, nmo)),
+        diis=diis_init(diis_space, nao, nmo, xp) if diis_space > 0 else None,
+        iteration=xp.zeros((), xp.int32))
 
 
 def evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted):
@@ -206,7 +211,6 @@ def evaluated_state(fock_and_energy, state, update, *, restricted):
 _scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
 _orbital_update_jit = jax.jit(orbital_update, static_argnames=("restricted", "occupations"))
 _evaluated_state_jit = jax.jit(evaluated_state, static_argnames=("restricted",))
-_empty_state_jit = jax.jit(empty_state, static_argnames=("nmo", "diis_space"))
 
 
 def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
@@ -217,7 +221,7 @@ def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
         return _scf_init_jit(fock_and_energy, density, nmo=nmo, diis_space=diis_space,
                              factor=density_factor(fock_and_energy, density),
                              restricted=restricted)
-    empty = _empty_state_jit(density, nmo=nmo, diis_space=diis_space)
+    empty = empty_state(density, nmo, diis_space, xp=np)
     update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
     state = _evaluated_state_jit(fock_and_energy, empty, update, restricted=restricted)
     return dataclasses.replace(state, energy_change=empty.energy_change,

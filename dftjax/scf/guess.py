@@ -11,7 +11,7 @@
   ignores electron repulsion); a fallback only.
 """
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from dftjax.elements import atomic_number
@@ -35,6 +35,17 @@ def core_guess(S, h_core, nalpha, nbeta, lindep_threshold=1e-8):
     return core_density(h_core, X, nalpha, nbeta)
 
 
+def _core_density_on_host(h_core, X, half):
+    """Spin densities (2, n, n) of the core Hamiltonian's orbitals with fractional
+    occupations, ``half`` electrons per spin: the atomic SCF's start, in NumPy, which
+    (unlike :func:`~dftjax.scf.driver.core_density`) compiles nothing per atom size."""
+    X = np.asarray(X)
+    energies, vectors = np.linalg.eigh(X.T @ np.asarray(h_core) @ X)
+    coefficients = X @ vectors
+    occupation = fractional_occupations(np.stack([energies, energies]), half, half, xp=np)
+    return np.einsum("im,sm,jm->sij", coefficients, occupation, coefficients)
+
+
 def atomic_density(ints_atom, nelectron, max_cycle=ATOM_MAX_CYCLE, conv_tol=ATOM_CONV_TOL,
                    size=None):
     """Total density (nao_atom, nao_atom) of a spherical fractional-occupation RHF atom.
@@ -53,13 +64,13 @@ def atomic_density(ints_atom, nelectron, max_cycle=ATOM_MAX_CYCLE, conv_tol=ATOM
     h_core[:n, :n] = np.asarray(ints_atom["T"]) + np.asarray(ints_atom["V"])
     eri = np.zeros((size,) * 4)
     eri[:n, :n, :n, :n] = ints_atom["eri"]
-    overlap, h_core = jnp.asarray(overlap), jnp.asarray(h_core)
+    overlap, h_core = jax.device_put(overlap), jax.device_put(h_core)  # (jnp.asarray compiles)
     X = orthogonalizer(overlap).X
     half = 0.5 * nelectron
     settings = make_settings(half, half)
-    guess = core_density(h_core, X, half, half, occupations=fractional_occupations)
+    guess = jax.device_put(_core_density_on_host(h_core, X, half))
     state, _ = iterate(
-        hf_fock_and_energy(h_core, jnp.asarray(eri)), overlap, X, guess, settings,
+        hf_fock_and_energy(h_core, jax.device_put(eri)), overlap, X, guess, settings,
         restricted=True, occupations=fractional_occupations, conv_tol=conv_tol,
         conv_tol_grad=float(np.sqrt(conv_tol)), max_cycle=max_cycle, diis_space=8)
     return np.asarray(state.density).sum(axis=0)[:n, :n]
@@ -90,4 +101,4 @@ def sad_density(atoms_ao_ranges, symbols, atom_integrals_fn):
         if block.shape[0] != stop - start:
             raise ValueError(f"atom {symbol}: {block.shape[0]} atomic AOs for range {start}:{stop}")
         total[start:stop, start:stop] = block
-    return jnp.asarray(np.stack([0.5 * total, 0.5 * total]))
+    return jax.device_put(np.stack([0.5 * total, 0.5 * total]))

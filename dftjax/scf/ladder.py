@@ -193,10 +193,12 @@ def unpad_result(result, nao, nmo):
         mo_occ=cut(result.mo_occ, mo), density_matrix=cut(result.density_matrix, square))
 
 
-@jax.jit
 def _restricted_arrays(mo_energy, mo_coeff, mo_occ, density):
-    """The restricted result's orbitals (alpha = beta), occupations 0/2, total density."""
-    return mo_energy[0], mo_coeff[0], 2.0 * mo_occ[0], density.sum(axis=0)
+    """The restricted result's orbitals (alpha = beta), occupations 0/2, total density;
+    on the host (the state is concrete), so that nothing compiles per basis size."""
+    mo_energy, mo_coeff, mo_occ, density = (np.asarray(x) for x in (mo_energy, mo_coeff,
+                                                                     mo_occ, density))
+    return jax.device_put((mo_energy[0], mo_coeff[0], 2.0 * mo_occ[0], density.sum(axis=0)))
 
 
 def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped,

@@ -19,22 +19,22 @@ def aufbau_occupations(mo_energy, nalpha, nbeta):
     return (rank < count[:, None]).astype(jnp.float64)
 
 
-def fractional_occupations(mo_energy, nalpha, nbeta, tolerance=DEGENERACY_TOLERANCE):
+def fractional_occupations(mo_energy, nalpha, nbeta, tolerance=DEGENERACY_TOLERANCE, xp=jnp):
     """Spin-restricted aufbau whose last, partially filled level is shared equally.
 
     n = nalpha + nbeta electrons (possibly fractional) fill the alpha orbital
     energies mo_energy[0] two by two; the orbitals within ``tolerance`` Ha of the
     one where they run out (the HOMO level, e.g. the three 2p of an atom) share
     what is left equally, so an atom's density stays spherical. Both spins get
-    half of each orbital's occupation.
+    half of each orbital's occupation. ``xp=np`` computes it on the host.
     """
     energies = mo_energy[0]
     nmo = energies.shape[0]
-    per_spin = 0.5 * (jnp.asarray(nalpha) + jnp.asarray(nbeta))
-    homo = jnp.clip(jnp.ceil(per_spin).astype(jnp.int32) - 1, 0, nmo - 1)
-    homo_energy = jnp.sort(energies)[homo]
-    group = jnp.abs(energies - homo_energy) < tolerance
+    per_spin = 0.5 * (xp.asarray(nalpha) + xp.asarray(nbeta))
+    homo = xp.clip(xp.ceil(per_spin).astype(xp.int32) - 1, 0, nmo - 1)
+    homo_energy = xp.sort(energies)[homo]
+    group = xp.abs(energies - homo_energy) < tolerance
     below = (energies < homo_energy) & ~group
     shared = (per_spin - below.sum()) / group.sum()
-    occupation = jnp.where(below, 1.0, jnp.where(group, shared, 0.0))
-    return jnp.stack([occupation, occupation])
+    occupation = xp.where(below, 1.0, xp.where(group, shared, 0.0))
+    return xp.stack([occupation, occupation])

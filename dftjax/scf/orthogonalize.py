@@ -32,23 +32,34 @@ class Orthogonalizer(NamedTuple):
 
 
 def orthogonalizer(overlap, lindep_threshold=LINDEP_THRESHOLD):
-    """Return an ``Orthogonalizer`` for the overlap matrix (nao, nao)."""
-    overlap = jnp.asarray(overlap, dtype=jnp.float64)
-    eigenvalues, eigenvectors = _eigh(overlap)
+    """Return an ``Orthogonalizer`` for the overlap matrix (nao, nao). A concrete overlap
+    is decomposed in NumPy (X then goes to the device): nothing compiles per basis size;
+    a traced one (derivatives) by jnp."""
+    traced = isinstance(overlap, jax.core.Tracer)
+    if traced:
+        overlap = jnp.asarray(overlap, dtype=jnp.float64)
+        eigenvalues, eigenvectors = _eigh(overlap)
+    else:
+        eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(overlap, dtype=np.float64))
     keep = np.asarray(eigenvalues) >= lindep_threshold
     n_dropped = int(keep.size - keep.sum())
     kept = None if n_dropped == 0 else tuple(int(k) for k in np.flatnonzero(keep))
-    return Orthogonalizer(_from_eigenpairs(eigenvalues, eigenvectors, kept), n_dropped)
+    if traced:
+        return Orthogonalizer(_from_eigenpairs_program(eigenvalues, eigenvectors, kept), n_dropped)
+    return Orthogonalizer(jax.device_put(_from_eigenpairs(np, eigenvalues, eigenvectors, kept)),
+                          n_dropped)
 
 
 _eigh = jax.jit(jnp.linalg.eigh)
 
 
-@partial(jax.jit, static_argnums=2)
-def _from_eigenpairs(eigenvalues, eigenvectors, kept):
+def _from_eigenpairs(xp, eigenvalues, eigenvectors, kept):
     """X from the eigenpairs of S: symmetric when ``kept`` is None, else canonical over
-    the eigenvectors numbered in ``kept``."""
+    the eigenvectors numbered in ``kept``; ``xp`` is np or jnp."""
     if kept is None:
-        return (eigenvectors / jnp.sqrt(eigenvalues)) @ eigenvectors.T
+        return (eigenvectors / xp.sqrt(eigenvalues)) @ eigenvectors.T
     kept = np.asarray(kept)
-    return eigenvectors[:, kept] / jnp.sqrt(eigenvalues[kept])
+    return eigenvectors[:, kept] / xp.sqrt(eigenvalues[kept])
+
+
+_from_eigenpairs_program = jax.jit(partial(_from_eigenpairs, jnp), static_argnums=2)

@@ -8,9 +8,11 @@ Energies in Hartree, dipoles in atomic units (e Bohr).
 """
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,17 +56,28 @@ jax.tree_util.register_dataclass(
 )
 
 
-@jax.jit  # one program, not one per eager operation
 def dipole_moment(dipole_ints, density_total, charges, coords):
     """mu = sum_A Z_A R_A - tr(D r), (3,) in e Bohr, about the origin (0, 0, 0).
 
     dipole_ints (3, nao, nao) = <i|r|j> with origin (0, 0, 0); density_total
     (nao, nao); charges (natm,); coords (natm, 3) in Bohr. The electrons count
-    negative, as in PySCF's dip_moment (which reports Debye by default).
+    negative, as in PySCF's dip_moment (which reports Debye by default). Traced
+    arguments (derivatives) take one compiled program; concrete ones are summed in NumPy,
+    which compiles nothing for a new basis size.
     """
-    electronic = jnp.einsum("xij,ji->x", dipole_ints, density_total)
-    nuclear = jnp.einsum("a,ax->x", jnp.asarray(charges, jnp.float64), coords)
+    args = (dipole_ints, density_total, charges, coords)
+    if any(isinstance(x, jax.core.Tracer) for x in args):
+        return _dipole_program(*args)
+    return _dipole(np, *(np.asarray(x) for x in args))
+
+
+def _dipole(xp, dipole_ints, density_total, charges, coords):
+    electronic = xp.einsum("xij,ji->x", dipole_ints, density_total)
+    nuclear = xp.einsum("a,ax->x", xp.asarray(charges, dtype=xp.float64), coords)
     return nuclear - electronic
+
+
+_dipole_program = jax.jit(partial(_dipole, jnp))
 
 
 @jax.jit

@@ -66,7 +66,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.spatial import cKDTree
 
 from .. import memory
 from ..grid.screening import bucket
@@ -141,6 +140,8 @@ def neighbour_list(points, atom=None, cutoff=NRA_CUTOFF, skin=0.0,
     padded = np.concatenate([points, np.full((1, 3), np.nan)])[targets]
     low, high = np.nanmin(padded, axis=1), np.nanmax(padded, axis=1)
     centres, radii = 0.5 * (low + high), 0.5 * np.linalg.norm(high - low, axis=1)
+    from scipy.spatial import cKDTree  # here, not at import: scipy.spatial costs 0.25 s
+
     tree = cKDTree(points)
     found = tree.query_ball_point(centres, radii + cutoff + skin)
     for block in np.flatnonzero(radii > cutoff):  # sparse, spread-out blocks: per point
@@ -251,6 +252,8 @@ def _tile_pairs(low, high, cutoff):
     centres, radii = 0.5 * (low + high), 0.5 * np.linalg.norm(high - low, axis=1)
     group = np.clip(np.ceil(np.log2(np.maximum(radii, 1e-300) / cutoff)), -5, 8).astype(np.int64)
     members = [np.flatnonzero(group == g) for g in np.unique(group)]
+    from scipy.spatial import cKDTree
+
     trees = [cKDTree(centres[m]) for m in members]
     found = []
     for a in range(len(members)):

@@ -19,7 +19,8 @@ import jax
 
 from ...params_io import load_pytree
 from ..functional import Functional
-from .network import EPSILON, FORMS, energy_density, epsilon_xc, init_params, n_descriptors
+from .network import (EPSILON, FORMS, energy_density, epsilon_xc, init_params, n_descriptors,
+                      weight_shapes)
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -45,7 +46,7 @@ def _check_form(form):
 
 def check_params(form, params):
     """ValueError unless ``params`` has the layer shapes of ``form``'s network."""
-    expected = [layer["weight"].shape for layer in init_params(form, jax.random.PRNGKey(0))["layers"]]
+    expected = weight_shapes(form)
     try:
         shapes = [tuple(layer["weight"].shape) for layer in params["layers"]]
         biases = [tuple(layer["bias"].shape) for layer in params["layers"]]

@@ -128,12 +128,17 @@ def energy_density(params, features, needs):
     return -(network(params, descriptors) + 1.0) * n_four_thirds * phi4
 
 
+def weight_shapes(form):
+    """(n_in, n_out) of each layer's weight matrix of ``form``'s network, input first."""
+    sizes = [n_descriptors(form), HIDDEN, HIDDEN, HIDDEN, 1]
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
 def init_params(form, key):
     """Fresh parameters for ``form``, as ``torch.nn.Linear`` initialises them: weights and
     biases uniform in +-1/sqrt(n_in)."""
-    sizes = [n_descriptors(form), HIDDEN, HIDDEN, HIDDEN, 1]
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in weight_shapes(form):
         key, weight_key, bias_key = jax.random.split(key, 3)
         bound = 1.0 / math.sqrt(n_in)
         layers.append({
