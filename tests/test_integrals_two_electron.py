@@ -138,3 +138,33 @@ def test_schwarz_screening_stays_within_its_error_bound():
 
     jax.jit(traced)(jnp.asarray(mol.coordinates))
     assert seen == [None]  # no numbers to screen with under jit: the full plan is used
+
+
+def test_host_accumulation_matches_the_device_program():
+    # On a CPU backend, concrete chunks are summed into their class accumulator in NumPy
+    # (no program per class); traced ones by the _accumulate program. Same sums.
+    from dftjax.integrals.two_electron import _accumulate, _add_on_host
+    rng = np.random.default_rng(3)
+    nquartet, chunk = 16, 64
+    item_quartet = np.sort(rng.integers(0, nquartet + 1, chunk)).astype(np.int32)  # 16: padding
+    values = rng.normal(size=(chunk, 3, 5))
+    start = rng.normal(size=(nquartet, 3, 5))
+    host = start.copy()
+    _add_on_host(host, jnp.asarray(values), item_quartet)
+    device = _accumulate(jnp.asarray(start), jnp.asarray(values), jnp.asarray(item_quartet))
+    np.testing.assert_allclose(host, device, atol=1e-13)
+    assert not np.allclose(host, start)
+
+
+def test_classes_run_in_threads_only_when_concrete():
+    from dftjax.integrals._threads import map_classes
+    seen = []
+    assert map_classes(lambda k: k * k, range(5), np.zeros(3)) == [0, 1, 4, 9, 16]
+
+    @jax.jit
+    def traced(x):
+        return sum(map_classes(lambda k: seen.append(k) or x * k, range(3), x))
+
+    assert float(traced(jnp.ones(()))) == 3.0 and seen == [0, 1, 2]  # in order, in this thread
+    with pytest.raises(ZeroDivisionError):
+        map_classes(lambda k: 1 / k, range(3))

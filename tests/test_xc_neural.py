@@ -12,7 +12,9 @@ import pytest
 
 from dftjax.params_io import save_pytree
 from dftjax.xc import Features, get_functional
-from dftjax.xc.neural import EPSILON, FORMS, epsilon_xc, nn_functional, released_params
+from dftjax.xc.neural import (EPSILON, FORMS, epsilon_xc, init_params, nn_functional,
+                               released_params)
+from dftjax.xc.neural.network import weight_shapes
 
 # rows: rho_a, rho_b, gamma_aa, gamma_ab, gamma_bb, tau_a, tau_b (eps0 already in the gammas)
 INPUTS = np.array([
@@ -51,6 +53,9 @@ def test_weight_shapes():
     for form in FORMS:
         shapes = [layer["weight"].shape for layer in released_params(form)[0]["layers"]]
         assert shapes == [(len(FORMS[form]) + 1, 100), (100, 100), (100, 100), (100, 1)]
+        assert shapes == weight_shapes(form)  # what check_params compares, without a PRNG
+        fresh = init_params(form, jax.random.PRNGKey(1))["layers"]
+        assert [layer["weight"].shape for layer in fresh] == shapes
 
 
 def features(form, rho, sigma, tau):
