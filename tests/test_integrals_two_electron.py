@@ -157,7 +157,7 @@ def test_host_accumulation_matches_the_device_program():
 
 
 def test_classes_run_in_threads_only_when_concrete():
-    from dftjax.integrals._threads import map_classes
+    from dftjax.integrals._compilation import map_classes
     seen = []
     assert map_classes(lambda k: k * k, range(5), np.zeros(3)) == [0, 1, 4, 9, 16]
 

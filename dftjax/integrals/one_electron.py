@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..basis.spherical import cart_to_sph, cartesian_powers, cartesian_prefactor
-from ._threads import map_classes
+from ._compilation import QUICK_COMPILE, map_classes, traced
 from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d
 from .plan import bucket, pair_plan, padded_pair_class
 
@@ -59,8 +59,7 @@ def _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d):
     return jnp.stack([overlap, kinetic] + dipole, axis=1)
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def pair_class_kernel(la, lb, cartesian, npair, coords, charges, charge_positions, origin,
+def pair_class_values(la, lb, cartesian, npair, coords, charges, charge_positions, origin,
                       alpha, beta, coef, atom_a, atom_b, prim_pair):
     """All primitive pairs of one class -> Hermite data and contracted one-electron blocks.
 
@@ -96,6 +95,14 @@ def pair_class_kernel(la, lb, cartesian, npair, coords, charges, charge_position
     return p, centre, e_ao, jax.ops.segment_sum(blocks, prim_pair, npair)
 
 
+#: :func:`pair_class_values` compiled per class. It runs once per molecule, so concrete
+#: inputs take the quickly compiled program (:data:`QUICK_COMPILE`); traced ones (inside
+#: jit/grad: compiler options may only be given to the outermost jit) the plain one.
+pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3))
+_quick_pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3),
+                                   compiler_options=QUICK_COMPILE)
+
+
 def _as_float_array(array):
     """float64 ``array``: NumPy when concrete (host set-up: nothing to compile), jnp when
     traced."""
@@ -128,13 +135,16 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
     plan = pair_plan(basis)
     padded = [padded_pair_class(basis, k) for k in range(len(plan))]
 
+    inputs = (coords, charges, charge_positions, origin)
+    kernel = pair_class_kernel if traced(inputs) else _quick_pair_class_kernel
+
     def run(k):
         pc, pp = plan[k], padded[k]
-        return pair_class_kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket, coords,
+        return kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket, coords,
                                  charges, charge_positions, origin, pp.alpha, pp.beta,
                                  pp.coef, pp.atom_a, pp.atom_b, pp.prim_pair)
 
-    return map_classes(run, range(len(plan)), (coords, charges, charge_positions, origin))
+    return map_classes(run, range(len(plan)), inputs)
 
 
 def _assemble_pairs(basis, blocks_by_class):

@@ -1,9 +1,19 @@
-"""Run the per-class integral kernels of a basis side by side, so that they compile in parallel.
+"""How the integral kernels compile: side by side, and quickly where run time is small.
 
-A cold start is mostly XLA compiling one program per angular-momentum class (see
-:mod:`.plan`). XLA releases Python's lock while it compiles, so classes handed to a pool
-of threads compile on every core at once (water/def2-SVP on 2 cores: the integrals' cold
-time falls from ~13 s to ~7 s); tracing stays serial under the lock. Only concrete inputs
+XLA compiling one program per angular-momentum class (see :mod:`.plan`) is most of a
+first run. Two remedies live here.
+
+Quick compilation (:data:`QUICK_COMPILE`): without XLA's backend optimisations a kernel
+compiles in about half the time and runs about twice slower. Kernels that run once per
+molecule over its primitive pairs (the one-electron and Hermite pair data), and ERI
+classes with few chunks, take it; the ERI classes that do the work of a large molecule
+do not (measured: water/def2-SVP HF cold 20.5 -> 13.6 s CPU; benzene/def2-SVP's ERIs,
+all quick, would run 3.0 -> 5.4 s).
+
+Threads (:func:`map_classes`): XLA releases Python's lock while it compiles, so classes
+handed to a pool of threads compile side by side; tracing stays serial under the lock.
+XLA's own compilation already uses more than one thread, so on 2 cores the gain is
+modest (water/def2-SVP integrals, cold: 13.9 -> 12.7 s wall); it grows with the cores. Only concrete inputs
 go to threads: a tracer belongs to the trace of the thread that made it, so work under
 ``jax.grad``/``jax.jit`` (forces, implicit derivatives) runs in the calling thread.
 """
@@ -12,6 +22,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
+
+#: compiler options of a kernel whose run time is small next to its compile time
+QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 def traced(tree) -> bool:
