@@ -15,18 +15,14 @@ import jax
 import numpy as np
 
 from dftjax.elements import atomic_number
-from dftjax.grid.screening import bucket
-from dftjax.scf.driver import core_density, iterate, make_settings
-from dftjax.scf.energy import hf_fock_and_energy
+from dftjax.scf.driver import core_density
 from dftjax.scf.occupations import fractional_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 
 # An atomic guess needs no tight convergence: the molecule's SCF refines it.
 ATOM_CONV_TOL = 1e-6
 ATOM_MAX_CYCLE = 50
-# Core-Hamiltonian diagonal (Ha) of the padding functions of an atom (atomic_density's
-# ``size``): far above any occupied level, so they stay empty; they couple to nothing.
-PAD_ENERGY = 1e3
+ATOM_DIIS_SPACE = 8
 
 
 def core_guess(S, h_core, nalpha, nbeta, lindep_threshold=1e-8):
@@ -35,45 +31,56 @@ def core_guess(S, h_core, nalpha, nbeta, lindep_threshold=1e-8):
     return core_density(h_core, X, nalpha, nbeta)
 
 
-def _core_density_on_host(h_core, X, half):
-    """Spin densities (2, n, n) of the core Hamiltonian's orbitals with fractional
-    occupations, ``half`` electrons per spin: the atomic SCF's start, in NumPy, which
-    (unlike :func:`~dftjax.scf.driver.core_density`) compiles nothing per atom size."""
-    X = np.asarray(X)
-    energies, vectors = np.linalg.eigh(X.T @ np.asarray(h_core) @ X)
+def _fractional_density(fock, X, half):
+    """Total density (n, n) of the orbitals of ``fock`` with fractional occupations,
+    ``half`` electrons per spin (NumPy)."""
+    energies, vectors = np.linalg.eigh(X.T @ fock @ X)
     coefficients = X @ vectors
-    occupation = fractional_occupations(np.stack([energies, energies]), half, half, xp=np)
-    return np.einsum("im,sm,jm->sij", coefficients, occupation, coefficients)
+    occupation = fractional_occupations(energies[None], half, half, xp=np)[0]
+    return 2.0 * (coefficients * occupation) @ coefficients.T
 
 
-def atomic_density(ints_atom, nelectron, max_cycle=ATOM_MAX_CYCLE, conv_tol=ATOM_CONV_TOL,
-                   size=None):
+def _diis_fock(focks, errors):
+    """Pulay's extrapolation sum_i c_i F_i, sum_i c_i = 1, minimising |sum_i c_i e_i|."""
+    n = len(focks)
+    matrix = -np.ones((n + 1, n + 1))
+    matrix[n, n] = 0.0
+    matrix[:n, :n] = [[np.vdot(a, b) for b in errors] for a in errors]
+    rhs = np.zeros(n + 1)
+    rhs[n] = -1.0
+    coefficients = np.linalg.lstsq(matrix, rhs, rcond=None)[0][:n]
+    return np.einsum("k,kij->ij", coefficients, np.asarray(focks))
+
+
+def atomic_density(ints_atom, nelectron, max_cycle=ATOM_MAX_CYCLE, conv_tol=ATOM_CONV_TOL):
     """Total density (nao_atom, nao_atom) of a spherical fractional-occupation RHF atom.
 
     ints_atom: mapping with the isolated atom's 'S', 'T', 'V', 'eri'. Starts from the
-    core Hamiltonian, accelerates with DIIS and stops at conv_tol or max_cycle,
-    converged or not (it is only a guess). ``size`` >= nao_atom pads the problem with
-    functions that couple to nothing (unit overlap, core energy PAD_ENERGY, no
-    repulsion), so that atoms of different elements run the same compiled SCF step.
+    core Hamiltonian, accelerates with DIIS and stops when the energy changes by less
+    than conv_tol and the commutator error's norm is below sqrt(conv_tol), or after
+    max_cycle cycles, converged or not (it is only a guess). In NumPy on the host: an
+    atom has tens of functions, and a compiled atomic SCF cost a first run about a
+    second of XLA compilation for programs used for nothing else.
     """
-    n = np.shape(ints_atom["S"])[0]
-    size = n if size is None else size
-    overlap = np.eye(size)
-    overlap[:n, :n] = ints_atom["S"]
-    h_core = PAD_ENERGY * np.eye(size)
-    h_core[:n, :n] = np.asarray(ints_atom["T"]) + np.asarray(ints_atom["V"])
-    eri = np.zeros((size,) * 4)
-    eri[:n, :n, :n, :n] = ints_atom["eri"]
-    overlap, h_core = jax.device_put(overlap), jax.device_put(h_core)  # (jnp.asarray compiles)
-    X = orthogonalizer(overlap).X
+    overlap = np.asarray(ints_atom["S"], np.float64)
+    h_core = np.asarray(ints_atom["T"], np.float64) + np.asarray(ints_atom["V"], np.float64)
+    eri = np.asarray(ints_atom["eri"], np.float64)
+    X = np.asarray(orthogonalizer(overlap).X)
     half = 0.5 * nelectron
-    settings = make_settings(half, half)
-    guess = jax.device_put(_core_density_on_host(h_core, X, half))
-    state, _ = iterate(
-        hf_fock_and_energy(h_core, jax.device_put(eri)), overlap, X, guess, settings,
-        restricted=True, occupations=fractional_occupations, conv_tol=conv_tol,
-        conv_tol_grad=float(np.sqrt(conv_tol)), max_cycle=max_cycle, diis_space=8)
-    return np.asarray(state.density).sum(axis=0)[:n, :n]
+    density = _fractional_density(h_core, X, half)
+    focks, errors, energy = [], [], np.inf
+    for _ in range(max_cycle):
+        fock = (h_core + np.einsum("ijkl,kl->ij", eri, density)
+                - 0.5 * np.einsum("ikjl,kl->ij", eri, density))
+        new_energy = 0.5 * np.vdot(density, h_core + fock)
+        fds = fock @ density @ overlap
+        error = X.T @ (fds - fds.T) @ X
+        if abs(new_energy - energy) < conv_tol and np.linalg.norm(error) < np.sqrt(conv_tol):
+            break
+        energy = new_energy
+        focks, errors = (focks + [fock])[-ATOM_DIIS_SPACE:], (errors + [error])[-ATOM_DIIS_SPACE:]
+        density = _fractional_density(_diis_fock(focks, errors), X, half)
+    return density
 
 
 def sad_density(atoms_ao_ranges, symbols, atom_integrals_fn):
@@ -88,15 +95,12 @@ def sad_density(atoms_ao_ranges, symbols, atom_integrals_fn):
     ranges = [(int(start), int(stop)) for start, stop in atoms_ao_ranges]
     nao = max(stop for _, stop in ranges)
     total = np.zeros((nao, nao))
-    # every element padded to one size from a ladder: one compiled atomic SCF for all
-    # of them, shared with other molecules whose largest atom falls in the same bucket
-    size = bucket(max(stop - start for start, stop in ranges))
     densities = {}
     for (start, stop), symbol in zip(ranges, symbols):
         if symbol not in densities:
             ints_atom = atom_integrals_fn(symbol)
             nelectron = ints_atom.get("nelectron", atomic_number(symbol))
-            densities[symbol] = atomic_density(ints_atom, nelectron, size=size)
+            densities[symbol] = atomic_density(ints_atom, nelectron)
         block = densities[symbol]
         if block.shape[0] != stop - start:
             raise ValueError(f"atom {symbol}: {block.shape[0]} atomic AOs for range {start}:{stop}")
