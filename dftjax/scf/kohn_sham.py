@@ -13,22 +13,32 @@ energy alone (``part="energy"``) is plain autodiff-able JAX to every order. The
 functional's parameters live in the model's pytree, so they are traced and differentiable.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
-from ..xc.blocked import XCGrid, dense_xc_grid, xc_energy_and_potential, xc_energy_blocked
-from .energy import EnergyModel, coulomb_and_exchange
+from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
+                          xc_energy_and_potential, xc_energy_blocked)
+from .energy import (PADDING_ENERGY, EnergyModel, coulomb_and_exchange, pad_matrix,
+                     padded_pair_params, pair_matrix)
+
+
+def _coulomb_and_exchange(params, name, density):
+    """J and K from the ERIs ``name``: the full tensor, or (a padded model) the pair
+    matrix ``name_pairs`` and ``name_exchange`` (:func:`~dftjax.scf.energy.padded_pair_params`)."""
+    return coulomb_and_exchange(params[name], density, params.get(f"{name}_pairs"),
+                                params.get(f"{name}_exchange"))
 
 
 def _ks_fock_and_energy(density, params, functional, part="both", restricted=False):
-    coulomb_total, exchange_spin = coulomb_and_exchange(params["eri"], density)
+    coulomb_total, exchange_spin = _coulomb_and_exchange(params, "eri", density)
     fock = params["h_core"] + coulomb_total
     if functional.hf_full != 0.0:
         fock = fock - functional.hf_full * exchange_spin
     if "eri_long_range" in params:
-        _, exchange_long_range = coulomb_and_exchange(params["eri_long_range"], density)
+        _, exchange_long_range = _coulomb_and_exchange(params, "eri_long_range", density)
         fock = fock - functional.hf_long_range * exchange_long_range
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
     if part == "energy":
@@ -85,4 +95,21 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
 
     return EnergyModel(_KohnShamPart(functional, "energy"),
                        _KohnShamPart(functional, "fock", restricted), params,
-                       _KohnShamPart(functional, "both", restricted))
+                       _KohnShamPart(functional, "both", restricted),
+                       pad=_pad_ks_model if can_pad(grid) else None)
+
+
+def _pad_ks_model(model, size):
+    """The Kohn-Sham model on ``size`` basis functions (see ``EnergyModel.pad``): h_core
+    and the ERIs as :func:`~dftjax.scf.energy._pad_hf_model` pads them (J and K from
+    the padded pair matrices, gathered from the full tensors on the host), the XC grid by
+    :func:`~dftjax.xc.blocked.padded_xc_grid` (the extra AOs vanish on it)."""
+    params = model.params
+    padded = {"h_core": jax.device_put(pad_matrix(params["h_core"], size, PADDING_ENERGY)),
+              "xc_grid": padded_xc_grid(params["xc_grid"], size), "xc": params["xc"]}
+    for name in ("eri", "eri_long_range"):
+        if name in params:
+            pairs = params.get(f"{name}_pairs")
+            pairs = pair_matrix(params[name]) if pairs is None else pairs
+            padded.update(padded_pair_params(pairs, size, name))
+    return dataclasses.replace(model, params=padded)
