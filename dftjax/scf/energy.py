@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dftjax.grid.screening import bucket
+
 
 def coulomb(eri, density):
     """J[D]_ij = sum_kl (ij|kl) D_kl; density (..., nao, nao) -> (..., nao, nao)."""
@@ -84,7 +86,7 @@ class EnergyModel:
     pad(model, size) -> model, optional: the same model on ``size`` >= nao basis
     functions, the extra ones decoupled (zero integrals with the real ones, a large
     diagonal core energy :data:`PADDING_ENERGY`); static. The
-    SCF pads models that have it onto a ladder of sizes (:func:`dftjax.scf.ladder.padded_size`).
+    SCF pads models that have it onto a ladder of sizes (:func:`padded_size`, :mod:`dftjax.scf.ladder`).
     """
 
     energy_fn: Callable
@@ -188,6 +190,22 @@ def exchange_from_exchange_matrix(eri_exchange, density):
     _, _, index = _pair_index(nao)
     packed = eri_exchange @ density.reshape(2, nao * nao).T  # (npair, 2)
     return jnp.moveaxis(packed[index], -1, 0)
+
+
+#: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small
+#: next to the run and padding would cost memory and time: K scales as nao^4).
+PAD_LIMIT = 128
+
+
+def padded_size(nao: int) -> int:
+    """The ladder of SCF basis sizes: :func:`~dftjax.grid.screening.bucket` up to 16
+    (1, 2, 3, 4, 6, 8, 12, 16), then multiples of 8 up to :data:`PAD_LIMIT`; nao
+    itself beyond. Molecules on the same rung share every compiled SCF program."""
+    if nao <= 16:
+        return bucket(nao)
+    if nao <= PAD_LIMIT:
+        return -(-nao // 8) * 8
+    return nao
 
 
 #: h_core diagonal (Ha) of padding basis functions: far above any real orbital energy, so

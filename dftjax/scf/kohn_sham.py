@@ -21,8 +21,8 @@ import jax.numpy as jnp
 
 from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
                           xc_energy_and_potential, xc_energy_blocked)
-from .energy import (PADDING_ENERGY, EnergyModel, coulomb_and_exchange, pad_matrix,
-                     padded_pair_params, pair_matrix)
+from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, coulomb_and_exchange, pad_matrix,
+                     padded_pair_params, padded_size, pair_matrix)
 
 
 def _coulomb_and_exchange(params, name, density):
@@ -65,9 +65,16 @@ class _KohnShamPart:
 
 
 def ks_xc_energy(model, density):
-    """E_xc (Hartree) of spin densities (2, nao, nao) with a model from :func:`ks_fock_and_energy`."""
-    return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], model.params["xc_grid"],
-                          density)
+    """E_xc (Hartree) of spin densities (2, nao, nao) with a model from :func:`ks_fock_and_energy`
+    (or :func:`~dftjax.scf.density_fit.df_fock_and_energy`). Up to
+    :data:`~dftjax.scf.energy.PAD_LIMIT` AOs, on the padded grid and basis the SCF ran on
+    (:func:`~dftjax.xc.blocked.padded_xc_grid`): the same energy, and molecules on the
+    same rungs share its compiled program."""
+    grid = model.params["xc_grid"]
+    if can_pad(grid) and grid.nao <= PAD_LIMIT and not isinstance(density, jax.core.Tracer):
+        size = padded_size(grid.nao)
+        grid, density = padded_xc_grid(grid, size), pad_matrix(density, size)
+    return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], grid, density)
 
 
 _xc_energy_jit = jax.jit(xc_energy_blocked, static_argnums=0)

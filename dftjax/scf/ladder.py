@@ -24,10 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dftjax.grid.screening import bucket
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _log, as_pytree_model, core_density, iterate, make_settings)
-from dftjax.scf.energy import as_device, pad_matrix
+from dftjax.scf.energy import PAD_LIMIT, as_device, pad_matrix, padded_size  # noqa: F401
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
@@ -133,22 +132,6 @@ def _integer_occupations(mo_occ):
     single determinant."""
     occupations = np.asarray(mo_occ)
     return bool(np.all((occupations == 0.0) | (occupations == 1.0)))
-
-
-#: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small
-#: next to the run and padding would cost memory and time: K scales as nao^4).
-PAD_LIMIT = 128
-
-
-def padded_size(nao: int) -> int:
-    """The ladder of SCF basis sizes: :func:`~dftjax.grid.screening.bucket` up to 16
-    (1, 2, 3, 4, 6, 8, 12, 16), then multiples of 8 up to :data:`PAD_LIMIT`; nao
-    itself beyond. Molecules on the same rung share every compiled SCF program."""
-    if nao <= 16:
-        return bucket(nao)
-    if nao <= PAD_LIMIT:
-        return -(-nao // 8) * 8
-    return nao
 
 
 def pad_problem(fock_and_energy, overlap, h_core, density):
