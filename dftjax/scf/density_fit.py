@@ -29,6 +29,10 @@ The Fock matrix is written out for speed, as in :mod:`dftjax.scf.energy`;
 tests/test_density_fit.py and tests/test_scf_kohn_sham.py prove it equal to jax.grad of
 ``energy_fn`` (HF and Kohn-Sham, restricted and unrestricted).
 
+On the basis-size ladder (``EnergyModel.pad``) B pads with zero rows for the padding AOs
+and zero auxiliary functions up to ``bucket(naux, 4)``, exactly: a zero column adds
+nothing to J or K.
+
 Memory: B (naux nao^2 doubles) plus slices; never an nao^4 tensor. The model is a pytree
 (:class:`~dftjax.scf.energy.EnergyModel`): its arrays are traced, so a new geometry
 reuses the compiled SCF step.

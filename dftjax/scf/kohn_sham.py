@@ -11,6 +11,11 @@ speed (:mod:`dftjax.scf.energy` says why); tests/test_scf_kohn_sham.py proves F 
 jax.grad of the energy. The
 energy alone (``part="energy"``) is plain autodiff-able JAX to every order. The
 functional's parameters live in the model's pytree, so they are traced and differentiable.
+
+The model pads (``EnergyModel.pad``, :mod:`dftjax.scf.ladder`) when its grid keeps the AO
+values: J and K from padded pair matrices, the grid by
+:func:`~dftjax.xc.blocked.padded_xc_grid`, so Kohn-Sham SCFs of molecules on the same
+basis and grid rungs share their compiled programs.
 """
 
 import dataclasses

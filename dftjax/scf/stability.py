@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.scf.driver import as_pytree_model, density_from_orbitals
-from dftjax.scf.energy import PADDING_ENERGY, EnergyModel, padded_size
+from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, EnergyModel, padded_size
 
 #: An eigenvalue below this (Ha / rad^2) counts as an instability (PySCF's threshold);
 #: exact zero modes (rotating an atom's broken-symmetry density) stay above it.
@@ -113,7 +113,8 @@ def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
 def _on_the_ladder(model, result):
     """(model, mo_energy, mo_coeff, mo_occ, nao, nmo) of a result, on the padded basis of
     :func:`~dftjax.scf.energy.padded_size` when the model pads (``EnergyModel.pad``), as
-    the SCF ran: the analysis then compiles once per rung. The padding orbitals are unit
+    the SCF ran (a model already on its rung too, for the padded model's pytree): the
+    analysis then compiles once per rung. The padding orbitals are unit
     vectors on the padding AOs, empty, at :data:`~dftjax.scf.energy.PADDING_ENERGY`; the
     analysis never rotates them (they are decoupled, so no real rotation couples to
     them). nao, nmo: the real sizes."""
@@ -121,7 +122,7 @@ def _on_the_ladder(model, result):
     nao, nmo = np.shape(mo_coeff)[-2:]
     size = padded_size(nao)
     pad = getattr(model, "pad", None)
-    if pad is None or size == nao or any(isinstance(leaf, jax.core.Tracer) for leaf in
+    if pad is None or nao > PAD_LIMIT or any(isinstance(leaf, jax.core.Tracer) for leaf in
                                          jax.tree_util.tree_leaves((model, mo_coeff))):
         return model, mo_energy, mo_coeff, mo_occ, nao, nmo
     extra = size - nao

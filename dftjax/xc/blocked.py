@@ -24,6 +24,10 @@ autodiff derivative of :func:`xc_energy_blocked`, which the tests check), the fu
 compiles once per grid size whatever the blocks, and memory is bounded by one block and
 one chunk. Restricted SCFs (D_a = D_b) compute one spin.
 
+For the SCF's basis-size ladder, :func:`padded_xc_grid` rounds a grid's shapes (points,
+blocks, AO columns) up on ladders and adds padding AOs that no block holds: the XC energy
+and potential are unchanged, the potential on the padding AOs exactly zero.
+
 AO values are kept (``XCGrid.ao``, per class (nblock, ncomp, B, n)) when they fit in
 ``ao_memory`` bytes (``dftjax.scf`` gives what :func:`dftjax.memory.kept_ao_budget`
 allows beside its other arrays), and otherwise evaluated again inside each step from the
