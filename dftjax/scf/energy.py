@@ -86,7 +86,8 @@ class EnergyModel:
     pad(model, size) -> model, optional: the same model on ``size`` >= nao basis
     functions, the extra ones decoupled (zero integrals with the real ones, a large
     diagonal core energy :data:`PADDING_ENERGY`); static. The
-    SCF pads models that have it onto a ladder of sizes (:func:`padded_size`, :mod:`dftjax.scf.ladder`).
+    SCF pads models that have it onto a ladder of sizes (:func:`padded_size`,
+    :mod:`dftjax.scf.ladder`).
     """
 
     energy_fn: Callable

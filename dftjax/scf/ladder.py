@@ -26,7 +26,7 @@ import numpy as np
 
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _log, as_pytree_model, core_density, iterate, make_settings)
-from dftjax.scf.energy import PAD_LIMIT, as_device, pad_matrix, padded_size  # noqa: F401
+from dftjax.scf.energy import as_device, pad_matrix, padded_size
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
