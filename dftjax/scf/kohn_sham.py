@@ -86,7 +86,7 @@ _xc_energy_jit = jax.jit(xc_energy_blocked, static_argnums=0)
 
 
 def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range=None,
-                       xc_params=None, restricted=False):
+                       xc_params=None, restricted=False, eri_pairs=None):
     """Kohn-Sham energy model for ``functional`` (see :mod:`dftjax.xc`).
 
     h_core (nao, nao); eri (nao,)*4; ``ao`` an :class:`~dftjax.xc.blocked.XCGrid` (from
@@ -95,15 +95,20 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
     ``weights`` (npts,); eri_long_range the erf-attenuated ERIs when the functional has
     long-range exact exchange. ``xc_params`` defaults to the functional's own parameters.
     ``restricted=True`` promises densities with D_a = D_b (restricted SCF): the Fock
-    matrix then costs one spin's XC potential.
+    matrix then costs one spin's XC potential. ``eri_pairs``: optionally the same ERIs as
+    the pair matrix (npair, npair), which then gives J, and the padded model's J and K
+    without a gather from the full tensor.
     """
     grid = ao if isinstance(ao, XCGrid) else dense_xc_grid(ao, weights)
     params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64),
               "xc_grid": grid, "xc": functional.params if xc_params is None else xc_params}
     if functional.hf_long_range != 0.0:
         if eri_long_range is None:
-            raise ValueError(f"functional {functional.name} needs long-range ERIs (omega={functional.omega})")
+            raise ValueError(f"functional {functional.name} needs long-range ERIs "
+                             f"(omega={functional.omega})")
         params["eri_long_range"] = jnp.asarray(eri_long_range, jnp.float64)
+    if eri_pairs is not None:
+        params["eri_pairs"] = jnp.asarray(eri_pairs, jnp.float64)
 
     return EnergyModel(_KohnShamPart(functional, "energy"),
                        _KohnShamPart(functional, "fock", restricted), params,
@@ -114,7 +119,8 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
 def _pad_ks_model(model, size):
     """The Kohn-Sham model on ``size`` basis functions (see ``EnergyModel.pad``): h_core
     and the ERIs as :func:`~dftjax.scf.energy._pad_hf_model` pads them (J and K from
-    the padded pair matrices, gathered from the full tensors on the host), the XC grid by
+    the padded pair matrices: the model's own, or gathered from the full tensors on the
+    host), the XC grid by
     :func:`~dftjax.xc.blocked.padded_xc_grid` (the extra AOs vanish on it)."""
     params = model.params
     padded = {"h_core": jax.device_put(pad_matrix(params["h_core"], size, PADDING_ENERGY)),
