@@ -139,7 +139,7 @@ def padded_xc_grid(xcg, nao):
     potential on the real AOs are unchanged, and the potential on the extra ones is exactly
     zero (nothing is evaluated for them, so nothing divides by their zero density). The
     point count, points per block and AO columns are rounded up on ``bucket(., 4)`` (at
-    most 25 % more), each class's block count on ``bucket`` (at most 50 %: block counts
+    most 25 % more; AO columns at most ``nao``), each class's block count on ``bucket`` (at most 50 %: block counts
     are small and vary most between molecules): padding points have weight 0, padding blocks
     hold only the padding point, padding columns the padding AO with zero values, so grids
     of similar sizes share every compiled shape. Needs :func:`can_pad`; the shells, plan,
@@ -153,7 +153,7 @@ def padded_xc_grid(xcg, nao):
         point_index, ao_index, ao = (np.asarray(x) for x in (block_class.point_index,
                                                              block_class.ao_index, ao))
         (nblock, block_size), width = point_index.shape, ao_index.shape[1]
-        shape = (bucket(nblock), bucket(block_size, 4), bucket(width, 4))
+        shape = (bucket(nblock), bucket(block_size, 4), min(bucket(width, 4), nao))
         points = np.full(shape[:2], npts, np.int32)
         points[:nblock, :block_size] = np.where(point_index == old_npts, npts, point_index)
         aos = np.full((shape[0], shape[2]), nao, np.int32)
