@@ -9,7 +9,7 @@ A species whose shapes fall in buckets an earlier species compiled should compil
 (next to) nothing.
 
 Usage: DFTJAX_CACHE_DIR=off python benchmarks/bench_g2_compilations.py
-       [--species CH4 NH3 ...] [--xc hf] [--basis sto-3g] [--json]
+       [--species CH4 NH3 ...] [--xc hf] [--basis sto-3g] [--density-fit] [--json]
 """
 
 import argparse
@@ -33,6 +33,8 @@ def main():
     parser.add_argument("--species", nargs="+", default=list(DEFAULT_SPECIES))
     parser.add_argument("--xc", default="hf")
     parser.add_argument("--basis", default="sto-3g")
+    parser.add_argument("--density-fit", action="store_true",
+                        help="density-fitted J/K (default: chosen by size, exact here)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -59,7 +61,8 @@ def main():
     from dftjax.xc import get_functional
 
     entries = {e["name"]: e for e in load_g2()["molecules"] + load_g2()["atoms"]}
-    settings = {"xc": args.xc, "basis": args.basis, "grid_level": 3, "density_fit": None,
+    settings = {"xc": args.xc, "basis": args.basis, "grid_level": 3,
+                "density_fit": True if args.density_fit else None,
                 "functional": get_functional(args.xc)}
     rows = []
     for name in args.species:

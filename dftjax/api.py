@@ -186,7 +186,8 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
                  precompute_nra="nra" in functional.needs, **options)
     if ints.eri is not None:
         return ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, restricted=restricted,
-                                  eri_long_range=ints.eri_long_range, xc_params=xc_params)
+                                  eri_long_range=ints.eri_long_range, xc_params=xc_params,
+                                  eri_pairs=ints.eri_pairs)
     return df_fock_and_energy(ints.h_core, ints.df, n_occupied, functional, ao,
                               factor_long_range=ints.df_long_range, xc_params=xc_params,
                               restricted=restricted)

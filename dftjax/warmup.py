@@ -2,7 +2,8 @@
 
 dftjax compiles one program per angular-momentum class of integrals, with array lengths
 padded to buckets (powers of two), and one SCF step per rung of the ladder of basis
-sizes (:func:`dftjax.scf.ladder.padded_size`; HF with exact integrals); all of them go to
+sizes (:func:`dftjax.scf.ladder.padded_size`; HF and Kohn-Sham, exact or density-fitted,
+with the Kohn-Sham grid's shapes on ladders too); all of them go to
 JAX's persistent compilation cache (:mod:`dftjax._cache`). A molecule whose classes and
 buckets an earlier run compiled loads them from disk instead of compiling. ``warmup``
 runs the SCF (and optionally the gradient) on a few small molecules of increasing size,

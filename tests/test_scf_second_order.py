@@ -95,8 +95,8 @@ def test_second_order_rung_converges_to_pyscf(name, molecule, max_cycle):
 
 @pytest.mark.parametrize("molecule, options, max_cycle", [
     ("H2CO", dict(xc="svwn"), 4), ("HCO", dict(density_fit=True), 8)])
-def test_second_order_rung_without_padding(molecule, options, max_cycle):
-    # Kohn-Sham and density-fitted models are not padded onto the basis-size ladder.
+def test_second_order_rung_for_kohn_sham_and_density_fitting(molecule, options, max_cycle):
+    # the rung on a Kohn-Sham and a density-fitted model (both padded: nao 12 -> 12, 11 -> 12)
     calculation = lambda **more: dftjax.scf(g2_molecule(molecule), basis="sto-3g",
                                             stability=False, **options, **more)
     result = calculation(max_cycle=max_cycle)

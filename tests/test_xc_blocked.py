@@ -15,7 +15,8 @@ from dftjax.grid import ao_plan, ao_values, build_grid
 from dftjax.grid.ao_values import evaluate_shells
 from dftjax.grid.screening import bucket, block_layout
 from dftjax.xc import get_functional
-from dftjax.xc.blocked import xc_energy_and_potential, xc_energy_blocked, xc_grid
+from dftjax.xc.blocked import (can_pad, padded_xc_grid, xc_energy_and_potential,
+                               xc_energy_blocked, xc_grid)
 
 from dense_xc import dense_xc_energy
 
@@ -46,6 +47,29 @@ def dimer():
 def test_bucket_ladder():
     assert [bucket(n) for n in (0, 1, 3, 4, 5, 6, 7, 9, 13, 17, 25, 33, 49)] == \
         [0, 1, 3, 4, 6, 6, 8, 12, 16, 24, 32, 48, 64]
+    assert [bucket(n, 4) for n in (0, 3, 4, 5, 7, 9, 11, 13, 15, 17, 33, 41)] == \
+        [0, 3, 4, 5, 7, 10, 12, 14, 16, 20, 40, 48]
+
+
+def test_padded_grid_changes_nothing(dimer):
+    """The grid on 8 more AOs, its shapes rounded up: E_xc and V_xc on the real AOs to
+    rounding (the same sums over more zeros), V_xc exactly zero on the padding AOs."""
+    molecule, basis, grid, _, density = dimer
+    functional = get_functional("pbe")
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1)
+    assert can_pad(xcg)
+    nao, size = basis.nao, basis.nao + 8
+    padded = padded_xc_grid(xcg, size)
+    assert padded.npts >= xcg.npts and padded.nao == size
+    padded_density = np.zeros((2, size, size))
+    padded_density[:, :nao, :nao] = density
+    run = jax.jit(xc_energy_and_potential, static_argnums=0)
+    energy, potential = run(functional, functional.params, xcg, density)
+    padded_energy, padded_potential = run(functional, functional.params, padded,
+                                          jnp.asarray(padded_density))
+    assert abs(float(padded_energy - energy)) < E_TOL
+    np.testing.assert_allclose(padded_potential[:, :nao, :nao], potential, rtol=0, atol=V_TOL)
+    assert not np.any(np.asarray(padded_potential)[:, nao:, :])
 
 
 def test_layout_covers_every_point_once_and_screens(dimer):

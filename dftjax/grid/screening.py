@@ -49,13 +49,17 @@ _SPARE_FRACTION = 0.03
 _MIN_SPARE = 2
 
 
-def bucket(count):
-    """Smallest entry of the ladder 0, 1, 2, 3, 4, 6, 8, 12, 16, 24, ... that is >= count."""
+def bucket(count, steps=2):
+    """Smallest entry of the ladder 0, 1, 2, 3, 4, 6, 8, 12, 16, 24, ... that is >= count.
+
+    ``steps`` rungs per doubling above 4: 2 (at most 50 % padding) as above; 4 gives
+    4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... (at most 25 %)."""
     if count <= 4:
         return int(count)
     size = 4
     while True:
-        for candidate in (size + size // 2, 2 * size):
+        for step in range(1, steps + 1):
+            candidate = size + size * step // steps
             if candidate >= count:
                 return candidate
         size *= 2

@@ -29,6 +29,10 @@ The Fock matrix is written out for speed, as in :mod:`dftjax.scf.energy`;
 tests/test_density_fit.py and tests/test_scf_kohn_sham.py prove it equal to jax.grad of
 ``energy_fn`` (HF and Kohn-Sham, restricted and unrestricted).
 
+On the basis-size ladder (``EnergyModel.pad``) B pads with zero rows for the padding AOs
+and zero auxiliary functions up to ``bucket(naux, 4)``, exactly: a zero column adds
+nothing to J or K.
+
 Memory: B (naux nao^2 doubles) plus slices; never an nao^4 tensor. The model is a pytree
 (:class:`~dftjax.scf.energy.EnergyModel`): its arrays are traced, so a new geometry
 reuses the compiled SCF step.
@@ -40,9 +44,12 @@ from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ..xc.blocked import XCGrid, dense_xc_grid, xc_energy_and_potential, xc_energy_blocked
-from .energy import EnergyModel
+from ..grid.screening import bucket
+from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
+                          xc_energy_and_potential, xc_energy_blocked)
+from .energy import PADDING_ENERGY, EnergyModel, pad_matrix
 
 #: Bytes of one block of the exchange's half-transformed tensor (k x nao x naux doubles):
 #: large blocks read B fewer times, small ones bound the memory.
@@ -297,5 +304,34 @@ def df_fock_and_energy(h_core, factor, n_occupied, functional=None, ao=None, wei
                                  f"tensor (omega={functional.omega})")
             params["df_lr"] = jnp.asarray(factor_long_range, jnp.float64)
     settings = _DFSettings(functional, int(n_occupied), bool(restricted))
+    can_pad_grid = functional is None or can_pad(params["xc_grid"])
+    return _df_model(settings, params, _pad_df_model if can_pad_grid else None)
+
+
+def _df_model(settings, params, pad):
     return DensityFittedModel(_DFPart(settings, "energy"), _DFPart(settings, "fock"), params,
-                              _DFPart(settings, "both"), orbital_fn=_DFOrbitalPart(settings))
+                              _DFPart(settings, "both"), pad=pad,
+                              orbital_fn=_DFOrbitalPart(settings))
+
+
+def _pad_df_model(model, size):
+    """The density-fitted model on ``size`` basis functions (see ``EnergyModel.pad``):
+    the fitted tensors pad with zero rows and columns for the extra AOs and zero
+    auxiliary functions up to ``bucket(naux, 4)`` (a zero column of B adds nothing to J or
+    K), h_core as the exact-ERI models pad it, the XC grid by
+    :func:`~dftjax.xc.blocked.padded_xc_grid`, and the orbital route's column count on
+    ``bucket(., 4)`` (the extra columns are empty orbitals, of weight 0). So molecules
+    with different auxiliary bases and electron counts share compiled programs."""
+    params = model.params
+    nao, _, naux = params["df"].shape
+    padded = {"h_core": jax.device_put(pad_matrix(params["h_core"], size, PADDING_ENERGY))}
+    for name in ("df", "df_lr"):
+        if name in params:
+            factor = np.zeros((size, size, bucket(naux, 4)))
+            factor[:nao, :nao, :naux] = np.asarray(params[name])
+            padded[name] = jax.device_put(factor)
+    settings = model.energy_fn.settings
+    if settings.functional is not None:
+        padded.update(xc_grid=padded_xc_grid(params["xc_grid"], size), xc=params["xc"])
+    settings = dataclasses.replace(settings, n_occupied=min(bucket(settings.n_occupied, 4), size))
+    return _df_model(settings, padded, model.pad)

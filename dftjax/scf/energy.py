@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dftjax.grid.screening import bucket
+
 
 def coulomb(eri, density):
     """J[D]_ij = sum_kl (ij|kl) D_kl; density (..., nao, nao) -> (..., nao, nao)."""
@@ -81,9 +83,11 @@ class EnergyModel:
     symmetrised since D is symmetric; static.
     fock_and_energy_fn(density, params) -> (F, E), optional: both at once, sharing work.
     params: pytree of arrays (integrals, grids, functional parameters); traced.
-    pad(params, size) -> params, optional: the same model on ``size`` >= nao basis
-    functions, the extra ones decoupled (zero integrals with the real ones); static. The
-    SCF pads models that have it onto a ladder of sizes (:func:`dftjax.scf.ladder.padded_size`).
+    pad(model, size) -> model, optional: the same model on ``size`` >= nao basis
+    functions, the extra ones decoupled (zero integrals with the real ones, a large
+    diagonal core energy :data:`PADDING_ENERGY`); static. The
+    SCF pads models that have it onto a ladder of sizes (:func:`padded_size`,
+    :mod:`dftjax.scf.ladder`).
     """
 
     energy_fn: Callable
@@ -189,6 +193,22 @@ def exchange_from_exchange_matrix(eri_exchange, density):
     return jnp.moveaxis(packed[index], -1, 0)
 
 
+#: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small
+#: next to the run and padding would cost memory and time: K scales as nao^4).
+PAD_LIMIT = 128
+
+
+def padded_size(nao: int) -> int:
+    """The ladder of SCF basis sizes: :func:`~dftjax.grid.screening.bucket` up to 16
+    (1, 2, 3, 4, 6, 8, 12, 16), then multiples of 8 up to :data:`PAD_LIMIT`; nao
+    itself beyond. Molecules on the same rung share every compiled SCF program."""
+    if nao <= 16:
+        return bucket(nao)
+    if nao <= PAD_LIMIT:
+        return -(-nao // 8) * 8
+    return nao
+
+
 #: h_core diagonal (Ha) of padding basis functions: far above any real orbital energy, so
 #: their orbitals come last and stay empty (they are decoupled exactly, so the value
 #: does not enter any real quantity).
@@ -227,29 +247,46 @@ def hf_fock_and_energy(h_core, eri, eri_pairs=None):
         params["eri_pairs"] = as_device(eri_pairs)
         params["eri_exchange"] = exchange_matrix(params["eri_pairs"], params["h_core"].shape[-1])
         return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy,
-                           pad=_pad_hf_params)
+                           pad=_pad_hf_model)
     return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
 
 
-def _pad_hf_params(params, size):
-    """HF parameters (with the pair matrix) on ``size`` basis functions: the extra AOs
-    have zero ERIs and h_core = :data:`PADDING_ENERGY` on their diagonal, so they never
-    mix with the real ones and their orbitals lie above every real one. Canonical pairs
-    P(k, l) = k (k + 1) / 2 + l of the real AOs keep their numbers, the new ones follow:
-    the pair matrix pads with zero rows and columns. The four-index tensor is dropped
-    (J and K come from the pair matrix). Host work, no compilation but the (bucketed)
-    :func:`exchange_matrix`."""
-    h_core = np.asarray(params["h_core"])
-    nao = h_core.shape[-1]
-    padded_h = np.zeros((size, size))
-    padded_h[:nao, :nao] = h_core
-    padded_h[np.arange(nao, size), np.arange(nao, size)] = PADDING_ENERGY
-    npair, padded_npair = nao * (nao + 1) // 2, size * (size + 1) // 2
-    pairs = np.zeros((padded_npair, padded_npair))
-    pairs[:npair, :npair] = np.asarray(params["eri_pairs"])
-    pairs = jax.device_put(pairs)
-    return {"h_core": jax.device_put(padded_h), "eri": None, "eri_pairs": pairs,
-            "eri_exchange": exchange_matrix(pairs, size)}
+def pad_matrix(matrix, size, diagonal=0.0):
+    """A host copy of ``matrix`` (..., nao, nao) on ``size`` >= nao basis functions: zero
+    rows and columns for the extra ones, ``diagonal`` on their diagonal."""
+    matrix = np.asarray(matrix, np.float64)
+    nao = matrix.shape[-1]
+    padded = np.zeros(matrix.shape[:-2] + (size, size))
+    padded[..., :nao, :nao] = matrix
+    padded[..., np.arange(nao, size), np.arange(nao, size)] = diagonal
+    return padded
+
+
+def padded_pair_params(eri_pairs, size, name="eri"):
+    """ERIs as a pair matrix (npair, npair) on ``size`` basis functions, with the extra
+    AOs' integrals zero: ``{name: None, name_pairs, name_exchange}`` for
+    :func:`coulomb_and_exchange`. Canonical pairs P(k, l) = k (k + 1) / 2 + l of the real
+    AOs keep their numbers, the new ones follow, so the pair matrix pads with zero rows and
+    columns. Host work, no compilation but the (bucketed) :func:`exchange_matrix`."""
+    pairs = jax.device_put(pad_matrix(eri_pairs, size * (size + 1) // 2))
+    return {name: None, f"{name}_pairs": pairs, f"{name}_exchange": exchange_matrix(pairs, size)}
+
+
+def pair_matrix(eri):
+    """The pair matrix M[P(i, j), P(k, l)] = (ij|kl) (npair, npair) gathered on the host
+    from the full tensor (nao,)*4."""
+    i, j = np.tril_indices(np.shape(eri)[0])
+    return np.asarray(eri)[i, j][:, i, j]
+
+
+def _pad_hf_model(model, size):
+    """The HF model (with the pair matrix) on ``size`` basis functions: the extra AOs have
+    zero ERIs and h_core = :data:`PADDING_ENERGY` on their diagonal, so they never mix
+    with the real ones and their orbitals lie above every real one. The four-index tensor
+    is dropped (J and K come from the pair matrix)."""
+    params = {"h_core": jax.device_put(pad_matrix(model.params["h_core"], size, PADDING_ENERGY)),
+              **padded_pair_params(model.params["eri_pairs"], size)}
+    return dataclasses.replace(model, params=params)
 
 
 def autodiff_fock_and_energy(energy_fn, params):

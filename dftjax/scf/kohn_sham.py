@@ -11,24 +11,39 @@ speed (:mod:`dftjax.scf.energy` says why); tests/test_scf_kohn_sham.py proves F 
 jax.grad of the energy. The
 energy alone (``part="energy"``) is plain autodiff-able JAX to every order. The
 functional's parameters live in the model's pytree, so they are traced and differentiable.
+
+The model pads (``EnergyModel.pad``, :mod:`dftjax.scf.ladder`) when its grid keeps the AO
+values: J and K from padded pair matrices, the grid by
+:func:`~dftjax.xc.blocked.padded_xc_grid`, so Kohn-Sham SCFs of molecules on the same
+basis and grid rungs share their compiled programs.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
-from ..xc.blocked import XCGrid, dense_xc_grid, xc_energy_and_potential, xc_energy_blocked
-from .energy import EnergyModel, coulomb_and_exchange
+from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
+                          xc_energy_and_potential, xc_energy_blocked)
+from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, coulomb_and_exchange, pad_matrix,
+                     padded_pair_params, padded_size, pair_matrix)
+
+
+def _coulomb_and_exchange(params, name, density):
+    """J and K from the ERIs ``name``: the full tensor, or (a padded model) the pair
+    matrix ``name_pairs`` and ``name_exchange`` (:func:`~dftjax.scf.energy.padded_pair_params`)."""
+    return coulomb_and_exchange(params[name], density, params.get(f"{name}_pairs"),
+                                params.get(f"{name}_exchange"))
 
 
 def _ks_fock_and_energy(density, params, functional, part="both", restricted=False):
-    coulomb_total, exchange_spin = coulomb_and_exchange(params["eri"], density)
+    coulomb_total, exchange_spin = _coulomb_and_exchange(params, "eri", density)
     fock = params["h_core"] + coulomb_total
     if functional.hf_full != 0.0:
         fock = fock - functional.hf_full * exchange_spin
     if "eri_long_range" in params:
-        _, exchange_long_range = coulomb_and_exchange(params["eri_long_range"], density)
+        _, exchange_long_range = _coulomb_and_exchange(params, "eri_long_range", density)
         fock = fock - functional.hf_long_range * exchange_long_range
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
     if part == "energy":
@@ -55,16 +70,23 @@ class _KohnShamPart:
 
 
 def ks_xc_energy(model, density):
-    """E_xc (Hartree) of spin densities (2, nao, nao) with a model from :func:`ks_fock_and_energy`."""
-    return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], model.params["xc_grid"],
-                          density)
+    """E_xc (Hartree) of spin densities (2, nao, nao) with a model from :func:`ks_fock_and_energy`
+    (or :func:`~dftjax.scf.density_fit.df_fock_and_energy`). Up to
+    :data:`~dftjax.scf.energy.PAD_LIMIT` AOs, on the padded grid and basis the SCF ran on
+    (:func:`~dftjax.xc.blocked.padded_xc_grid`): the same energy, and molecules on the
+    same rungs share its compiled program."""
+    grid = model.params["xc_grid"]
+    if can_pad(grid) and grid.nao <= PAD_LIMIT and not isinstance(density, jax.core.Tracer):
+        size = padded_size(grid.nao)
+        grid, density = padded_xc_grid(grid, size), pad_matrix(density, size)
+    return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], grid, density)
 
 
 _xc_energy_jit = jax.jit(xc_energy_blocked, static_argnums=0)
 
 
 def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range=None,
-                       xc_params=None, restricted=False):
+                       xc_params=None, restricted=False, eri_pairs=None):
     """Kohn-Sham energy model for ``functional`` (see :mod:`dftjax.xc`).
 
     h_core (nao, nao); eri (nao,)*4; ``ao`` an :class:`~dftjax.xc.blocked.XCGrid` (from
@@ -73,16 +95,39 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
     ``weights`` (npts,); eri_long_range the erf-attenuated ERIs when the functional has
     long-range exact exchange. ``xc_params`` defaults to the functional's own parameters.
     ``restricted=True`` promises densities with D_a = D_b (restricted SCF): the Fock
-    matrix then costs one spin's XC potential.
+    matrix then costs one spin's XC potential. ``eri_pairs``: optionally the same ERIs as
+    the pair matrix (npair, npair), which then gives J, and the padded model's J and K
+    without a gather from the full tensor.
     """
     grid = ao if isinstance(ao, XCGrid) else dense_xc_grid(ao, weights)
     params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64),
               "xc_grid": grid, "xc": functional.params if xc_params is None else xc_params}
     if functional.hf_long_range != 0.0:
         if eri_long_range is None:
-            raise ValueError(f"functional {functional.name} needs long-range ERIs (omega={functional.omega})")
+            raise ValueError(f"functional {functional.name} needs long-range ERIs "
+                             f"(omega={functional.omega})")
         params["eri_long_range"] = jnp.asarray(eri_long_range, jnp.float64)
+    if eri_pairs is not None:
+        params["eri_pairs"] = jnp.asarray(eri_pairs, jnp.float64)
 
     return EnergyModel(_KohnShamPart(functional, "energy"),
                        _KohnShamPart(functional, "fock", restricted), params,
-                       _KohnShamPart(functional, "both", restricted))
+                       _KohnShamPart(functional, "both", restricted),
+                       pad=_pad_ks_model if can_pad(grid) else None)
+
+
+def _pad_ks_model(model, size):
+    """The Kohn-Sham model on ``size`` basis functions (see ``EnergyModel.pad``): h_core
+    and the ERIs as :func:`~dftjax.scf.energy._pad_hf_model` pads them (J and K from
+    the padded pair matrices: the model's own, or gathered from the full tensors on the
+    host), the XC grid by
+    :func:`~dftjax.xc.blocked.padded_xc_grid` (the extra AOs vanish on it)."""
+    params = model.params
+    padded = {"h_core": jax.device_put(pad_matrix(params["h_core"], size, PADDING_ENERGY)),
+              "xc_grid": padded_xc_grid(params["xc_grid"], size), "xc": params["xc"]}
+    for name in ("eri", "eri_long_range"):
+        if name in params:
+            pairs = params.get(f"{name}_pairs")
+            pairs = pair_matrix(params[name]) if pairs is None else pairs
+            padded.update(padded_pair_params(pairs, size, name))
+    return dataclasses.replace(model, params=padded)

@@ -5,7 +5,8 @@ The retry ladder: the requested (damping, level shift) first, then each rung of
 :func:`~dftjax.scf.driver.iterate` of at most ``max_cycle`` cycles; if none converges,
 second-order steps (:mod:`dftjax.scf.second_order`) from the best state so far.
 
-The size ladder: a model that can pad (``EnergyModel.pad``, HF with exact integrals) is
+The size ladder: a model that can pad (``EnergyModel.pad``: HF and Kohn-Sham, exact or
+density-fitted, when the Kohn-Sham AO values on the grid are kept) is
 solved on :func:`padded_size` basis functions, so molecules on the same rung share every
 compiled SCF program; the result is cut back to the real basis.
 
@@ -23,10 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dftjax.grid.screening import bucket
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _log, as_pytree_model, core_density, iterate, make_settings)
-from dftjax.scf.energy import as_device
+from dftjax.scf.energy import as_device, pad_matrix, padded_size
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
@@ -134,22 +134,6 @@ def _integer_occupations(mo_occ):
     return bool(np.all((occupations == 0.0) | (occupations == 1.0)))
 
 
-#: Basis sizes up to which the SCF pads onto a ladder (beyond, a compilation is small
-#: next to the run and padding would cost memory and time: K scales as nao^4).
-PAD_LIMIT = 128
-
-
-def padded_size(nao: int) -> int:
-    """The ladder of SCF basis sizes: :func:`~dftjax.grid.screening.bucket` up to 16
-    (1, 2, 3, 4, 6, 8, 12, 16), then multiples of 8 up to :data:`PAD_LIMIT`; nao
-    itself beyond. Molecules on the same rung share every compiled SCF program."""
-    if nao <= 16:
-        return bucket(nao)
-    if nao <= PAD_LIMIT:
-        return -(-nao // 8) * 8
-    return nao
-
-
 def pad_problem(fock_and_energy, overlap, h_core, density):
     """The SCF inputs on :func:`padded_size` basis functions, when the model can pad
     (``EnergyModel.pad``) and nothing is traced; else unchanged. A model already on a
@@ -168,17 +152,10 @@ def pad_problem(fock_and_energy, overlap, h_core, density):
     if pad is None or any(
             isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(arrays)):
         return fock_and_energy, overlap, h_core, density
-    extra = np.arange(nao, size)
-    padded_overlap = np.zeros((size, size))
-    padded_overlap[:nao, :nao] = np.asarray(overlap)
-    padded_overlap[extra, extra] = 1.0
-    model = dataclasses.replace(fock_and_energy, params=pad(fock_and_energy.params, size))
-    padded_h = model.params["h_core"]
+    model = pad(fock_and_energy, size)
     if density is not None:
-        padded_density = np.zeros((2, size, size))
-        padded_density[:, :nao, :nao] = np.asarray(density)
-        density = padded_density
-    return model, padded_overlap, padded_h, density
+        density = pad_matrix(density, size)
+    return model, pad_matrix(overlap, size, 1.0), model.params["h_core"], density
 
 
 def unpad_result(result, nao, nmo):

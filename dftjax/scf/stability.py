@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.scf.driver import as_pytree_model, density_from_orbitals
-from dftjax.scf.energy import EnergyModel
+from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, EnergyModel, padded_size
 
 #: An eigenvalue below this (Ha / rad^2) counts as an instability (PySCF's threshold);
 #: exact zero modes (rotating an atom's broken-symmetry density) stay above it.
@@ -110,6 +110,32 @@ def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
     return density_from_orbitals(rotated_orbitals(mo_coeff, kappa, exact), mo_occ)
 
 
+def _on_the_ladder(model, result):
+    """(model, mo_energy, mo_coeff, mo_occ, nao, nmo) of a result, on the padded basis of
+    :func:`~dftjax.scf.energy.padded_size` when the model pads (``EnergyModel.pad``), as
+    the SCF ran (a model already on its rung too, for the padded model's pytree): the
+    analysis then compiles once per rung. The padding orbitals are unit
+    vectors on the padding AOs, empty, at :data:`~dftjax.scf.energy.PADDING_ENERGY`; the
+    analysis never rotates them (they are decoupled, so no real rotation couples to
+    them). nao, nmo: the real sizes."""
+    mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
+    nao, nmo = np.shape(mo_coeff)[-2:]
+    size = padded_size(nao)
+    pad = getattr(model, "pad", None)
+    if pad is None or nao > PAD_LIMIT or any(isinstance(leaf, jax.core.Tracer) for leaf in
+                                         jax.tree_util.tree_leaves((model, mo_coeff))):
+        return model, mo_energy, mo_coeff, mo_occ, nao, nmo
+    extra = size - nao
+    coeff = np.zeros((2, size, nmo + extra))
+    coeff[:, :nao, :nmo] = np.asarray(mo_coeff)
+    coeff[:, nao:, nmo:] = np.eye(extra)
+    energy = np.full((2, nmo + extra), PADDING_ENERGY)
+    energy[:, :nmo] = np.asarray(mo_energy)
+    occ = np.zeros((2, nmo + extra))
+    occ[:, :nmo] = np.asarray(mo_occ)
+    return (pad(model, size), *(jax.device_put(x) for x in (energy, coeff, occ)), nao, nmo)
+
+
 def _kappa(x, signs):
     return jnp.asarray(signs)[:, None, None] * x  # (1 or 2, nmo, nmo) -> (2, nmo, nmo)
 
@@ -174,12 +200,13 @@ def analyse(model, result, external: bool = False, tol: float = 1e-6) -> Stabili
     """
     if external and not result.restricted:
         raise ValueError("the external (RHF -> UHF) analysis needs a restricted result")
-    mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
+    model, mo_energy, mo_coeff, mo_occ, _, nmo = _on_the_ladder(model, result)
     kind = "unrestricted" if not result.restricted else "external" if external else "restricted"
     signs = np.array([1.0, -1.0]) if external else np.ones(2)
     nspin = 1 if result.restricted else 2
     occ = np.asarray(mo_occ)[:nspin] > 0
     mask = (~occ[:, :, None]) & occ[:, None, :]          # (nspin, vir, occ)
+    mask[:, nmo:] = False  # padding orbitals (if any) stay put
     energies = np.asarray(mo_energy)[:nspin]
     gap = energies[:, :, None] - energies[:, None, :]
     diagonal = np.where(mask, 2.0 * (3 - nspin) * gap, np.inf)  # 4 gap restricted, 2 gap per spin
@@ -189,20 +216,23 @@ def analyse(model, result, external: bool = False, tol: float = 1e-6) -> Stabili
     mask_array = jnp.asarray(mask, jnp.float64)
     matvec = lambda x: _hessian_vector(model, mo_coeff, mo_occ, signs, mask_array, jnp.asarray(x))
     value, vector = davidson_lowest(matvec, diagonal, tol=tol)
-    return StabilityAnalysis(kind, value, vector)
+    return StabilityAnalysis(kind, value, vector[:, :nmo, :nmo])
 
 
 def rotate_along(model, result, analysis: StabilityAnalysis):
     """Spin densities (2, nao, nao) at the lowest energy on the line of rotations
     t * analysis.vector, t in LINE_SEARCH_STEPS (rad), and that energy (Ha, electronic)."""
-    _, mo_coeff, mo_occ = spin_orbitals(result)
+    model, _, mo_coeff, mo_occ, nao, nmo = _on_the_ladder(model, result)
     signs = np.array([1.0, -1.0]) if analysis.kind == "external" else np.ones(2)
     model = as_pytree_model(model)
-    vector = jnp.asarray(analysis.vector)
+    vector = np.zeros(analysis.vector.shape[:1] + mo_occ.shape[-1:] * 2)
+    vector[:, :nmo, :nmo] = analysis.vector
+    vector = jnp.asarray(vector)
     energies = [float(_energy_along(model, mo_coeff, mo_occ, signs, t * vector))
                 for t in LINE_SEARCH_STEPS]
     best = LINE_SEARCH_STEPS[int(np.argmin(energies))]
-    return rotated_density(mo_coeff, mo_occ, _kappa(best * vector, signs)), min(energies)
+    density = rotated_density(mo_coeff, mo_occ, _kappa(best * vector, signs))
+    return density[:, :nao, :nao], min(energies)
 
 
 def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4):

@@ -24,6 +24,10 @@ autodiff derivative of :func:`xc_energy_blocked`, which the tests check), the fu
 compiles once per grid size whatever the blocks, and memory is bounded by one block and
 one chunk. Restricted SCFs (D_a = D_b) compute one spin.
 
+For the SCF's basis-size ladder, :func:`padded_xc_grid` rounds a grid's shapes (points,
+blocks, AO columns) up on ladders and adds padding AOs that no block holds: the XC energy
+and potential are unchanged, the potential on the padding AOs exactly zero.
+
 AO values are kept (``XCGrid.ao``, per class (nblock, ncomp, B, n)) when they fit in
 ``ao_memory`` bytes (``dftjax.scf`` gives what :func:`dftjax.memory.kept_ao_budget`
 allows beside its other arrays), and otherwise evaluated again inside each step from the
@@ -46,7 +50,7 @@ import numpy as np
 
 from ..grid.ao_values import NCOMP, ao_plan, evaluate_shells
 from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS, BlockClass,
-                              BlockLayout, block_layout)
+                              BlockLayout, block_layout, bucket)
 from ..memory import DEFAULT_AO_MEMORY
 from .features import block_density, block_potential
 from .functional import Features
@@ -121,6 +125,47 @@ def dense_xc_grid(ao, weights, points=None, neighbours=None):
                        shell_index=(), ao_index=np.arange(nao, dtype=np.int32)[None])
     return XCGrid(BlockLayout((block,), npts, nao), jnp.asarray(weights), ao=(ao[None],),
                   points=points, deriv=0 if ncomp == 1 else 1, neighbours=neighbours)
+
+
+def can_pad(xcg):
+    """Whether :func:`padded_xc_grid` applies: AO values kept, no nonlocal descriptor."""
+    return xcg.ao is not None and xcg.neighbours is None and xcg.nra_kernel is None
+
+
+def padded_xc_grid(xcg, nao):
+    """The same grid for ``nao`` >= ``xcg.nao`` basis functions, its shapes on ladders.
+
+    The extra AOs are in no block, so they vanish on every point: E_xc and the XC
+    potential on the real AOs are unchanged, and the potential on the extra ones is exactly
+    zero (nothing is evaluated for them, so nothing divides by their zero density). The
+    point count, points per block and AO columns are rounded up on ``bucket(., 4)`` (at
+    most 25 % more; AO columns at most ``nao``), each class's block count on ``bucket`` (at most 50 %: block counts
+    are small and vary most between molecules): padding points have weight 0, padding blocks
+    hold only the padding point, padding columns the padding AO with zero values, so grids
+    of similar sizes share every compiled shape. Needs :func:`can_pad`; the shells, plan,
+    points and atom coordinates, which a step with kept AO values does not read, are
+    dropped (their shapes differ between molecules). Host work: compiles nothing.
+    """
+    old_npts, old_nao = xcg.npts, xcg.nao
+    npts = bucket(old_npts, 4)
+    classes, values = [], []
+    for block_class, ao in zip(xcg.layout.classes, xcg.ao):
+        point_index, ao_index, ao = (np.asarray(x) for x in (block_class.point_index,
+                                                             block_class.ao_index, ao))
+        (nblock, block_size), width = point_index.shape, ao_index.shape[1]
+        shape = (bucket(nblock), bucket(block_size, 4), min(bucket(width, 4), nao))
+        points = np.full(shape[:2], npts, np.int32)
+        points[:nblock, :block_size] = np.where(point_index == old_npts, npts, point_index)
+        aos = np.full((shape[0], shape[2]), nao, np.int32)
+        aos[:nblock, :width] = np.where(ao_index == old_nao, nao, ao_index)
+        padded = np.zeros((shape[0], ao.shape[1], shape[1], shape[2]))
+        padded[:nblock, :, :block_size, :width] = ao
+        classes.append(BlockClass(points, (), aos))
+        values.append(padded)
+    weights = np.zeros(npts)
+    weights[:old_npts] = np.asarray(xcg.weights)
+    layout = jax.device_put(BlockLayout(tuple(classes), npts, nao))
+    return XCGrid(layout, jax.device_put(weights), jax.device_put(tuple(values)), deriv=xcg.deriv)
 
 
 @partial(jax.jit, static_argnames=("deriv",))

@@ -1,0 +1,111 @@
+"""The basis-size ladder for Kohn-Sham and density-fitted SCFs (dftjax.scf.ladder).
+
+Each model is solved twice from the same SAD guess: padded onto its rung
+(``EnergyModel.pad``, as ``dftjax.scf`` does) and with padding switched off. The padding
+functions are decoupled exactly, so the two runs are the same SCF to rounding: 1e-10 Ha
+(only the summation order of products changes; conv_tol 1e-11 so that both stop at a
+converged state, not at a loose one's cycle-to-cycle noise). The exact-ERI HF ladder is
+tested in tests/test_scf_driver.py. Molecules are small (STO-3G / 6-31G, grid level 0) and
+have no degenerate open shell, whose symmetry breaking rounding could steer.
+"""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dftjax
+from dftjax import api
+from dftjax.compile_clock import CompileClock
+from dftjax.grid import build_grid
+from dftjax.scf import run_scf
+from dftjax.scf.energy import PADDING_ENERGY
+from dftjax.scf.ladder import padded_size
+
+WATER = dftjax.Molecule(["O", "H", "H"], [[0.0, 0.0, 0.119262], [0.0, 0.763239, -0.477047],
+                                          [0.0, -0.763239, -0.477047]])
+NH2 = dftjax.Molecule(["N", "H", "H"], [[0.0, 0.0, 0.141], [0.0, 0.806, -0.494],
+                                        [0.0, -0.806, -0.494]], multiplicity=2)
+AMIDE = dftjax.Molecule(["N", "H", "H"], [[0.0, 0.0, 0.141], [0.0, 0.806, -0.494],
+                                          [0.0, -0.806, -0.494]], charge=-1)
+# padded vs unpadded: the same SCF in another summation order
+PAD_TOL = 1e-10
+
+
+def _model(molecule, basis, xc, density_fit):
+    """(energy model, integrals, SAD guess) as dftjax.scf builds them, grid level 0."""
+    functional, unrestricted = api._check_request(molecule, xc, None, "sad")
+    basis_set = dftjax.build_basis(molecule, basis)
+    grid = None if xc == "hf" else build_grid(molecule, level=0)
+    eri = api.choose_eri(molecule, basis_set, basis, functional, density_fit, None,
+                         0 if grid is None else int(grid.weights.shape[0]), False)
+    ints = api._integrals(molecule, basis_set, functional, eri)
+    model = api.energy_model(molecule, basis_set, ints, functional, grid, not unrestricted)
+    return model, ints, api.sad_guess(molecule, basis_set, ints)
+
+
+def _solve(molecule, model, ints, guess, **options):
+    return run_scf(model, ints.overlap, ints.h_core, molecule.nuclear_repulsion(),
+                   molecule.nalpha, molecule.nbeta, molecule.multiplicity == 1, guess,
+                   **options)
+
+
+@pytest.mark.parametrize("molecule, basis, xc, density_fit", [
+    (WATER, "6-31g", "pbe", False),       # RKS, GGA
+    (NH2, "sto-3g", "b3lyp", False),      # UKS, hybrid
+    (WATER, "sto-3g", "hf", True),        # DF-RHF
+    (WATER, "sto-3g", "b3lyp", True),     # DF-RKS
+], ids=["rks-pbe", "uks-b3lyp", "df-rhf", "df-rks-b3lyp"])
+def test_padding_the_basis_changes_nothing(molecule, basis, xc, density_fit):
+    model, ints, guess = _model(molecule, basis, xc, density_fit)
+    assert model.pad is not None
+    nao = ints.overlap.shape[-1]
+    assert padded_size(nao) > nao  # the case pads
+    padded, plain = (_solve(molecule, m, ints, guess, conv_tol=1e-11, retry=False)
+                     for m in (model, dataclasses.replace(model, pad=None)))
+    assert padded.converged and plain.converged
+    assert abs(float(padded.energy) - float(plain.energy)) < PAD_TOL
+    for field in ("mo_energy", "mo_coeff", "mo_occ", "density_matrix"):
+        assert np.shape(getattr(padded, field)) == np.shape(getattr(plain, field))
+    # first order in the converged density's error (|g| < sqrt(conv_tol) ~ 3e-6)
+    np.testing.assert_allclose(padded.mo_energy, plain.mo_energy, atol=1e-8)
+    np.testing.assert_allclose(padded.density_matrix, plain.density_matrix, atol=1e-7)
+
+
+@pytest.mark.parametrize("density_fit", [False, True])
+def test_padding_functions_are_decoupled(density_fit):
+    """F of the padded model at the padded density: the real block is F of the model to
+    rounding; the padding rows hold PADDING_ENERGY on the diagonal and exact zeros
+    elsewhere (no XC potential, no J or K), so the padding AOs never mix in."""
+    model, ints, guess = _model(NH2, "sto-3g", "b3lyp", density_fit)
+    nao = ints.overlap.shape[-1]
+    size = padded_size(nao) + 4  # beyond the rung: any size pads
+    padded = model.pad(model, size)
+    density = np.zeros((2, size, size))
+    density[:, :nao, :nao] = guess
+    fock, energy = model(jnp.asarray(guess))
+    padded_fock, padded_energy = padded(jnp.asarray(density))
+    assert abs(float(padded_energy) - float(energy)) < PAD_TOL
+    np.testing.assert_allclose(np.asarray(padded_fock)[:, :nao, :nao], np.asarray(fock),
+                               rtol=0, atol=1e-11)
+    extra = np.asarray(padded_fock)[:, nao:, :]
+    expected = np.zeros_like(extra)
+    expected[:, np.arange(size - nao), nao + np.arange(size - nao)] = PADDING_ENERGY
+    assert np.array_equal(extra, expected)
+
+
+@pytest.mark.parametrize("density_fit", [False, True])
+def test_second_molecule_on_a_rung_compiles_nothing(density_fit):
+    """Water and the amide anion NH2- in STO-3G (nao 7 on the rung 8) have grids of
+    different sizes (2326 and 2302 points, 21 and 20 blocks at level 0), padded onto the
+    same shapes, (density fitting) auxiliary bases padded onto the same size, and equal
+    occupied counts (5): after the first, the second Kohn-Sham SCF (orthogonaliser, guess,
+    cycles, result) compiles nothing."""
+    for molecule in (WATER, AMIDE):
+        model, ints, guess = _model(molecule, "sto-3g", "b3lyp", density_fit)
+        with CompileClock() as clock:
+            result = _solve(molecule, model, ints, guess, max_cycle=30)
+        assert result.converged
+    assert result.mo_coeff.shape == (7, 7)
+    assert clock.compilations == 0
