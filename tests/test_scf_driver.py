@@ -100,6 +100,26 @@ def test_o2_reaches_stable_uhf_state():
     assert abs(float(result.energy) - float(ref["e_tot_stable"])) < 1e-8
 
 
+def test_descent_when_diis_goes_back_to_the_saddle_point():
+    # The failure mode of the ethoxy radical in def2-SVP (tests/test_scf_stability.py):
+    # the SCF from the rotated orbitals converges back to the saddle point. Here the first
+    # re-run returns the saddle point itself; the Newton descent from the rotated orbitals
+    # (only downhill steps) must then reach the stable state, and the SCF from there
+    # confirm it.
+    ref = case("o2_sto3g")
+    saddle = solve("o2_sto3g")
+    calls = []
+
+    def rerun(guess):
+        calls.append(guess)
+        return saddle if len(calls) == 1 else solve("o2_sto3g", D0=guess)
+
+    result, report = follow_instabilities(ref["model"], saddle, rerun)
+    assert len(calls) == 2 and result.converged and report.stable and report.rounds == 1
+    assert abs(float(result.energy) - float(ref["e_tot_stable"])) < 1e-8
+    assert result.iterations > 2 * saddle.iterations  # the descent and the last SCF counted too
+
+
 def test_diis_reduces_iterations():
     with_diis = solve("h2o_631g")
     without = solve("h2o_631g", diis_space=0, retry=False)

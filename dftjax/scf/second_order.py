@@ -27,7 +27,7 @@ import numpy as np
 
 from dftjax.log import logger
 from dftjax.scf.driver import (
-    _evaluated_state_jit, _is_converged, as_pytree_model, density_from_orbitals)
+    _evaluated_state_jit, _is_converged, as_pytree_model, density_from_orbitals, empty_state)
 from dftjax.scf.stability import _hessian_vector, rotated_orbitals
 
 #: Initial, largest and smallest trust radius (rad in the scaled variables sqrt(h) x,
@@ -145,3 +145,18 @@ def newton_iterate(fock_and_energy, state, *, restricted, conv_tol, conv_tol_gra
         else:
             state = dataclasses.replace(state, iteration=jnp.asarray(cycle, jnp.int32))
     return state, converged
+
+
+def descend_from(fock_and_energy, mo_coeff, mo_occ, *, restricted, conv_tol, conv_tol_grad,
+                 max_cycle):
+    """Minimise E from the orbitals mo_coeff (2, nao, nmo) with occupations mo_occ (2, nmo)
+    by :func:`newton_iterate`: every accepted step lowers the energy, so, started below a
+    saddle point on a line of descent, it cannot climb back to it, as DIIS (which seeks
+    any stationary point) may. Returns (state, whether it converged)."""
+    fock_and_energy = as_pytree_model(fock_and_energy)
+    start = empty_state(jnp.zeros(mo_coeff.shape[:1] + mo_coeff.shape[1:2] * 2), mo_coeff.shape[-1], 0)
+    update = (start.fock, None, start.mo_energy, mo_coeff, mo_occ,
+              density_from_orbitals(mo_coeff, mo_occ))
+    state = _evaluated_state_jit(fock_and_energy, start, update, restricted=restricted)
+    return newton_iterate(fock_and_energy, state, restricted=restricted, conv_tol=conv_tol,
+                          conv_tol_grad=conv_tol_grad, max_cycle=max_cycle)

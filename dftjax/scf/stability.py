@@ -219,9 +219,25 @@ def analyse(model, result, external: bool = False, tol: float = 1e-6) -> Stabili
     return StabilityAnalysis(kind, value, vector[:, :nmo, :nmo])
 
 
-def rotate_along(model, result, analysis: StabilityAnalysis):
-    """Spin densities (2, nao, nao) at the lowest energy on the line of rotations
-    t * analysis.vector, t in LINE_SEARCH_STEPS (rad), and that energy (Ha, electronic)."""
+@dataclasses.dataclass(frozen=True)
+class Rotation:
+    """The lowest-energy point on an unstable line, on the padded basis the analysis ran
+    on: the model, orbitals (2, nao_padded, nmo_padded) rotated there, occupations, the
+    real nao and the energy there (Ha, electronic)."""
+
+    model: object
+    mo_coeff: jnp.ndarray
+    mo_occ: jnp.ndarray
+    nao: int
+    energy: float
+
+    def density(self):
+        """Spin densities (2, nao, nao) at the rotated orbitals, unpadded."""
+        return density_from_orbitals(self.mo_coeff, self.mo_occ)[:, :self.nao, :self.nao]
+
+
+def best_rotation(model, result, analysis: StabilityAnalysis) -> Rotation:
+    """The rotation t * analysis.vector, t in LINE_SEARCH_STEPS (rad), of lowest energy."""
     model, _, mo_coeff, mo_occ, nao, nmo = _on_the_ladder(model, result)
     signs = np.array([1.0, -1.0]) if analysis.kind == "external" else np.ones(2)
     model = as_pytree_model(model)
@@ -231,8 +247,24 @@ def rotate_along(model, result, analysis: StabilityAnalysis):
     energies = [float(_energy_along(model, mo_coeff, mo_occ, signs, t * vector))
                 for t in LINE_SEARCH_STEPS]
     best = LINE_SEARCH_STEPS[int(np.argmin(energies))]
-    density = rotated_density(mo_coeff, mo_occ, _kappa(best * vector, signs))
-    return density[:, :nao, :nao], min(energies)
+    coeff = rotated_orbitals(mo_coeff, _kappa(best * vector, signs))
+    return Rotation(model, coeff, mo_occ, nao, min(energies))
+
+
+def rotate_along(model, result, analysis: StabilityAnalysis):
+    """Spin densities (2, nao, nao) at the lowest energy on the line of rotations
+    t * analysis.vector, t in LINE_SEARCH_STEPS (rad), and that energy (Ha, electronic)."""
+    rotation = best_rotation(model, result, analysis)
+    return rotation.density(), rotation.energy
+
+
+#: The descent that takes over when DIIS from the rotated orbitals goes back to the
+#: saddle point: it need only reach the stable state's basin, the SCF then converges it.
+DESCENT = dict(conv_tol=1e-7, conv_tol_grad=1e-3, max_cycle=50)
+
+
+def _lower(candidate, result):
+    return bool(candidate.converged) and float(candidate.energy) < float(result.energy) - 1e-10
 
 
 def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4):
@@ -240,19 +272,30 @@ def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4):
 
     ``rerun(D0)`` runs the same SCF from spin densities D0 (2, nao, nao) and returns an
     SCFResult. Each round: the lowest eigenpair; if unstable, the lowest-energy rotation
-    along it, and a new SCF from there; kept only when it converges lower. At most
+    along it, and a new SCF from there. DIIS seeks any stationary point and may go back
+    to the saddle point it started next to (the ethoxy radical with B3LYP); if the new
+    SCF is not lower, trust-region Newton steps, which only go downhill, descend from the
+    rotated orbitals (:func:`~dftjax.scf.second_order.descend_from`) and the SCF starts
+    again from where they stop. A round is kept only when it converges lower. At most
     ``max_rounds`` rounds. Returns (result, StabilityReport); the result's ``iterations``
-    include the re-converging SCF cycles.
+    include the re-converging SCF cycles and the Newton steps.
     """
+    from dftjax.scf.second_order import descend_from  # it builds on this module
+
     iterations = result.iterations
     rounds = 0
     analysis = analyse(model, result)
     while not analysis.stable and rounds < max_rounds:
-        density, _ = rotate_along(model, result, analysis)
-        candidate = rerun(density)
+        rotation = best_rotation(model, result, analysis)
+        candidate = rerun(rotation.density())
         iterations += candidate.iterations
         rounds += 1
-        if not candidate.converged or float(candidate.energy) >= float(result.energy) - 1e-10:
+        if not _lower(candidate, result) and analysis.kind != "external":
+            state, _ = descend_from(rotation.model, rotation.mo_coeff, rotation.mo_occ,
+                                    restricted=bool(result.restricted), **DESCENT)
+            candidate = rerun(np.asarray(state.density)[:, :rotation.nao, :rotation.nao])
+            iterations += int(state.iteration) + candidate.iterations
+        if not _lower(candidate, result):
             break
         result = candidate
         analysis = analyse(model, result)

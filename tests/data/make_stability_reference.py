@@ -79,11 +79,11 @@ def run(atoms, basis, multiplicity, xc):
     return out
 
 
-def ethoxy():
+def ethoxy(basis):
     data = os.path.join(HERE, "..", "..", "dftjax", "benchmarks", "data", "g2", "molecules.json")
     entry = next(m for m in json.load(open(data))["molecules"] if m["name"] == "CH3CH2O")
     atoms = list(zip(entry["symbols"], entry["positions_angstrom"]))
-    mol = gto.M(atom=atoms, basis=bse_basis("6-31g", entry["symbols"]), spin=1, verbose=0)
+    mol = gto.M(atom=atoms, basis=bse_basis(basis, entry["symbols"]), spin=1, verbose=0)
     mf = dft.UKS(mol)
     mf.xc, mf.grids.level, mf.small_rho_cutoff, mf.conv_tol = "b3lyp", 3, 0, 1e-10
     default = mf.kernel()
@@ -93,12 +93,15 @@ def ethoxy():
             break
         mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
     assert stable and mf.converged
-    return {"basis": "6-31g", "xc": "b3lyp", "energy_default": default, "energy": mf.e_tot}
+    return {"basis": basis, "xc": "b3lyp", "energy_default": default, "energy": mf.e_tot}
 
 
 if __name__ == "__main__":
     reference = {name: run(*case) for name, case in CASES.items()}
-    reference["ch3ch2o_uks_b3lyp_631g"] = ethoxy()
+    reference["ch3ch2o_uks_b3lyp_631g"] = ethoxy("6-31g")
+    # def2-SVP: DIIS from the rotated orbitals goes back to the saddle point; the descent
+    # (dftjax.scf.second_order.descend_from) is needed
+    reference["ch3ch2o_uks_b3lyp_def2svp"] = ethoxy("def2-svp")
     with open(os.path.join(HERE, "stability_reference.json"), "w") as handle:
         json.dump(reference, handle, indent=1)
     print(json.dumps(reference, indent=1))
