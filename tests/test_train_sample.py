@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import dftjax
+from dftjax.scf.driver import make_settings
 from dftjax.scf.implicit import converged_scf
 from dftjax.train.sample import Outputs, Sample, _forward
 
@@ -71,3 +72,19 @@ def test_failed_coupled_perturbed_solve_is_reported(water):
         assert np.isnan(float(g["alpha"]))
     finally:
         water.config = dataclasses.replace(water.config, cg_maxiter=200)
+
+
+def test_second_order_rung_converges_what_the_ladder_does_not(water):
+    """With 3 cycles per attempt no first-order attempt converges; trust-region Newton
+    steps from the best one do, and the compiled SCF from there confirms it in one cycle."""
+    short = Sample("water", water.molecule, "lda", "sto-3g", grid_level=1, max_cycle=3)
+    params = short.functional.params
+    settings = make_settings(short.config.nalpha, short.config.nbeta)
+    plain = _forward(short.config, short.model, params, short.overlap, short.guess, settings)
+    assert not bool(plain.converged)
+    solution = short.solve(params)
+    assert bool(solution.converged) and int(solution.iterations) <= 2
+    reference = water.solve(params)
+    # both converged to 1e-11 Ha (the samples' conv_tol)
+    assert float(solution.energy) == pytest.approx(float(reference.energy), abs=1e-9)
+    np.testing.assert_allclose(short.warm, solution.density)

@@ -9,7 +9,8 @@ training step then only re-runs the SCF with new parameters:
   (:func:`dftjax.scf.implicit.solve_scf`) warm-started from this sample's last converged
   density; parameters, guess and the retry settings are traced, so every call reuses the
   same program. If it does not converge, the retry ladder runs: the SAD guess, then
-  damping and level shifts (:data:`dftjax.scf.driver.RETRY_LADDER`).
+  damping and level shifts (:data:`dftjax.scf.driver.RETRY_LADDER`), then trust-region
+  Newton steps (:mod:`dftjax.scf.second_order`) from the best attempt.
 * **outputs** (:meth:`Sample.outputs`): total energy (Ha), spin density matrices and the
   total density on the grid, as differentiable functions of (params, density).
 * **backward** (:meth:`Sample.gradient`): the pullback of a cotangent of the outputs to
@@ -36,6 +37,8 @@ from ..grid.ao_values import ao_values
 from ..molecule import Molecule
 from ..scf.driver import RETRY_LADDER, make_settings
 from ..scf.implicit import SolveConfig, cpks_multipliers, implicit_objective, solve_scf
+from ..scf.ladder import _integer_occupations
+from ..scf.second_order import descend_from
 from ..xc import Functional, get_functional
 from ..xc.blocked import grid_density
 from ..xc.features import density_features
@@ -207,8 +210,9 @@ class Sample:
     def solve(self, xc_params, retry=True, first=None) -> Solution:
         """The converged SCF at ``xc_params``; tries the warm start (``first``, if
         :meth:`dispatch` started it), then (if ``retry``) the SAD guess plain, damped and
-        level-shifted. A converged solution becomes the next warm start; an unconverged
-        one is returned with ``converged`` False."""
+        level-shifted, then trust-region Newton steps from the best of those. A converged
+        solution becomes the next warm start; an unconverged one is returned with
+        ``converged`` False."""
         xc_params = self.place(xc_params)
         attempts = [(self.warm, 0.0, 0.0)]
         if retry:
@@ -223,7 +227,25 @@ class Sample:
                 return solution
             if best is None or not float(best.gradient_norm) <= float(solution.gradient_norm):
                 best = solution
+        if retry and np.isfinite(float(best.energy)) and _integer_occupations(best.mo_occ):
+            solution = self._second_order(xc_params, best)
+            if bool(solution.converged):
+                self.warm = solution.density
+                return solution
+            if not float(best.gradient_norm) <= float(solution.gradient_norm):
+                best = solution
         return best
+
+    def _second_order(self, xc_params, best):
+        """The last rung, as :func:`dftjax.scf.run_scf`'s: trust-region Newton steps from
+        the best attempt's orbitals, then the compiled SCF from where they stop (which
+        gives the canonical orbitals the backward pass reads)."""
+        config = self.config
+        state, _ = descend_from(_with_params(self.model, xc_params), best.mo_coeff, best.mo_occ,
+                                restricted=config.restricted, conv_tol=config.conv_tol,
+                                conv_tol_grad=config.conv_tol_grad, max_cycle=config.max_cycle)
+        return _forward(config, self.model, xc_params, self.overlap, state.density,
+                        make_settings(config.nalpha, config.nbeta))
 
     def outputs(self, xc_params, solution: Solution) -> Outputs:
         return _outputs_jit(self.model, self.place(xc_params), solution.density, self.e_nuc)
