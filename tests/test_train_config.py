@@ -104,6 +104,7 @@ def test_shipped_seed_protocol_configurations_are_consistent(name, tmp_path):
         assert config["functional"]["params_form"] == "nn-metagga"
 
 
+@pytest.mark.slow  # ~35 s: compiles NN-meta-GGA's SCF and backward for two samples
 def test_a_seed_protocol_run_in_miniature(tmp_path):
     """The shipped NN-meta-GGA configuration with the molecules swapped for the H atom and
     H2 in STO-3G on a coarse grid: one real step from a random network, a density loss
