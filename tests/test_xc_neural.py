@@ -13,7 +13,7 @@ import pytest
 from dftjax.params_io import save_pytree
 from dftjax.xc import Features, get_functional
 from dftjax.xc.neural import (EPSILON, FORMS, epsilon_xc, init_params, nn_functional,
-                               released_params)
+                               released_params, widen_params)
 from dftjax.xc.neural.network import weight_shapes
 
 # rows: rho_a, rho_b, gamma_aa, gamma_ab, gamma_bb, tau_a, tau_b (eps0 already in the gammas)
@@ -155,3 +155,22 @@ def test_reads_only_the_features_it_needs():
         functional = get_functional(form)
         np.testing.assert_array_equal(functional(full), functional(features(form, x[0:2], x[2:5], x[5:7])
                                                                    if form != "nn-nra" else full))
+
+
+def test_widened_parameters_compute_the_same_function():
+    """NN-meta-GGA's weights widened to NN-NRA's inputs (zero weights for R) give NN-NRA
+    the meta-GGA's energy density whatever R is: the start of a nonlocal fine-tune."""
+    metagga = get_functional("nn-metagga")
+    widened = widen_params(metagga.params, "nn-metagga", "nn-nra")
+    nra = nn_functional("nn-nra", params=widened)
+    x = jnp.asarray(INPUTS)
+    local = features("nn-metagga", x[0:2], x[2:5] - EPSILON, x[5:7])
+    for r in (x[0] + x[1] + EPSILON, jnp.full_like(x[0], 3.7)):
+        nonlocal_features = Features(local.rho, local.sigma, local.tau, r)
+        # the same products plus exact zeros: equal to round-off of the sums' order
+        np.testing.assert_allclose(nra(nonlocal_features), metagga(local), rtol=1e-14)
+    assert np.all(widened["layers"][0]["weight"][-1] == 0.0)
+    with pytest.raises(ValueError, match="does not extend"):
+        widen_params(nra.params, "nn-nra", "nn-metagga")
+    with pytest.raises(ValueError, match="does not extend"):
+        widen_params(get_functional("nn-gga").params, "nn-gga", "nn-gga")

@@ -7,6 +7,10 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
     # entry_point = "package.module:attr"  a Functional, or a callable returning one,
     #                                      called with the [functional.options] table
     params = "init.npz"                # optional: initial parameters (dftjax.params_io)
+    # params_form = "nn-metagga"       with params: the file holds this smaller neural
+    #                                    form's weights; the new inputs start at zero
+    # random_seed = 0                  a neural form's network freshly initialised from
+    #                                    this PRNG seed instead of the published weights
 
     [defaults]                          # every sample's settings unless it sets its own
     basis = "sto-3g"
@@ -14,7 +18,9 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
 
     [[samples]]
     name = "h2"
-    geometry = "H 0 0 0; H 0 0 0.74"   # XYZ text, or xyz = "h2.xyz"
+    geometry = "H 0 0 0; H 0 0 0.74"   # XYZ text, or xyz = "h2.xyz", or
+                                       # reference = "packaged:h2o" (a dftjax-reference-1
+                                       # file's geometry, charge and multiplicity)
     charge = 0
     multiplicity = 1
 
@@ -24,12 +30,16 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
     [[loss.atomization_energy]]        # (sum n_A E_A - E_mol - target)^2
     molecule = "h2"
     atoms = { h = 2 }
-    target = 0.1745
+    target = 0.1745                    # or g2 = "H2" (experimental De + atomic spin-orbit
+                                       # of that G2 molecule, dftjax.benchmarks)
     [[loss.density]]                   # int (n - n_ref)^2 dr on the sample's grid
     sample = "h2"
     reference = "h2_density.npz"       # "density_matrix" (nao, nao) or (2, nao, nao) in
     basis = "cc-pvdz"                  # this basis (else the file's metadata "basis",
-                                       # else the sample's), or "rho" on the sample's grid
+                                       # else the sample's), or "rho" on the sample's grid;
+                                       # or a dftjax-reference-1 file (coupled cluster,
+                                       # dftjax.correlated.reference_data): a path or
+                                       # "packaged:h2o" / "packaged:cc-pvtz/h2o"
     [loss.weights]
     total_energy = 1.0
 
@@ -55,11 +65,15 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 
+from ..benchmarks.g2 import KCAL_PER_HARTREE, select
+from ..correlated.reference_data import packaged_reference, read_reference
 from ..molecule import Molecule
 from ..params_io import load_pytree
 from ..xc import Functional, get_functional
+from ..xc.neural import FORMS, init_params, widen_params
 from .fit import StepReport
 from .losses import Loss, atomization_energy, density_error, total_energy
 from .sample import Sample
@@ -72,6 +86,8 @@ else:  # Python 3.10: the same parser from PyPI (a dependency there)
 
 SAMPLE_SETTINGS = ("basis", "grid_level", "conv_tol", "conv_tol_grad", "max_cycle", "unrestricted")
 LOSS_KINDS = ("total_energy", "atomization_energy", "density")
+PACKAGED = "packaged:"
+GEOMETRY_MATCH_BOHR = 1e-6  # a reference density is only a reference at its own geometry
 
 
 class ConfigError(ValueError):
@@ -109,7 +125,8 @@ def _unknown(table, allowed, where):
 
 def load_functional(table: dict, base: Path):
     """(Functional, initial params) from the [functional] table."""
-    _unknown(table, ("name", "entry_point", "params", "options"), "[functional]")
+    _unknown(table, ("name", "entry_point", "params", "params_form", "random_seed", "options"),
+             "[functional]")
     if ("name" in table) == ("entry_point" in table):
         raise ConfigError("[functional] needs exactly one of 'name' and 'entry_point'")
     if "name" in table:
@@ -132,15 +149,70 @@ def load_functional(table: dict, base: Path):
     if functional.params is None:
         raise ConfigError(f"functional {functional.name!r} has no parameters to train")
     params = functional.params
+    if "random_seed" in table:
+        if "params" in table:
+            raise ConfigError("[functional] takes 'params' or 'random_seed', not both")
+        params = init_params(_neural_form(functional, "random_seed"),
+                             jax.random.PRNGKey(int(table["random_seed"])))
     if "params" in table:
         loaded, _ = load_pytree(base / table["params"])
-        params = match_params(loaded, functional.params)
+        if "params_form" in table:
+            try:
+                loaded = widen_params(loaded, str(table["params_form"]),
+                                      _neural_form(functional, "params_form"))
+            except ValueError as error:
+                raise ConfigError(f"[functional] params_form: {error}") from None
+        try:
+            params = match_params(loaded, functional.params)
+        except ValueError as error:
+            raise ConfigError(f"[functional] params {table['params']!r}: {error}") from None
+    elif "params_form" in table:
+        raise ConfigError("[functional] params_form needs params")
     return functional, params
 
 
+def _neural_form(functional, key):
+    if functional.name not in FORMS:
+        raise ConfigError(f"[functional] {key} needs one of the neural forms "
+                          f"({', '.join(FORMS)}), not {functional.name!r}")
+    return functional.name
+
+
+def _reference_path(text, base) -> Path:
+    """A dftjax-reference-1 file: "packaged:NAME" or "packaged:BASIS/NAME" (shipped with
+    dftjax, cc-pVTZ by default), else a path relative to the configuration."""
+    text = str(text)
+    if not text.startswith(PACKAGED):
+        return base / text
+    basis, _, name = text[len(PACKAGED):].rpartition("/")
+    try:
+        return packaged_reference(name, basis or "cc-pvtz")
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _correlated_reference(path) -> dict:
+    """The arrays of a dftjax-reference-1 file (ConfigError if it is not one)."""
+    try:
+        return read_reference(path)
+    except (OSError, KeyError, ValueError) as error:
+        raise ConfigError(f"{str(path)!r} is not a readable dftjax-reference-1 file: "
+                          f"{error}") from None
+
+
 def _molecule(entry, base):
-    if ("geometry" in entry) == ("xyz" in entry):
-        raise ConfigError(f"sample {entry.get('name')!r} needs exactly one of 'geometry' and 'xyz'")
+    given = [key for key in ("geometry", "xyz", "reference") if key in entry]
+    if len(given) != 1:
+        raise ConfigError(f"sample {entry.get('name')!r} needs exactly one of 'geometry', "
+                          "'xyz' and 'reference'")
+    if "reference" in entry:
+        data = _correlated_reference(_reference_path(entry["reference"], base))
+        conflicting = [k for k in ("charge", "multiplicity") if k in entry and entry[k] != data[k]]
+        if conflicting:
+            raise ConfigError(f"sample {entry['name']!r}: {conflicting} differ from its "
+                              f"reference file's ({data['charge']}, {data['multiplicity']})")
+        return Molecule([str(x) for x in data["symbols"]], data["coordinates"], unit="bohr",
+                        charge=int(data["charge"]), multiplicity=int(data["multiplicity"]))
     source = entry["geometry"] if "geometry" in entry else base / entry["xyz"]
     options = {k: entry[k] for k in ("charge", "multiplicity") if k in entry}
     return Molecule.from_xyz(source, **options)
@@ -148,7 +220,7 @@ def _molecule(entry, base):
 
 def load_samples(entries, defaults, functional, base):
     samples = {}
-    allowed = ("name", "geometry", "xyz", "charge", "multiplicity") + SAMPLE_SETTINGS
+    allowed = ("name", "geometry", "xyz", "reference", "charge", "multiplicity") + SAMPLE_SETTINGS
     _unknown(defaults, SAMPLE_SETTINGS, "[defaults]")
     for entry in entries:
         if "name" not in entry:
@@ -165,16 +237,54 @@ def load_samples(entries, defaults, functional, base):
 
 
 def _reference_density(entry, sample, base):
-    tree, metadata = load_pytree(base / entry["reference"])
+    path = _reference_path(entry["reference"], base)
+    if str(entry["reference"]).startswith(PACKAGED) or _is_correlated_reference(path):
+        data = _correlated_reference(path)
+        shift = np.abs(np.asarray(data["coordinates"]) - np.asarray(sample.molecule.coordinates))
+        if data["atomic_numbers"].tolist() != list(sample.molecule.atomic_numbers) or \
+                shift.max() > GEOMETRY_MATCH_BOHR:
+            raise ConfigError(f"density reference {entry['reference']!r} is for another "
+                              f"geometry than sample {sample.name!r}'s (give the sample "
+                              f"reference = {str(entry['reference'])!r})")
+        basis = entry.get("basis", data["basis"])
+        return sample.density_on_grid(data["density_matrix"],
+                                      basis=None if _same_basis(basis, sample) else basis)
+    tree, metadata = load_pytree(path)
     if "rho" in tree:
         return np.asarray(tree["rho"])
     if "density_matrix" not in tree:
         raise ConfigError(f"density reference {entry['reference']!r} holds neither "
                           "'density_matrix' nor 'rho'")
     basis = entry.get("basis", metadata.get("basis"))
-    if basis is not None and str(basis).lower() == str(sample.basis_name).lower():
-        basis = None
-    return sample.density_on_grid(tree["density_matrix"], basis=basis)
+    return sample.density_on_grid(tree["density_matrix"],
+                                  basis=None if _same_basis(basis, sample) else basis)
+
+
+def _same_basis(basis, sample):
+    return basis is None or str(basis).lower() == str(sample.basis_name).lower()
+
+
+def _is_correlated_reference(path):
+    try:
+        with np.load(path) as stored:
+            return "format" in stored.files
+    except (OSError, ValueError):
+        return False
+
+
+def _atomization_target(entry):
+    """AE_ref (Ha) of a [[loss.atomization_energy]] entry: its 'target', or the G2 set's
+    experimental De plus atomic spin-orbit (what ``dftjax bench g2`` compares with)."""
+    if ("target" in entry) == ("g2" in entry):
+        raise ConfigError(f"[[loss.atomization_energy]] for {entry['molecule']!r} needs "
+                          "exactly one of 'target' and 'g2'")
+    if "target" in entry:
+        return entry["target"]
+    try:
+        (molecule,), _ = select(molecules=[str(entry["g2"])])
+    except ValueError as error:
+        raise ConfigError(f"[[loss.atomization_energy]] g2: {error}") from None
+    return molecule["exp_De_plus_atomic_SO_kcal_mol"] / KCAL_PER_HARTREE
 
 
 def load_loss(table, samples, base):
@@ -201,12 +311,12 @@ def load_loss(table, samples, base):
     if found:
         terms.append(total_energy({sample_named(e["sample"], "[[loss.total_energy]]"): e["target"]
                                    for e in found}, weights.get("total_energy", 1.0)))
-    found = entries("atomization_energy", ("molecule", "atoms", "target"))
+    found = entries("atomization_energy", ("molecule", "atoms"), ("target", "g2"))
     if found:
         terms.append(atomization_energy(
             [(sample_named(e["molecule"], "[[loss.atomization_energy]]"),
               {sample_named(a, "[[loss.atomization_energy]] atoms"): n for a, n in e["atoms"].items()},
-              e["target"]) for e in found], weights.get("atomization_energy", 1.0)))
+              _atomization_target(e)) for e in found], weights.get("atomization_energy", 1.0)))
     found = entries("density", ("sample", "reference"), ("basis",))
     if found:
         pairs = []

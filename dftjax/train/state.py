@@ -168,5 +168,10 @@ def match_params(loaded, template):
     missing = [p for p in paths if p not in flat]
     if missing or len(flat) != len(paths):
         raise ValueError(f"parameters {sorted(flat)} do not match the functional's {paths}")
+    template_leaves = jax.tree_util.tree_leaves(template)
+    wrong = [f"{p} {np.shape(flat[p])} (expected {np.shape(t)})"
+             for p, t in zip(paths, template_leaves) if np.shape(flat[p]) != np.shape(t)]
+    if wrong:
+        raise ValueError(f"parameter shapes do not match the functional's: {', '.join(wrong)}")
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
                                         [jnp.asarray(flat[p], jnp.float64) for p in paths])

@@ -16,6 +16,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from ...params_io import load_pytree
 from ..functional import Functional
@@ -24,7 +25,8 @@ from .network import (EPSILON, FORMS, energy_density, epsilon_xc, init_params, n
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
-__all__ = ["EPSILON", "FORMS", "epsilon_xc", "init_params", "nn_functional", "released_params"]
+__all__ = ["EPSILON", "FORMS", "epsilon_xc", "init_params", "nn_functional", "released_params",
+           "widen_params"]
 
 
 @lru_cache(maxsize=None)
@@ -56,6 +58,25 @@ def check_params(form, params):
     if shapes != expected or biases != [(n_out,) for _, n_out in expected]:
         raise ValueError(f"{form} parameters have weight shapes {shapes}, expected {expected} "
                          f"(n_in = {n_descriptors(form)})")
+
+
+def widen_params(params, from_form, to_form):
+    """``from_form``'s parameters as ``to_form``'s, where ``to_form`` reads the same
+    descriptors and more (e.g. NN-meta-GGA -> NN-NRA): the first layer gets zero weights
+    for the new inputs, so the network computes the same function until training moves
+    them. This is how a nonlocal form is started from a trained local one."""
+    _check_form(from_form)
+    _check_form(to_form)
+    check_params(from_form, params)
+    old, new = FORMS[from_form], FORMS[to_form]
+    if new[:len(old)] != old or len(new) == len(old):
+        raise ValueError(f"{to_form} does not extend {from_form}'s inputs {list(old)}")
+    first, *rest = params["layers"]
+    n_new = n_descriptors(to_form) - n_descriptors(from_form)
+    weight = np.asarray(first["weight"], np.float64)
+    widened = {"weight": np.concatenate([weight, np.zeros((n_new, weight.shape[1]))]),
+               "bias": np.asarray(first["bias"], np.float64)}
+    return {"layers": [widened] + [dict(layer) for layer in rest]}
 
 
 def nn_functional(form, params=None, key=None, name=None):

@@ -1,0 +1,146 @@
+"""dftjax.train.config: the keys that set up the seed's protocol (random networks, widened
+parameters, samples and density references from coupled-cluster files, G2 targets), each
+against an independent value, and their errors. The end-to-end command is
+tests/test_train_cli.py's."""
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from dftjax.benchmarks.g2 import KCAL_PER_HARTREE
+from dftjax.correlated.reference_data import packaged_reference, read_reference
+from dftjax.params_io import save_pytree
+from dftjax.train import Sample
+from dftjax.train.config import (ConfigError, _atomization_target, _molecule, _reference_density,
+                                 load_functional, load_run)
+from dftjax.xc import get_functional
+from dftjax.xc.neural import init_params
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "seed_protocol"
+
+
+def test_random_network_from_a_seed():
+    functional, params = load_functional({"name": "nn-metagga", "random_seed": 3}, Path("."))
+    expected = init_params("nn-metagga", jax.random.PRNGKey(3))
+    for got, want in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_array_equal(got, want)
+    assert functional.name == "nn-metagga"
+    with pytest.raises(ConfigError, match="neural forms"):
+        load_functional({"name": "lda", "random_seed": 0}, Path("."))
+    with pytest.raises(ConfigError, match="not both"):
+        load_functional({"name": "nn-gga", "random_seed": 0, "params": "x.npz"}, Path("."))
+
+
+def test_nonlocal_form_started_from_local_weights(tmp_path):
+    metagga = get_functional("nn-metagga").params
+    save_pytree(tmp_path / "metagga.npz", metagga)
+    table = {"name": "nn-nra", "params": "metagga.npz", "params_form": "nn-metagga"}
+    _, params = load_functional(table, tmp_path)
+    first, first_local = params["layers"][0], metagga["layers"][0]
+    np.testing.assert_array_equal(first["weight"][:-1], first_local["weight"])
+    np.testing.assert_array_equal(first["weight"][-1], 0.0)
+    np.testing.assert_array_equal(params["layers"][3]["bias"], metagga["layers"][3]["bias"])
+    with pytest.raises(ConfigError, match=r"layers.0.weight \(4, 100\) \(expected \(5, 100\)\)"):
+        load_functional({"name": "nn-nra", "params": "metagga.npz"}, tmp_path)
+    with pytest.raises(ConfigError, match="needs params"):
+        load_functional({"name": "nn-nra", "params_form": "nn-metagga"}, tmp_path)
+
+
+def test_sample_and_density_from_a_packaged_reference():
+    """The H atom's CCSD(T)/cc-pVTZ density projected on a level-3 grid of the same atom
+    is the density the file stores on its own level-3 grid (same points, same basis)."""
+    molecule = _molecule({"name": "h", "reference": "packaged:h"}, Path("."))
+    assert molecule.multiplicity == 2 and molecule.nelectron == 1
+    sample = Sample("h", molecule, "lda", "sto-3g", grid_level=3)
+    rho = _reference_density({"reference": "packaged:cc-pvtz/h"}, sample, Path("."))
+    stored = read_reference(packaged_reference("h"))
+    assert rho.shape == stored["grid_weights"].shape
+    # the same AO values and density matrix, summed in another order: round-off
+    np.testing.assert_allclose(rho, stored["grid_density"], rtol=1e-10, atol=1e-14)
+
+
+def test_reference_errors_name_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match="differ from its reference"):
+        _molecule({"name": "h", "reference": "packaged:h", "multiplicity": 1}, Path("."))
+    with pytest.raises(ConfigError, match="no packaged reference 'ch4'"):
+        _molecule({"name": "m", "reference": "packaged:ch4"}, Path("."))
+    with pytest.raises(ConfigError, match="exactly one of"):
+        _molecule({"name": "h", "reference": "packaged:h", "geometry": "H 0 0 0"}, Path("."))
+    moved = Sample("h", _molecule({"name": "h", "geometry": "H 0 0 0.1", "multiplicity": 2},
+                                  Path(".")), "lda", "sto-3g", grid_level=1)
+    with pytest.raises(ConfigError, match="another geometry"):
+        _reference_density({"reference": "packaged:h"}, moved, Path("."))
+
+
+def test_atomization_target_from_g2():
+    # H2O's experimental De + atomic spin-orbit in the packaged G2 data, kcal/mol
+    assert _atomization_target({"molecule": "w", "g2": "H2O"}) == 232.805803 / KCAL_PER_HARTREE
+    assert _atomization_target({"molecule": "w", "target": 0.3}) == 0.3
+    with pytest.raises(ConfigError, match="not in the G2 set: Water"):
+        _atomization_target({"molecule": "w", "g2": "Water"})
+    with pytest.raises(ConfigError, match="exactly one of 'target' and 'g2'"):
+        _atomization_target({"molecule": "w", "g2": "H2O", "target": 0.3})
+
+
+@pytest.mark.parametrize("name", ["nn_metagga.toml", "nn_nra.toml"])
+def test_shipped_seed_protocol_configurations_are_consistent(name, tmp_path):
+    """The shipped seed-protocol files name the packaged data they train on; checked
+    without building their samples (that is the benchmark's job)."""
+    from dftjax.train.config import tomllib
+
+    config = tomllib.loads((EXAMPLES / name).read_text())
+    samples = {s["name"]: s for s in config["samples"]}
+    assert set(samples) == {"h2o", "nh3", "no", "h", "n", "o"}
+    for sample in samples.values():
+        read_reference(packaged_reference(sample["reference"].split(":")[1]))
+    targets = {e["molecule"]: e["g2"] for e in config["loss"]["atomization_energy"]}
+    assert targets == {"h2o": "H2O", "nh3": "NH3", "no": "NO"}
+    assert {e["sample"] for e in config["loss"]["density"]} == {"h2o", "nh3", "no"}
+    if "random_seed" in config["functional"]:
+        assert config["functional"]["name"] == "nn-metagga"
+    else:
+        assert config["functional"]["params_form"] == "nn-metagga"
+
+
+@pytest.mark.slow  # ~35 s: compiles NN-meta-GGA's SCF and backward for two samples
+def test_a_seed_protocol_run_in_miniature(tmp_path):
+    """The shipped NN-meta-GGA configuration with the molecules swapped for the H atom and
+    H2 in STO-3G on a coarse grid: one real step from a random network, a density loss
+    from a packaged reference and a G2 target; the loss is finite and the step applied."""
+    text = (EXAMPLES / "nn_metagga.toml").read_text()
+    head = text.split("[[samples]]")[0]
+    head = head.replace("basis = \"cc-pvtz\"", "basis = \"sto-3g\"")
+    head = head.replace("grid_level = 3", "grid_level = 1")
+    assert 'basis = "sto-3g"' in head and "grid_level = 1" in head
+    config = tmp_path / "mini.toml"
+    config.write_text(head + """
+[[samples]]
+name = "h2"
+geometry = "H 0 0 0.368583; H 0 0 -0.368583"
+
+[[samples]]
+name = "h"
+reference = "packaged:h"
+
+[[loss.atomization_energy]]
+molecule = "h2"
+atoms = { h = 2 }
+g2 = "H2"
+
+[[loss.density]]
+sample = "h"
+reference = "packaged:h"
+
+[train]
+steps = 1
+output = "run"
+""")
+    run = load_run(config)
+    from dftjax.train import fit
+
+    state, history = fit(run.samples, run.loss, run.optimizer, run.state, 1, log=None)
+    assert history[0].applied and not history[0].failed
+    assert np.isfinite(history[0].loss) and history[0].loss > 0.0
+    assert state.step == 1
