@@ -24,7 +24,7 @@ from dftjax.scf.driver import density_from_orbitals, diagonalize
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.second_order import _gradient_and_diagonal, rotation_mask, truncated_cg
-from dftjax.scf.stability import rotated_density
+from dftjax.scf.rotations import rotated_density
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "data" / "second_order_reference.json").read_text())

@@ -2,7 +2,7 @@
 
 When DIIS, damping and level shifts do not converge (chaotic open shells, e.g. UHF HCO),
 the orbitals are converged by minimising E directly. The rotations are those of the
-stability analysis (:mod:`dftjax.scf.stability`): C_s -> C_s exp(K_s - K_s^T) with only
+stability analysis (:mod:`dftjax.scf.rotations`): C_s -> C_s exp(K_s - K_s^T) with only
 the virtual-occupied block x_s[a, i] of K_s free; restricted runs rotate both spins by
 one x (1, nmo, nmo), unrestricted ones each by its own, x (2, nmo, nmo).
 
@@ -28,7 +28,7 @@ import numpy as np
 from dftjax.log import logger
 from dftjax.scf.driver import (
     _evaluated_state_jit, _is_converged, as_pytree_model, density_from_orbitals, empty_state)
-from dftjax.scf.stability import _hessian_vector, rotated_orbitals
+from dftjax.scf.rotations import _hessian_vector, rotated_orbitals
 
 #: Initial, largest and smallest trust radius (rad in the scaled variables sqrt(h) x,
 #: h the diagonal Hessian estimate in Ha / rad^2, so the radius bounds the predicted

@@ -31,7 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.scf.driver import as_pytree_model, density_from_orbitals
-from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, EnergyModel, padded_size
+from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, padded_size
+from dftjax.scf.rotations import _energy_along, _hessian_vector, _kappa, rotated_orbitals
+from dftjax.scf.second_order import descend_from
 
 #: An eigenvalue below this (Ha / rad^2) counts as an instability (PySCF's threshold);
 #: exact zero modes (rotating an atom's broken-symmetry density) stay above it.
@@ -82,34 +84,6 @@ def spin_orbitals(result):
     return result.mo_energy, result.mo_coeff, result.mo_occ
 
 
-def _energy_function(model):
-    """E(D) of a model: its ``energy_fn``, or the energy half of a plain ``fock_and_energy``."""
-    if isinstance(model, EnergyModel):
-        return lambda density: model.energy_fn(density, model.params)
-    return lambda density: model(density)[1]
-
-
-def rotated_orbitals(mo_coeff, kappa, exact=True):
-    """C_s U_s, U_s = exp(kappa_s - kappa_s^T); (2, nao, nmo).
-
-    kappa (2, nmo, nmo) nonzero only in the virtual-occupied block. ``exact=False`` takes
-    U to second order, 1 + K + K^2 / 2, which has the same derivatives up to second order
-    at kappa = 0 and differentiates cheaply.
-    """
-    generator = kappa - jnp.swapaxes(kappa, -1, -2)
-    if exact:
-        rotation = jax.vmap(jax.scipy.linalg.expm)(generator)
-    else:
-        rotation = jnp.eye(kappa.shape[-1]) + generator + 0.5 * generator @ generator
-    return mo_coeff @ rotation
-
-
-def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
-    """D_s = C_s U_s n_s U_s^T C_s^T with the rotation of :func:`rotated_orbitals`;
-    (2, nao, nao)."""
-    return density_from_orbitals(rotated_orbitals(mo_coeff, kappa, exact), mo_occ)
-
-
 def _on_the_ladder(model, result):
     """(model, mo_energy, mo_coeff, mo_occ, nao, nmo) of a result, on the padded basis of
     :func:`~dftjax.scf.energy.padded_size` when the model pads (``EnergyModel.pad``), as
@@ -134,23 +108,6 @@ def _on_the_ladder(model, result):
     occ = np.zeros((2, nmo + extra))
     occ[:, :nmo] = np.asarray(mo_occ)
     return (pad(model, size), *(jax.device_put(x) for x in (energy, coeff, occ)), nao, nmo)
-
-
-def _kappa(x, signs):
-    return jnp.asarray(signs)[:, None, None] * x  # (1 or 2, nmo, nmo) -> (2, nmo, nmo)
-
-
-@jax.jit
-def _hessian_vector(model, mo_coeff, mo_occ, signs, mask, x):
-    energy = _energy_function(model)
-    along = lambda y: energy(rotated_density(mo_coeff, mo_occ, _kappa(y, signs), exact=False))
-    _, product = jax.jvp(jax.grad(along), (jnp.zeros_like(x),), (x,))
-    return product * mask
-
-
-@jax.jit
-def _energy_along(model, mo_coeff, mo_occ, signs, x):
-    return _energy_function(model)(rotated_density(mo_coeff, mo_occ, _kappa(x, signs)))
 
 
 def davidson_lowest(matvec: Callable, diagonal: np.ndarray, nguess: int = 4, tol: float = 1e-6,
@@ -280,8 +237,6 @@ def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4):
     ``max_rounds`` rounds. Returns (result, StabilityReport); the result's ``iterations``
     include the re-converging SCF cycles and the Newton steps.
     """
-    from dftjax.scf.second_order import descend_from  # it builds on this module
-
     iterations = result.iterations
     rounds = 0
     analysis = analyse(model, result)
