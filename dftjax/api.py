@@ -30,6 +30,7 @@ from .eri_choice import choose_eri, density_fitted_integrals
 from .integrals.density_fitting import atom_eri_blocks
 from .log import verbose_logging
 from .scf.density_fit import df_fock_and_energy
+from .scf.energy import on_the_ladder
 from .scf.stability import StabilityReport, analyse, follow_instabilities
 
 
@@ -247,11 +248,12 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
                                  xc_params, eri.ao_memory)
             jax.block_until_ready(model.params)
         with stages("scf"):
-            result, report = _solve(model, ints, molecule, unrestricted, density, stability,
-                                    dict(conv_tol=conv_tol, conv_tol_grad=conv_tol_grad,
-                                         max_cycle=max_cycle, verbose=verbose))
-        return _calculation(result, report, molecule, basis_set, functional, ints, model, grid,
-                            grid_level, eri, stages)
+            result, report, laddered = _solve(
+                model, ints, molecule, unrestricted, density, stability,
+                dict(conv_tol=conv_tol, conv_tol_grad=conv_tol_grad, max_cycle=max_cycle,
+                     verbose=verbose))
+        return _calculation(result, report, molecule, basis_set, functional, ints, model,
+                            laddered, grid, grid_level, eri, stages)
 
 
 def _check_request(molecule, xc, unrestricted, guess):
@@ -322,19 +324,24 @@ def _integrals(molecule, basis_set, functional, eri) -> Integrals:
 
 def _solve(model, ints, molecule, unrestricted, density, stability, options):
     """The SCF from ``density`` (None: core guess), then (``stability``, by default for
-    unrestricted runs) the stability check and the instabilities followed; (result, report)."""
+    unrestricted runs) the stability check and the instabilities followed; (result,
+    report, the model on the ladder: a :class:`~dftjax.scf.energy.PaddedModel` built once
+    here for the SCF, its reruns, the stability check and the final XC energy, or
+    ``model`` when it does not pad)."""
+    model = on_the_ladder(model, ints.overlap.shape[-1])
     solve = partial(run_scf, model, ints.overlap, ints.h_core, molecule.nuclear_repulsion(),
                     molecule.nalpha, molecule.nbeta, restricted=not unrestricted, **options)
     result = solve(D0=density)
     report = StabilityReport()
     if stability or (stability is None and unrestricted):
         result, report = follow_instabilities(model, result, lambda guess: solve(D0=guess))
-    return result, report
+    return result, report, model
 
 
-def _calculation(result, report, molecule, basis_set, functional, ints, model, grid,
-                 grid_level, eri, stages) -> SCFCalculation:
-    """The :class:`SCFCalculation` of a finished SCF: its dipole and XC energy added."""
+def _calculation(result, report, molecule, basis_set, functional, ints, model, laddered,
+                 grid, grid_level, eri, stages) -> SCFCalculation:
+    """The :class:`SCFCalculation` of a finished SCF: its dipole and XC energy (from
+    ``laddered``, the model the SCF ran on) added."""
     dipole = np.asarray(result.dipole_moment(ints.dipole, molecule.atomic_numbers,
                                              molecule.coordinates))
     pure_hf = functional.name == "hf"
@@ -342,7 +349,7 @@ def _calculation(result, report, molecule, basis_set, functional, ints, model, g
     if not pure_hf:
         density = result.density_matrix if not result.restricted else \
             0.5 * np.stack([np.asarray(result.density_matrix)] * 2)
-        e_xc = float(ks_xc_energy(model, density))
+        e_xc = float(ks_xc_energy(laddered, density))
     return SCFCalculation(result, molecule, basis_set, functional.name, ints, dipole,
                           stages.timings(), functional, grid, e_xc, grid_level,
                           None if pure_hf else model.params["xc"], eri.method,

@@ -209,6 +209,36 @@ def padded_size(nao: int) -> int:
     return nao
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class PaddedModel:
+    """An energy model on the ladder's padded basis (:func:`padded_size` basis functions),
+    built once by :func:`on_the_ladder` and handed to everything that runs on it: the SCF
+    (:func:`~dftjax.scf.ladder.run_scf`, each rerun), the stability analysis and the final
+    XC energy. Padding copies every integral and (Kohn-Sham) every kept AO value on the
+    grid, about 1 s for benzene/def2-SVP, so it is done once per calculation.
+
+    model: the padded :class:`EnergyModel` (a pytree; its shapes are the rung's);
+    nao: the real number of basis functions. Not a pytree itself: it never enters jit."""
+
+    model: "EnergyModel"
+    nao: int
+
+    @property
+    def size(self) -> int:
+        return self.model.params["h_core"].shape[-1]
+
+
+def on_the_ladder(model, nao: int):
+    """``model`` (on ``nao`` basis functions) as a :class:`PaddedModel` when it can pad
+    (``EnergyModel.pad``) and none of its arrays is traced; else ``model`` unchanged. A
+    model already on a rung is padded too (to its own size), so that every model on a
+    rung has the same pytree."""
+    if isinstance(model, PaddedModel) or getattr(model, "pad", None) is None or any(
+            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(model)):
+        return model
+    return PaddedModel(model.pad(model, padded_size(nao)), nao)
+
+
 #: h_core diagonal (Ha) of padding basis functions: far above any real orbital energy, so
 #: their orbitals come last and stay empty (they are decoupled exactly, so the value
 #: does not enter any real quantity).
