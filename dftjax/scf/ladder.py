@@ -26,7 +26,8 @@ import numpy as np
 
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _log, as_pytree_model, core_density, iterate, make_settings)
-from dftjax.scf.energy import PaddedModel, as_device, on_the_ladder, pad_matrix
+from dftjax.scf.energy import (  # noqa: F401 (padded_size: the ladder's sizes, public here)
+    PaddedModel, as_device, on_the_ladder, pad_matrix, padded_size)
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
