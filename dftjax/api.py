@@ -29,6 +29,7 @@ from .xc.blocked import xc_grid
 from .eri_choice import choose_eri, density_fitted_integrals
 from .integrals.density_fitting import atom_eri_blocks
 from .log import verbose_logging
+from .tracing import traced
 from .scf.density_fit import df_fock_and_energy
 from .scf.energy import on_the_ladder
 from .scf.stability import StabilityReport, analyse, follow_instabilities
@@ -72,7 +73,7 @@ def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
     from the same pair data.
     """
     coords = molecule.coordinates if coordinates is None else coordinates
-    if not isinstance(coords, jax.core.Tracer):  # NumPy: jnp.asarray compiles a copy
+    if not traced(coords):  # NumPy: jnp.asarray compiles a copy
         coords = np.asarray(coords, np.float64)
     data = pair_data(basis, coords, molecule.atomic_numbers.astype(float), coords)
     overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)

@@ -21,15 +21,10 @@ go to threads: a tracer belongs to the trace of the thread that made it, so work
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import jax
+from ..tracing import traced
 
 #: compiler options of a kernel whose run time is small next to its compile time
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def traced(tree) -> bool:
-    """Whether any array in the pytree ``tree`` is a tracer (inside jit/grad)."""
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 def worker_count() -> int:

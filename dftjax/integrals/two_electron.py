@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compilation import QUICK_COMPILE, map_classes, traced
+from ..tracing import traced
+from ._compilation import QUICK_COMPILE, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
@@ -209,7 +210,7 @@ def primitive_pair_bounds(basis, pairs):
     None when the pair data are traced (inside jit or a transformation): the screening
     needs numbers, and the unscreened plan is used (same values to 1e-11).
     """
-    if any(isinstance(x, jax.core.Tracer) for pair in pairs for x in pair[:3]):
+    if traced([pair[:3] for pair in pairs]):
         return None
     return [_pair_class_bounds(pc.la + pc.lb, np.asarray(p), np.asarray(e))
             for pc, (p, _, e) in zip(pair_plan(basis), (pair[:3] for pair in pairs))]

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.grid.screening import bucket
+from dftjax.tracing import traced
 
 
 def coulomb(eri, density):
@@ -171,7 +172,7 @@ def exchange_matrix(eri_pairs, nao):
     i, l, index = _pair_index(nao)
     rows = index[i][:, :, None]       # (npair, nao_j, 1): P(i, j)
     cols = index[:, l].T[:, None, :]  # (npair, 1, nao_k): P(k, l)
-    if isinstance(eri_pairs, jax.core.Tracer):
+    if traced(eri_pairs):
         return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
     return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(i), nao * nao))
 
@@ -233,8 +234,7 @@ def on_the_ladder(model, nao: int):
     (``EnergyModel.pad``) and none of its arrays is traced; else ``model`` unchanged. A
     model already on a rung is padded too (to its own size), so that every model on a
     rung has the same pytree."""
-    if isinstance(model, PaddedModel) or getattr(model, "pad", None) is None or any(
-            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(model)):
+    if isinstance(model, PaddedModel) or getattr(model, "pad", None) is None or traced(model):
         return model
     return PaddedModel(model.pad(model, padded_size(nao)), nao)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from ..tracing import traced
 from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
                           xc_energy_and_potential, xc_energy_blocked)
 from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel,
@@ -82,7 +83,7 @@ def ks_xc_energy(model, density):
         grid = model.params["xc_grid"]
     else:
         grid = model.params["xc_grid"]
-        if can_pad(grid) and grid.nao <= PAD_LIMIT and not isinstance(density, jax.core.Tracer):
+        if can_pad(grid) and grid.nao <= PAD_LIMIT and not traced(density):
             size = padded_size(grid.nao)
             grid, density = padded_xc_grid(grid, size), pad_matrix(density, size)
     return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], grid, density)

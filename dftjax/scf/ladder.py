@@ -32,6 +32,7 @@ from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
 from dftjax.scf.second_order import newton_iterate
+from dftjax.tracing import traced
 
 
 def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restricted, D0,
@@ -63,7 +64,7 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
         conv_tol_grad = math.sqrt(conv_tol)
     nao = np.shape(S)[-1]
     if D0 is not None:
-        D0 = np.asarray(D0, np.float64) if not isinstance(D0, jax.core.Tracer) else D0
+        D0 = D0 if traced(D0) else np.asarray(D0, np.float64)
         if D0.ndim == 2:
             D0 = np.stack([0.5 * D0, 0.5 * D0]) if isinstance(D0, np.ndarray) else \
                 jnp.stack([0.5 * D0, 0.5 * D0])
@@ -148,8 +149,7 @@ def pad_problem(fock_and_energy, overlap, h_core, density):
     the last bit (block-diagonal matrices stay block-diagonal through eigh and the
     products). Returns (model, overlap, h_core, density (2, size, size) or None).
     """
-    if any(isinstance(leaf, jax.core.Tracer)
-           for leaf in jax.tree_util.tree_leaves((overlap, h_core, density))):
+    if traced((overlap, h_core, density)):
         return fock_and_energy, overlap, h_core, density
     padded = on_the_ladder(fock_and_energy, np.shape(overlap)[-1])
     if not isinstance(padded, PaddedModel):

@@ -33,6 +33,7 @@ import numpy as np
 from dftjax.scf.driver import as_pytree_model, density_from_orbitals
 from dftjax.scf.energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel,
                                on_the_ladder)
+from dftjax.tracing import traced
 
 #: An eigenvalue below this (Ha / rad^2) counts as an instability (PySCF's threshold);
 #: exact zero modes (rotating an atom's broken-symmetry density) stay above it.
@@ -122,8 +123,7 @@ def _on_the_ladder(model, result):
     decoupled, so no real rotation couples to them). nao, nmo: the real sizes."""
     mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
     nao, nmo = np.shape(mo_coeff)[-2:]
-    if not isinstance(model, PaddedModel) and (nao > PAD_LIMIT or any(
-            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(mo_coeff))):
+    if not isinstance(model, PaddedModel) and (nao > PAD_LIMIT or traced(mo_coeff)):
         return model, mo_energy, mo_coeff, mo_occ, nao, nmo
     padded = on_the_ladder(model, nao)
     if not isinstance(padded, PaddedModel):
