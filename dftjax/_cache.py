@@ -86,5 +86,17 @@ def release_compiled_code(force: bool = False) -> bool:
             "compilation does not crash: later calls recompile what they need",
             RuntimeWarning, stacklevel=3)
     jax.clear_caches()
+    for hook in _RELEASE_HOOKS:
+        hook()
     gc.collect()
     return True
+
+
+#: callables that drop compiled code held outside JAX's caches (:func:`on_release`)
+_RELEASE_HOOKS = []
+
+
+def on_release(hook) -> None:
+    """Have :func:`release_compiled_code` call ``hook()`` too: for compiled programs
+    that dftjax keeps itself (:class:`dftjax.integrals._compilation.StoredKernel`)."""
+    _RELEASE_HOOKS.append(hook)

@@ -16,11 +16,33 @@ XLA's own compilation already uses more than one thread, so on 2 cores the gain 
 modest (water/def2-SVP integrals, cold: 13.9 -> 12.7 s wall); it grows with the cores. Only concrete inputs
 go to threads: a tracer belongs to the trace of the thread that made it, so work under
 ``jax.grad``/``jax.jit`` (forces, implicit derivatives) runs in the calling thread.
+
+Stored programs (:class:`StoredKernel`): JAX's persistent cache is keyed by the lowered
+program, so a process that finds every kernel on disk still traces and lowers each one
+first (water/def2-SVP: about 5 s CPU for its 26 integral kernels, most of a warm run).
+The integral kernels are pure functions of static integers and arrays, so dftjax keys
+their compiled programs itself, before tracing: by the kernel, its static arguments, the
+shapes and dtypes of its arrays, the compiler options, the versions of dftjax's source
+(a hash of every module), JAX and jaxlib, the device and the flags that change
+compilation. A later process loads the executable from that key directly.
 """
 
+import hashlib
 import os
+import pickle
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
 
+import jax
+import jaxlib
+import numpy as np
+from jax.experimental import serialize_executable
+
+from .._cache import on_release
+from ..compile_clock import count_cache_load
 from ..tracing import traced
 
 #: compiler options of a kernel whose run time is small next to its compile time
@@ -46,3 +68,90 @@ def map_classes(function, items, inputs=()):
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dftjax-class") as pool:
         return list(pool.map(function, items))
+
+
+@lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    """What every stored program depends on beyond its own arguments: dftjax's source
+    (all modules), JAX and jaxlib versions, the device, float64 and XLA's flags."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    device = jax.devices()[0]
+    digest.update(repr((jax.__version__, jaxlib.__version__, device.platform, device.device_kind,
+                        jax.config.jax_enable_x64, os.environ.get("XLA_FLAGS"))).encode())
+    return digest.hexdigest()
+
+
+def _store_directory():
+    """Where stored programs live: ``executables`` in JAX's persistent cache directory
+    (see :mod:`dftjax._cache`); None when that cache is off."""
+    directory = jax.config.jax_compilation_cache_dir
+    return None if not directory else Path(directory) / "dftjax-executables"
+
+
+class StoredKernel:
+    """``jax.jit(function, static_argnums, compiler_options)`` whose compiled programs for
+    concrete arrays are also stored on disk under dftjax's own key (see the module
+    docstring), so that a later process skips tracing and lowering. Traced arguments
+    (inside jit or grad), or no cache directory, take the plain jitted function.
+
+    Arguments must be static values (ints, floats, bools: those at ``static_argnums``) and
+    arrays. Loads count as cache hits (:func:`~dftjax.compile_clock.count_cache_load`).
+    """
+
+    def __init__(self, function, static_argnums, compiler_options=None):
+        self.jitted = jax.jit(function, static_argnums=static_argnums,
+                              compiler_options=compiler_options)
+        self.static_argnums = tuple(static_argnums)
+        self.label = f"{function.__module__}.{function.__qualname__}"
+        self.compiler_options = compiler_options
+        self._programs = {}
+        self._lock = threading.Lock()
+        on_release(self._programs.clear)
+
+    def __call__(self, *args):
+        directory = _store_directory()
+        if directory is None or traced(args):
+            return self.jitted(*args)
+        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        key = self._key(args, dynamic)
+        with self._lock:
+            program = self._programs.get(key)
+        if program is None:
+            program = self._load(directory / key) or self._compile(directory / key, args)
+            with self._lock:
+                self._programs[key] = program
+        return program(*dynamic)
+
+    def _key(self, args, dynamic) -> str:
+        static = [args[i] for i in self.static_argnums]
+        arrays = [(np.shape(a), str(a.dtype)) for a in dynamic]
+        text = repr((self.label, static, arrays, sorted((self.compiler_options or {}).items()),
+                     _fingerprint()))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _load(self, path):
+        """The stored program at ``path``, or None (absent or unreadable)."""
+        tick = time.perf_counter()
+        try:
+            payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+            program = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+        except Exception:  # absent, partly written by a crash, or from another jaxlib
+            return None
+        count_cache_load(time.perf_counter() - tick)
+        return program
+
+    def _compile(self, path, args):
+        """Compile (through JAX's own persistent cache) and store; storing is best effort."""
+        program = self.jitted.lower(*args).compile()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+            temporary.write_bytes(pickle.dumps(serialize_executable.serialize(program)))
+            os.replace(temporary, path)  # atomic: readers see all of it or nothing
+        except Exception:  # a read-only cache, a full disk, a program that cannot serialise
+            pass
+        return program

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..basis.spherical import cart_to_sph, cartesian_powers, cartesian_prefactor
 from ..tracing import traced
-from ._compilation import QUICK_COMPILE, map_classes
+from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
 from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d
 from .plan import bucket, pair_plan, padded_pair_class
 
@@ -100,8 +100,8 @@ def pair_class_values(la, lb, cartesian, npair, coords, charges, charge_position
 #: inputs take the quickly compiled program (:data:`QUICK_COMPILE`); traced ones (inside
 #: jit/grad: compiler options may only be given to the outermost jit) the plain one.
 pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3))
-_quick_pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3),
-                                   compiler_options=QUICK_COMPILE)
+_quick_pair_class_kernel = StoredKernel(pair_class_values, static_argnums=(0, 1, 2, 3),
+                                        compiler_options=QUICK_COMPILE)
 
 
 def _as_float_array(array):

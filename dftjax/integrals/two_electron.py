@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..tracing import traced
-from ._compilation import QUICK_COMPILE, map_classes
+from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
@@ -81,12 +81,12 @@ def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre
 #: One chunk of primitive quartets, (C, nab, ncd) (:func:`chunk_values`), compiled per
 #: class and pair-data buckets only: the number of shell quartets of a molecule (the
 #: accumulator's length) does not enter, so molecules share it more often.
-eri_chunk_kernel = jax.jit(chunk_values, static_argnums=(0, 1, 2))
+eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2))
 #: The same, compiled quickly (:data:`QUICK_COMPILE`), for classes of at most
 #: QUICK_MAX_CHUNKS chunks before screening (all 21 classes of water/def2-SVP): their
 #: run time is far below the compile time this saves (~0.3 s CPU per class).
-quick_eri_chunk_kernel = jax.jit(chunk_values, static_argnums=(0, 1, 2),
-                                 compiler_options=QUICK_COMPILE)
+quick_eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2),
+                                      compiler_options=QUICK_COMPILE)
 QUICK_MAX_CHUNKS = 16
 
 
