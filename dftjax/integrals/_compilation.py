@@ -24,7 +24,10 @@ The integral kernels are pure functions of static integers and arrays, so dftjax
 their compiled programs itself, before tracing: by the kernel, its static arguments, the
 shapes and dtypes of its arrays, the compiler options, the versions of dftjax's source
 (a hash of every module), JAX and jaxlib, the device and the flags that change
-compilation. A later process loads the executable from that key directly.
+compilation. A later process loads the executable from that key directly. Only programs
+XLA compiled in the process are stored (an executable JAX loaded from its own cache
+serialises without its machine code): the first run of a size stores them; a run that
+finds a size only in JAX's cache (after a dftjax update) loads it from there, as before.
 """
 
 import hashlib
@@ -42,7 +45,7 @@ import numpy as np
 from jax.experimental import serialize_executable
 
 from .._cache import on_release
-from ..compile_clock import count_cache_load
+from ..compile_clock import count_cache_load, thread_cache_hits
 from ..tracing import traced
 
 #: compiler options of a kernel whose run time is small next to its compile time
@@ -145,8 +148,14 @@ class StoredKernel:
         return program
 
     def _compile(self, path, args):
-        """Compile (through JAX's own persistent cache) and store; storing is best effort."""
+        """Compile (through JAX's own persistent cache) and store what XLA compiled here;
+        storing is best effort. A program JAX loaded from its cache is not stored: such
+        an executable serialises without its machine code (a later process would fail
+        to run it: "Function ... not found")."""
+        hits = thread_cache_hits()
         program = self.jitted.lower(*args).compile()
+        if thread_cache_hits() > hits:
+            return program
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
