@@ -26,8 +26,8 @@ shapes and dtypes of its arrays, the compiler options, the versions of dftjax's 
 (a hash of every module), JAX and jaxlib, the device and the flags that change
 compilation. A later process loads the executable from that key directly. Only programs
 XLA compiled in the process are stored (an executable JAX loaded from its own cache
-serialises without its machine code): the first run of a size stores them; a run that
-finds a size only in JAX's cache (after a dftjax update) loads it from there, as before.
+serialises without its machine code); the fingerprint is also in the programs' names,
+part of JAX's cache key, so that new dftjax source compiles (and stores) them anew.
 """
 
 import hashlib
@@ -36,7 +36,7 @@ import pickle
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cached_property, lru_cache, wraps
 from pathlib import Path
 
 import jax
@@ -44,7 +44,7 @@ import jaxlib
 import numpy as np
 from jax.experimental import serialize_executable
 
-from .._cache import on_release
+from .._cache import on_release, store_directory, write_atomically
 from ..compile_clock import count_cache_load, thread_cache_hits
 from ..tracing import traced
 
@@ -89,10 +89,9 @@ def _fingerprint() -> str:
 
 
 def _store_directory():
-    """Where stored programs live: ``executables`` in JAX's persistent cache directory
-    (see :mod:`dftjax._cache`); None when that cache is off."""
-    directory = jax.config.jax_compilation_cache_dir
-    return None if not directory else Path(directory) / "dftjax-executables"
+    """Where stored programs live (:func:`dftjax._cache.store_directory`); None when the
+    persistent cache is off."""
+    return store_directory("dftjax-executables")
 
 
 class StoredKernel:
@@ -106,14 +105,27 @@ class StoredKernel:
     """
 
     def __init__(self, function, static_argnums, compiler_options=None):
-        self.jitted = jax.jit(function, static_argnums=static_argnums,
-                              compiler_options=compiler_options)
+        self.function = function
         self.static_argnums = tuple(static_argnums)
         self.label = f"{function.__module__}.{function.__qualname__}"
         self.compiler_options = compiler_options
         self._programs = {}
         self._lock = threading.Lock()
         on_release(self._programs.clear)
+
+    @cached_property
+    def jitted(self):
+        """The jitted function, its programs named ``<name>_<fingerprint>``: the name is
+        part of the key of JAX's persistent cache, so a new dftjax source misses there,
+        compiles, and the program is stored (a JAX cache load is not: see
+        :meth:`_compile`)."""
+        @wraps(self.function)
+        def named(*args):
+            return self.function(*args)
+
+        named.__name__ = named.__qualname__ = f"{self.function.__name__}_{_fingerprint()[:12]}"
+        return jax.jit(named, static_argnums=self.static_argnums,
+                       compiler_options=self.compiler_options)
 
     def __call__(self, *args):
         directory = _store_directory()
@@ -157,10 +169,8 @@ class StoredKernel:
         if thread_cache_hits() > hits:
             return program
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
-            temporary.write_bytes(pickle.dumps(serialize_executable.serialize(program)))
-            os.replace(temporary, path)  # atomic: readers see all of it or nothing
-        except Exception:  # a read-only cache, a full disk, a program that cannot serialise
-            pass
+            payload = pickle.dumps(serialize_executable.serialize(program))
+        except Exception:  # a program that cannot serialise: run it, store nothing
+            return program
+        write_atomically(path, payload)
         return program
