@@ -143,7 +143,7 @@ class StoredKernel:
 
     def _key(self, args, dynamic) -> str:
         static = [args[i] for i in self.static_argnums]
-        arrays = [(np.shape(a), str(a.dtype)) for a in dynamic]
+        arrays = [(np.shape(a), str(a.dtype), getattr(a, "weak_type", False)) for a in dynamic]
         text = repr((self.label, static, arrays, sorted((self.compiler_options or {}).items()),
                      _fingerprint()))
         return hashlib.sha256(text.encode()).hexdigest()
