@@ -12,6 +12,7 @@ kernel's cap on memory mappings (see the comment above it).
 
 import gc
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -39,6 +40,26 @@ def enable_persistent_cache() -> None:
     # Every program, however small: a process that finds all it needs on disk compiles
     # nothing (dftjax runs few small programs; see benchmarks/bench_cold.py).
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def store_directory(name: str):
+    """``name``, a directory beside JAX's compiled programs for what else dftjax keeps
+    between processes (its own compiled integral kernels, basis sets read from
+    basis-set-exchange), or None when the persistent cache is off."""
+    directory = jax.config.jax_compilation_cache_dir
+    return None if not directory else Path(directory) / name
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see all of it or nothing (a temporary
+    file, then a rename); best effort: a read-only or full disk leaves ``path`` absent."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 # --- compiled code held in memory -------------------------------------------------------
@@ -86,5 +107,17 @@ def release_compiled_code(force: bool = False) -> bool:
             "compilation does not crash: later calls recompile what they need",
             RuntimeWarning, stacklevel=3)
     jax.clear_caches()
+    for hook in _RELEASE_HOOKS:
+        hook()
     gc.collect()
     return True
+
+
+#: callables that drop compiled code held outside JAX's caches (:func:`on_release`)
+_RELEASE_HOOKS = []
+
+
+def on_release(hook) -> None:
+    """Have :func:`release_compiled_code` call ``hook()`` too: for compiled programs
+    that dftjax keeps itself (:class:`dftjax.integrals._compilation.StoredKernel`)."""
+    _RELEASE_HOOKS.append(hook)

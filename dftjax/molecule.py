@@ -21,6 +21,7 @@ import numpy as np
 
 from dftjax.elements import ANGSTROM_TO_BOHR, BOHR_TO_ANGSTROM, SYMBOLS, atomic_number
 from dftjax.io.xyz import parse_xyz, write_xyz
+from dftjax.tracing import traced
 
 MIN_DISTANCE_BOHR = 1e-3
 """Atoms closer than this (Bohr) are rejected as a typo or a duplicated line."""
@@ -186,7 +187,7 @@ class Molecule:
         -------
         Molecule
         """
-        if isinstance(coordinates, jax.core.Tracer):
+        if traced(coordinates):
             _check_shape(coordinates.shape, self.symbols)
         else:
             coordinates = _checked_coordinates(coordinates, self.symbols)

@@ -139,3 +139,25 @@ def test_normalisation_spherical(water):
     b = dftjax.build_basis(water, "6-31g*")
     overlap, _, _ = one_electron_matrices(b, water.coordinates)
     np.testing.assert_allclose(np.diag(np.asarray(overlap)), 1.0, rtol=0, atol=1e-12)
+
+
+def test_basis_entries_are_stored_between_processes(tmp_path, monkeypatch):
+    """An element's basis-set-exchange entry is stored on first read; a later process
+    (here: the in-process memo cleared) reads it back without basis-set-exchange, and
+    the shells are the same."""
+    import basis_set_exchange
+
+    from dftjax.basis import load
+
+    monkeypatch.setattr(load, "store_directory", lambda name: tmp_path / name)
+    load.element_shells.cache_clear()
+    first = load.element_shells("def2-svp", "O")
+    assert len(list((tmp_path / "dftjax-basis").iterdir())) == 1
+    load.element_shells.cache_clear()
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("basis-set-exchange read again")
+
+    monkeypatch.setattr(basis_set_exchange, "get_basis", unreachable)
+    assert load.element_shells("def2-svp", "O") == first
+    load.element_shells.cache_clear()

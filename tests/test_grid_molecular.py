@@ -5,10 +5,16 @@ PySCF's points come sorted into spatial boxes, ours grouped by atom: full grids 
 compared as sets, sorted by (atom, x, y, z); the other levels through per-atom moments.
 """
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+from conftest import REPO_ROOT
 
 import dftjax
 from dftjax.grid import build_grid, default_atom_grid, grid_points, grid_spec
@@ -49,6 +55,26 @@ def test_lebedev_rules_integrate_low_degree_polynomials(npoints):
     x, y, z = directions.T
     np.testing.assert_allclose(weights @ (x * x), 4 * np.pi / 3, rtol=1e-13)  # degree 2: every rule
     np.testing.assert_allclose(weights @ (x * y * z), 0.0, atol=1e-14)
+
+
+def test_shipped_lebedev_rules_are_scipys_and_cover_the_default_level():
+    """The rules in dftjax/data/lebedev are SciPy's bit for bit, and every rule a default
+    (level 3) grid uses is among them: building one (H to Ar) does not import
+    scipy.integrate."""
+    from scipy.integrate import lebedev_rule
+
+    from dftjax.grid import angular
+
+    for npoints in angular._shipped_rules():
+        points, weights = lebedev_rule(angular._ORDER_OF_NPOINTS[npoints])
+        directions, angular_weights = lebedev(npoints)
+        assert np.array_equal(directions, points.T) and np.array_equal(angular_weights, weights)
+    script = ("import sys\n"
+              "from dftjax.grid import grid_spec\n"
+              "grid_spec(['H', 'He', 'C', 'N', 'O', 'F', 'Na', 'S', 'Cl', 'Ar'], 3)\n"
+              "assert 'scipy.integrate' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", script], check=True,
+                   env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
 
 def test_atomic_grids_match_pyscf(reference):

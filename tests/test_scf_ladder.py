@@ -19,9 +19,8 @@ import dftjax
 from dftjax import api
 from dftjax.compile_clock import CompileClock
 from dftjax.grid import build_grid
-from dftjax.scf import run_scf
-from dftjax.scf.energy import PADDING_ENERGY
-from dftjax.scf.ladder import padded_size
+from dftjax.scf import kohn_sham, run_scf
+from dftjax.scf.energy import PADDING_ENERGY, padded_size
 
 WATER = dftjax.Molecule(["O", "H", "H"], [[0.0, 0.0, 0.119262], [0.0, 0.763239, -0.477047],
                                           [0.0, -0.763239, -0.477047]])
@@ -111,3 +110,18 @@ def test_second_molecule_on_a_rung_compiles_nothing(density_fit):
         assert result.converged
     assert result.mo_coeff.shape == (8, 8)
     assert clock.compilations == 0
+
+
+def test_a_calculation_pads_its_model_once(monkeypatch):
+    """dftjax.scf builds the padded model once (a PaddedModel) and hands it to the SCF, the
+    stability check (on by default for this open shell) and the final XC energy, which
+    equals the XC energy of the unpadded model padded anew."""
+    calls = []
+    pad = kohn_sham._pad_ks_model
+    monkeypatch.setattr(kohn_sham, "_pad_ks_model",
+                        lambda model, size: calls.append(size) or pad(model, size))
+    calculation = dftjax.scf(NH2, basis="sto-3g", xc="b3lyp", grid_level=0)
+    assert calculation.converged and calculation.stability.checked
+    assert calls == [padded_size(calculation.nao)]
+    e_xc = float(kohn_sham.ks_xc_energy(calculation.model, calculation.density_matrix))
+    assert abs(calculation.xc_energy - e_xc) < PAD_TOL

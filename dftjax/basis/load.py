@@ -13,12 +13,16 @@ each primitive gets ``1/sqrt(int r^(2l+2) exp(-2 alpha r^2) dr)`` and the contra
 radial function is scaled to unit norm. Exponents are in Bohr^-2.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from math import gamma
 
 import numpy as np
 
+from .._cache import store_directory, write_atomically
 from ..elements import SYMBOLS, atomic_number
 
 
@@ -44,6 +48,46 @@ def normalise_contraction(l: int, exponents: np.ndarray, coefficients: np.ndarra
 
 
 def _bse_get(name: str, z: int) -> dict:
+    """basis-set-exchange's entry (sorted, as PySCF reads it) of element ``z`` in basis
+    ``name``, from dftjax's store when an earlier process read it (see
+    :func:`_stored_entry`); ValueError for an unknown basis or element, or an ECP."""
+    path = _stored_entry(name, z)
+    if path is not None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # not stored yet, or unreadable: read it anew
+            pass
+    element = _bse_read(name, z)
+    if path is not None:
+        write_atomically(path, json.dumps(element).encode())
+    return element
+
+
+def _stored_entry(name: str, z: int):
+    """Where :func:`_bse_get` keeps an element's entry between processes (reading it from
+    basis-set-exchange, with that package's import, takes ~0.1-0.3 s per run): a file in
+    :func:`dftjax._cache.store_directory` keyed by basis, element and basis-set-exchange's
+    version; None when the cache is off."""
+    directory = store_directory("dftjax-basis")
+    if directory is None:
+        return None
+    bse_version = _bse_version()
+    if bse_version is None:
+        return None
+    key = hashlib.sha256(repr((name, z, bse_version)).encode()).hexdigest()
+    return directory / f"{key}.json"
+
+
+@lru_cache(maxsize=1)
+def _bse_version():
+    """basis-set-exchange's version (its data change with it), None when not installed."""
+    try:
+        return version("basis_set_exchange")
+    except PackageNotFoundError:
+        return None
+
+
+def _bse_read(name: str, z: int) -> dict:
     import basis_set_exchange as bse
     from basis_set_exchange.sort import sort_basis
 

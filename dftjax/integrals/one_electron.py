@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..basis.spherical import cart_to_sph, cartesian_powers, cartesian_prefactor
-from ._compilation import QUICK_COMPILE, map_classes, traced
+from ..tracing import traced
+from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
 from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d
 from .plan import bucket, pair_plan, padded_pair_class
 
@@ -99,14 +100,14 @@ def pair_class_values(la, lb, cartesian, npair, coords, charges, charge_position
 #: inputs take the quickly compiled program (:data:`QUICK_COMPILE`); traced ones (inside
 #: jit/grad: compiler options may only be given to the outermost jit) the plain one.
 pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3))
-_quick_pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3),
-                                   compiler_options=QUICK_COMPILE)
+_quick_pair_class_kernel = StoredKernel(pair_class_values, static_argnums=(0, 1, 2, 3),
+                                        compiler_options=QUICK_COMPILE)
 
 
 def _as_float_array(array):
     """float64 ``array``: NumPy when concrete (host set-up: nothing to compile), jnp when
     traced."""
-    if isinstance(array, jax.core.Tracer):
+    if traced(array):
         return jnp.asarray(array, dtype=jnp.float64)
     return np.asarray(array, dtype=np.float64)
 
@@ -115,7 +116,7 @@ def _pad_rows(array, size: int):
     """Pad the leading axis of ``array`` with zeros to ``size`` (NumPy or jnp, as
     :func:`_as_float_array`)."""
     array = _as_float_array(array)
-    xp = jnp if isinstance(array, jax.core.Tracer) else np
+    xp = jnp if traced(array) else np
     return xp.concatenate([array, xp.zeros((size - array.shape[0],) + array.shape[1:])])
 
 
@@ -161,7 +162,7 @@ def _assemble_pairs(basis, blocks_by_class):
         blocks.append(block)
         npairs.append(pc.npair)
     rows, cols = np.concatenate(rows_all), np.concatenate(cols_all)
-    if any(isinstance(block, jax.core.Tracer) for block in blocks):
+    if traced(blocks):
         return _scatter_matrices(basis.nao, tuple(npairs), tuple(blocks), rows, cols)
     # Concrete blocks: scatter on the host (NumPy out), so that nothing here or in the
     # slicing and sums of the matrices downstream compiles for each new basis size.

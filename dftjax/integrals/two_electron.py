@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compilation import QUICK_COMPILE, map_classes, traced
+from ..tracing import traced
+from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
@@ -80,12 +81,12 @@ def chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, e_cd, q, centre
 #: One chunk of primitive quartets, (C, nab, ncd) (:func:`chunk_values`), compiled per
 #: class and pair-data buckets only: the number of shell quartets of a molecule (the
 #: accumulator's length) does not enter, so molecules share it more often.
-eri_chunk_kernel = jax.jit(chunk_values, static_argnums=(0, 1, 2))
+eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2))
 #: The same, compiled quickly (:data:`QUICK_COMPILE`), for classes of at most
 #: QUICK_MAX_CHUNKS chunks before screening (all 21 classes of water/def2-SVP): their
 #: run time is far below the compile time this saves (~0.3 s CPU per class).
-quick_eri_chunk_kernel = jax.jit(chunk_values, static_argnums=(0, 1, 2),
-                                 compiler_options=QUICK_COMPILE)
+quick_eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2),
+                                      compiler_options=QUICK_COMPILE)
 QUICK_MAX_CHUNKS = 16
 
 
@@ -209,7 +210,7 @@ def primitive_pair_bounds(basis, pairs):
     None when the pair data are traced (inside jit or a transformation): the screening
     needs numbers, and the unscreened plan is used (same values to 1e-11).
     """
-    if any(isinstance(x, jax.core.Tracer) for pair in pairs for x in pair[:3]):
+    if traced([pair[:3] for pair in pairs]):
         return None
     return [_pair_class_bounds(pc.la + pc.lb, np.asarray(p), np.asarray(e))
             for pc, (p, _, e) in zip(pair_plan(basis), (pair[:3] for pair in pairs))]

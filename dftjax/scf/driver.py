@@ -27,6 +27,7 @@ import numpy as np
 
 from dftjax.grid.screening import bucket
 from dftjax.log import logger
+from dftjax.tracing import traced
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
 
@@ -78,7 +79,7 @@ jax.tree_util.register_dataclass(
 
 def make_settings(nalpha, nbeta, damping=0.0, level_shift=0.0, use_diis=True):
     def scalar(value, dtype):  # NumPy when concrete: jnp.asarray compiles a conversion
-        return jnp.asarray(value, dtype) if isinstance(value, jax.core.Tracer) else \
+        return jnp.asarray(value, dtype) if traced(value) else \
             np.asarray(value, dtype)
 
     return SCFSettings(
@@ -246,7 +247,7 @@ def density_factor(fock_and_energy, density):
     has no use for it, the density is traced or not positive semidefinite, or the factor
     would not be narrower than the density itself."""
     if getattr(fock_and_energy, "fock_and_energy_from_factor", None) is None or \
-            isinstance(density, jax.core.Tracer):
+            traced(density):
         return None
     values, vectors = np.linalg.eigh(np.asarray(density))
     top = max(float(values.max()), 0.0)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.grid.screening import bucket
+from dftjax.tracing import traced
 
 
 def coulomb(eri, density):
@@ -171,7 +172,7 @@ def exchange_matrix(eri_pairs, nao):
     i, l, index = _pair_index(nao)
     rows = index[i][:, :, None]       # (npair, nao_j, 1): P(i, j)
     cols = index[:, l].T[:, None, :]  # (npair, 1, nao_k): P(k, l)
-    if isinstance(eri_pairs, jax.core.Tracer):
+    if traced(eri_pairs):
         return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
     return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(i), nao * nao))
 
@@ -207,6 +208,35 @@ def padded_size(nao: int) -> int:
     if nao <= PAD_LIMIT:
         return -(-nao // 8) * 8
     return nao
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PaddedModel:
+    """An energy model on the ladder's padded basis (:func:`padded_size` basis functions),
+    built once by :func:`on_the_ladder` and handed to everything that runs on it: the SCF
+    (:func:`~dftjax.scf.ladder.run_scf`, each rerun), the stability analysis and the final
+    XC energy. Padding copies every integral and (Kohn-Sham) every kept AO value on the
+    grid, about 1 s for benzene/def2-SVP, so it is done once per calculation.
+
+    model: the padded :class:`EnergyModel` (a pytree; its shapes are the rung's);
+    nao: the real number of basis functions. Not a pytree itself: it never enters jit."""
+
+    model: "EnergyModel"
+    nao: int
+
+    @property
+    def size(self) -> int:
+        return self.model.params["h_core"].shape[-1]
+
+
+def on_the_ladder(model, nao: int):
+    """``model`` (on ``nao`` basis functions) as a :class:`PaddedModel` when it can pad
+    (``EnergyModel.pad``) and none of its arrays is traced; else ``model`` unchanged. A
+    model already on a rung is padded too (to its own size), so that every model on a
+    rung has the same pytree."""
+    if isinstance(model, PaddedModel) or getattr(model, "pad", None) is None or traced(model):
+        return model
+    return PaddedModel(model.pad(model, padded_size(nao)), nao)
 
 
 #: h_core diagonal (Ha) of padding basis functions: far above any real orbital energy, so

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from ..tracing import traced
 from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
                           xc_energy_and_potential, xc_energy_blocked)
-from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, coulomb_and_exchange, pad_matrix,
+from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel,
+                     coulomb_and_exchange, pad_matrix,
                      padded_pair_params, padded_size, pair_matrix)
 
 
@@ -71,14 +73,19 @@ class _KohnShamPart:
 
 def ks_xc_energy(model, density):
     """E_xc (Hartree) of spin densities (2, nao, nao) with a model from :func:`ks_fock_and_energy`
-    (or :func:`~dftjax.scf.density_fit.df_fock_and_energy`). Up to
-    :data:`~dftjax.scf.energy.PAD_LIMIT` AOs, on the padded grid and basis the SCF ran on
-    (:func:`~dftjax.xc.blocked.padded_xc_grid`): the same energy, and molecules on the
-    same rungs share its compiled program."""
-    grid = model.params["xc_grid"]
-    if can_pad(grid) and grid.nao <= PAD_LIMIT and not isinstance(density, jax.core.Tracer):
-        size = padded_size(grid.nao)
-        grid, density = padded_xc_grid(grid, size), pad_matrix(density, size)
+    (or :func:`~dftjax.scf.density_fit.df_fock_and_energy`), or that model on the ladder
+    (a :class:`~dftjax.scf.energy.PaddedModel`, the SCF's own): then on the padded grid
+    and basis the SCF ran on, the same energy, and molecules on the same rungs share its
+    compiled program. A model that is not padded yet is padded here (its grid only) up to
+    :data:`~dftjax.scf.energy.PAD_LIMIT` AOs."""
+    if isinstance(model, PaddedModel):
+        model, density = model.model, pad_matrix(density, model.size)
+        grid = model.params["xc_grid"]
+    else:
+        grid = model.params["xc_grid"]
+        if can_pad(grid) and grid.nao <= PAD_LIMIT and not traced(density):
+            size = padded_size(grid.nao)
+            grid, density = padded_xc_grid(grid, size), pad_matrix(density, size)
     return _xc_energy_jit(model.energy_fn.functional, model.params["xc"], grid, density)
 
 

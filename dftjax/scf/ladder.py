@@ -26,11 +26,13 @@ import numpy as np
 
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _log, as_pytree_model, core_density, iterate, make_settings)
-from dftjax.scf.energy import as_device, pad_matrix, padded_size
+from dftjax.scf.energy import (  # noqa: F401 (padded_size: the ladder's sizes, public here)
+    PaddedModel, as_device, on_the_ladder, pad_matrix, padded_size)
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
 from dftjax.scf.second_order import newton_iterate
+from dftjax.tracing import traced
 
 
 def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restricted, D0,
@@ -62,7 +64,7 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
         conv_tol_grad = math.sqrt(conv_tol)
     nao = np.shape(S)[-1]
     if D0 is not None:
-        D0 = np.asarray(D0, np.float64) if not isinstance(D0, jax.core.Tracer) else D0
+        D0 = D0 if traced(D0) else np.asarray(D0, np.float64)
         if D0.ndim == 2:
             D0 = np.stack([0.5 * D0, 0.5 * D0]) if isinstance(D0, np.ndarray) else \
                 jnp.stack([0.5 * D0, 0.5 * D0])
@@ -135,9 +137,11 @@ def _integer_occupations(mo_occ):
 
 
 def pad_problem(fock_and_energy, overlap, h_core, density):
-    """The SCF inputs on :func:`padded_size` basis functions, when the model can pad
-    (``EnergyModel.pad``) and nothing is traced; else unchanged. A model already on a
-    rung goes through ``pad`` too, so that every model on a rung has the same pytree.
+    """The SCF inputs on :func:`padded_size` basis functions, when the model is a
+    :class:`~dftjax.scf.energy.PaddedModel` (built once by
+    :func:`~dftjax.scf.energy.on_the_ladder`, as :func:`dftjax.scf` does for the SCF,
+    its reruns and what follows) or can pad (``EnergyModel.pad``), and nothing is traced;
+    else unchanged.
 
     The extra AOs are orthonormal (overlap 1 on their diagonal, 0 with the real ones)
     and decoupled in the model, with a large diagonal h_core, so each is an orbital of
@@ -145,14 +149,12 @@ def pad_problem(fock_and_energy, overlap, h_core, density):
     the last bit (block-diagonal matrices stay block-diagonal through eigh and the
     products). Returns (model, overlap, h_core, density (2, size, size) or None).
     """
-    nao = np.shape(overlap)[-1]
-    size = padded_size(nao)
-    pad = getattr(fock_and_energy, "pad", None)
-    arrays = (overlap, h_core, density, jax.tree_util.tree_leaves(fock_and_energy))
-    if pad is None or any(
-            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(arrays)):
+    if traced((overlap, h_core, density)):
         return fock_and_energy, overlap, h_core, density
-    model = pad(fock_and_energy, size)
+    padded = on_the_ladder(fock_and_energy, np.shape(overlap)[-1])
+    if not isinstance(padded, PaddedModel):
+        return fock_and_energy, overlap, h_core, density
+    model, size = padded.model, padded.size
     if density is not None:
         density = pad_matrix(density, size)
     return model, pad_matrix(overlap, size, 1.0), model.params["h_core"], density

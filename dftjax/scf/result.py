@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dftjax.tracing import traced
+
 
 @dataclasses.dataclass(frozen=True)
 class SCFResult:
@@ -66,7 +68,7 @@ def dipole_moment(dipole_ints, density_total, charges, coords):
     which compiles nothing for a new basis size.
     """
     args = (dipole_ints, density_total, charges, coords)
-    if any(isinstance(x, jax.core.Tracer) for x in args):
+    if traced(args):
         return _dipole_program(*args)
     return _dipole(np, *(np.asarray(x) for x in args))
 

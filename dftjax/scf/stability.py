@@ -31,9 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.scf.driver import as_pytree_model, density_from_orbitals
-from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, padded_size
+from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, PaddedModel, on_the_ladder
 from dftjax.scf.rotations import _energy_along, _hessian_vector, _kappa, rotated_orbitals
 from dftjax.scf.second_order import descend_from
+from dftjax.tracing import traced
 
 #: An eigenvalue below this (Ha / rad^2) counts as an instability (PySCF's threshold);
 #: exact zero modes (rotating an atom's broken-symmetry density) stay above it.
@@ -86,19 +87,21 @@ def spin_orbitals(result):
 
 def _on_the_ladder(model, result):
     """(model, mo_energy, mo_coeff, mo_occ, nao, nmo) of a result, on the padded basis of
-    :func:`~dftjax.scf.energy.padded_size` when the model pads (``EnergyModel.pad``), as
-    the SCF ran (a model already on its rung too, for the padded model's pytree): the
-    analysis then compiles once per rung. The padding orbitals are unit
-    vectors on the padding AOs, empty, at :data:`~dftjax.scf.energy.PADDING_ENERGY`; the
-    analysis never rotates them (they are decoupled, so no real rotation couples to
-    them). nao, nmo: the real sizes."""
+    :func:`~dftjax.scf.energy.padded_size` as the SCF ran, when ``model`` is a
+    :class:`~dftjax.scf.energy.PaddedModel` (the SCF's own, built once) or pads
+    (``EnergyModel.pad``; a model already on its rung too, for the padded model's
+    pytree) up to :data:`~dftjax.scf.energy.PAD_LIMIT` AOs: the analysis then compiles
+    once per rung. The padding orbitals are unit vectors on the padding AOs, empty, at
+    :data:`~dftjax.scf.energy.PADDING_ENERGY`; the analysis never rotates them (they are
+    decoupled, so no real rotation couples to them). nao, nmo: the real sizes."""
     mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
     nao, nmo = np.shape(mo_coeff)[-2:]
-    size = padded_size(nao)
-    pad = getattr(model, "pad", None)
-    if pad is None or nao > PAD_LIMIT or any(isinstance(leaf, jax.core.Tracer) for leaf in
-                                         jax.tree_util.tree_leaves((model, mo_coeff))):
+    if not isinstance(model, PaddedModel) and (nao > PAD_LIMIT or traced(mo_coeff)):
         return model, mo_energy, mo_coeff, mo_occ, nao, nmo
+    padded = on_the_ladder(model, nao)
+    if not isinstance(padded, PaddedModel):
+        return model, mo_energy, mo_coeff, mo_occ, nao, nmo
+    size = padded.size
     extra = size - nao
     coeff = np.zeros((2, size, nmo + extra))
     coeff[:, :nao, :nmo] = np.asarray(mo_coeff)
@@ -107,7 +110,7 @@ def _on_the_ladder(model, result):
     energy[:, :nmo] = np.asarray(mo_energy)
     occ = np.zeros((2, nmo + extra))
     occ[:, :nmo] = np.asarray(mo_occ)
-    return (pad(model, size), *(jax.device_put(x) for x in (energy, coeff, occ)), nao, nmo)
+    return (padded.model, *(jax.device_put(x) for x in (energy, coeff, occ)), nao, nmo)
 
 
 def davidson_lowest(matvec: Callable, diagonal: np.ndarray, nguess: int = 4, tol: float = 1e-6,
