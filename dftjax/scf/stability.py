@@ -219,8 +219,10 @@ def rotate_along(model, result, analysis: StabilityAnalysis):
 
 
 #: The descent that takes over when DIIS from the rotated orbitals goes back to the
-#: saddle point: it need only reach the stable state's basin, the SCF then converges it.
-DESCENT = dict(conv_tol=1e-7, conv_tol_grad=1e-3, max_cycle=50)
+#: saddle point; the SCF then re-converges from where it stops. Converged as tightly as
+#: an SCF: along soft modes (a radical's degenerate pi orbitals on an anisotropic grid,
+#: e.g. OH) the way down is only ~1e-7 Ha deep, and a looser descent stops before it.
+DESCENT = dict(conv_tol=1e-10, conv_tol_grad=1e-5, max_cycle=50)
 
 
 def _lower(candidate, result):
