@@ -211,13 +211,6 @@ def best_rotation(model, result, analysis: StabilityAnalysis) -> Rotation:
     return Rotation(model, coeff, mo_occ, nao, min(energies))
 
 
-def rotate_along(model, result, analysis: StabilityAnalysis):
-    """Spin densities (2, nao, nao) at the lowest energy on the line of rotations
-    t * analysis.vector, t in LINE_SEARCH_STEPS (rad), and that energy (Ha, electronic)."""
-    rotation = best_rotation(model, result, analysis)
-    return rotation.density(), rotation.energy
-
-
 #: The descent that takes over when DIIS from the rotated orbitals goes back to the
 #: saddle point; the SCF then re-converges from where it stops. Converged as tightly as
 #: an SCF: along soft modes (a radical's degenerate pi orbitals on an anisotropic grid,
@@ -250,7 +243,7 @@ def follow_instabilities(model, result, rerun: Callable, max_rounds: int = 4):
         candidate = rerun(rotation.density())
         iterations += candidate.iterations
         rounds += 1
-        if not _lower(candidate, result) and analysis.kind != "external":
+        if not _lower(candidate, result):
             state, _ = descend_from(rotation.model, rotation.mo_coeff, rotation.mo_occ,
                                     restricted=bool(result.restricted), **DESCENT)
             candidate = rerun(np.asarray(state.density)[:, :rotation.nao, :rotation.nao])

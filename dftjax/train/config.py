@@ -238,7 +238,7 @@ def load_samples(entries, defaults, functional, base):
 
 def _reference_density(entry, sample, base):
     path = _reference_path(entry["reference"], base)
-    if str(entry["reference"]).startswith(PACKAGED) or _is_correlated_reference(path):
+    if _is_correlated_reference(path):
         data = _correlated_reference(path)
         shift = np.abs(np.asarray(data["coordinates"]) - np.asarray(sample.molecule.coordinates))
         if data["atomic_numbers"].tolist() != list(sample.molecule.atomic_numbers) or \
