@@ -12,12 +12,14 @@ The default run covers one case of each kind; ``-m slow`` runs them all.
 
 import json
 import time
+import warnings
 
 import pytest
 
 import dftjax
 
 from conftest import DATA_DIR
+from dftjax.scf.driver import SCFNotConvergedWarning
 
 # Energies: 1e-6 Ha, the project tolerance for matched grids. Both codes integrate on the
 # same points with the same weights (~1e-13) and evaluate the functionals as libxc does,
@@ -98,6 +100,24 @@ def test_no_radical_converges_by_default():
     assert abs(float(result.s2) - ref["s2"]) < S2_TOL
     # Orbital energies are those of the unshifted Fock matrix: the occupied alpha pi*
     # (orbital 7) above the empty one (orbital 8), not 0.5 Ha below it.
+    alpha_energy, alpha_occ = result.mo_energy[0], result.mo_occ[0]
+    assert alpha_occ[7] == 1.0 and alpha_occ[8] == 0.0
+    assert 0.0 < float(alpha_energy[7] - alpha_energy[8]) < 0.02
+
+
+def test_no_radical_from_second_order_steps_keeps_its_occupations():
+    """The same state reached by the second-order rung (12 cycles per attempt: no first-
+    order rung converges). Its final diagonalisation keeps the occupied space it
+    converged (the orbitals canonicalised within the occupied and the virtual space)
+    instead of swapping the pi* pair back and calling the run unconverged."""
+    ref = REFERENCE["no_631g_svwn"]
+    mol = dftjax.Molecule(ref["symbols"], ref["coords"], multiplicity=ref["multiplicity"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SCFNotConvergedWarning)
+        result = dftjax.scf(mol, basis=ref["basis"], xc=ref["xc"], max_cycle=12)
+    assert result.converged and result.converged_settings == "second-order"
+    assert abs(float(result.energy) - ref["energy"]) < E_TOL
+    assert abs(float(result.s2) - ref["s2"]) < S2_TOL
     alpha_energy, alpha_occ = result.mo_energy[0], result.mo_occ[0]
     assert alpha_occ[7] == 1.0 and alpha_occ[8] == 0.0
     assert 0.0 < float(alpha_energy[7] - alpha_energy[8]) < 0.02

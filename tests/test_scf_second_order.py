@@ -106,6 +106,20 @@ def test_second_order_rung_for_kohn_sham_and_density_fitting(molecule, options, 
     assert abs(float(result.energy) - float(first_order.energy)) < 1e-8
 
 
+def test_energy_changes_below_rounding_are_judged_by_the_gradient():
+    # conv_tol 1e-16 Ha is below the rounding error of water's -75 Ha (~1e-13): a Newton
+    # step there changes E by noise of either sign, so it is accepted when it lowers |g|
+    # and its energy change counts as zero; the run converges on |g| < 1e-10 alone
+    # instead of rejecting every step until max_cycle.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged: no SCFNotConvergedWarning
+        result = dftjax.scf(g2_molecule("H2CO"), basis="sto-3g", stability=False,
+                            max_cycle=6, conv_tol=1e-16, conv_tol_grad=1e-10)
+    assert result.converged and result.converged_settings == "second-order"
+    assert float(result.gradient_norm) < 3e-10
+    assert abs(float(result.energy) - REFERENCE["h2co_rhf_sto3g"]["energy"]) < 1e-8
+
+
 def test_hco_converges_whatever_the_chaos():
     # UHF HCO/STO-3G at the G2 geometry: first-order SCF is chaotic (1e-12 A of geometry
     # decides whether a rung converges). With default settings every perturbation must

@@ -307,6 +307,32 @@ def _unshifted_energies(state):
     return dataclasses.replace(state, mo_energy=energies)
 
 
+def canonical_state(state):
+    """``state`` (converged, concrete) with orbitals that diagonalise its Fock matrix
+    within the occupied and within the virtual space of each spin (occupied first, each
+    space by increasing energy) and ``mo_energy`` their eigenvalues (Ha, (2, nmo)).
+
+    At convergence F commutes with D, so these are eigenvectors of F spanning the same
+    occupied space: the unmodified diagonalisation without aufbau's reordering, for a
+    state whose occupied orbitals are not the lowest ones (see :func:`_final_step`).
+    """
+    fock, mo_coeff, mo_occ = (np.asarray(x) for x in (state.fock, state.mo_coeff, state.mo_occ))
+    energies, coeffs, occs = [], [], []
+    for f, c, n in zip(fock, mo_coeff, mo_occ):
+        f_mo = c.T @ f @ c
+        spin_energies, spin_coeffs = [], []
+        for space in (n > 0.5, n <= 0.5):
+            e, u = np.linalg.eigh(f_mo[np.ix_(space, space)])
+            spin_energies.append(e)
+            spin_coeffs.append(c[:, space] @ u)
+        energies.append(np.concatenate(spin_energies))
+        coeffs.append(np.concatenate(spin_coeffs, axis=1))
+        occs.append(np.concatenate([n[n > 0.5], n[n <= 0.5]]))
+    return dataclasses.replace(state, mo_energy=jax.device_put(np.stack(energies)),
+                               mo_coeff=jax.device_put(np.stack(coeffs)),
+                               mo_occ=jax.device_put(np.stack(occs)))
+
+
 def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad):
     """The extra diagonalisation after the cycles; returns (final state, whether the run
     converged: ``converged`` and the final state passes :func:`_final_check`).
@@ -317,12 +343,17 @@ def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad):
     aufbau state is self-consistent and unshifted cycles swap the two for ever). If the
     unmodified step leaves that state, the step is redone with the shift kept: at
     convergence F commutes with D, so F + shift (S - S D S) has the same eigenvectors
-    and the same occupied space; the orbital energies returned are those of F.
+    and the same occupied space; the orbital energies returned are those of F. A state
+    that second-order steps converged (no shift to keep) is returned canonicalised
+    (:func:`canonical_state`).
     """
     final = step(state, _plain(settings))
     passed = bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
-    if converged and not passed and float(settings.level_shift) > 0.0:
-        final = _unshifted_energies(step(state, _plain(settings, keep_shift=True)))
+    if converged and not passed:
+        if float(settings.level_shift) > 0.0:
+            final = _unshifted_energies(step(state, _plain(settings, keep_shift=True)))
+        else:
+            final = canonical_state(state)
         passed = bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
     return final, converged and passed
 
@@ -362,7 +393,8 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
 def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
               conv_tol, conv_tol_grad, max_cycle, diis_space):
     """``iterate`` as one traceable function (jit, vmap): a lax.while_loop over the same
-    ``scf_step``, no logging, no retries. Returns (final state, converged as a bool array)."""
+    ``scf_step`` and the same final step (a level-shifted state that is not aufbau keeps
+    its shift), no logging, no retries. Returns (final state, converged as a bool array)."""
     step = lambda state, settings: scf_step(
         fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
     state = jax.lax.while_loop(
@@ -370,7 +402,15 @@ def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occ
             state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad),
         lambda state: step(state, settings),
         scf_init(fock_and_energy, density, X.shape[1], diis_space))
-    final = dataclasses.replace(step(state, _plain(settings)), iteration=state.iteration)
-    converged = (_is_converged(state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad)
-                 & _final_check(final.energy_change, final.gradient_norm, conv_tol, conv_tol_grad))
+    looped = _is_converged(state.energy_change, state.gradient_norm, conv_tol, conv_tol_grad)
+    plain = step(state, _plain(settings))
+    passed = _final_check(plain.energy_change, plain.gradient_norm, conv_tol, conv_tol_grad)
+    # As _final_step: a converged level-shifted state that is not aufbau keeps its shift.
+    final = jax.lax.cond(
+        looped & ~passed & (settings.level_shift > 0.0),
+        lambda: _unshifted_energies(step(state, _plain(settings, keep_shift=True))),
+        lambda: plain)
+    final = dataclasses.replace(final, iteration=state.iteration)
+    converged = looped & _final_check(final.energy_change, final.gradient_norm, conv_tol,
+                                      conv_tol_grad)
     return final, converged

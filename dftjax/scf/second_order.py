@@ -42,6 +42,10 @@ DIAGONAL_FLOOR = 0.1
 #: Conjugate-gradient iterations per Newton step at most.
 MAX_INNER = 20
 
+#: Rounding error of a total energy, relative to it: an energy change below this is
+#: noise (~1.5e-12 Ha for NO's -153 Ha), so such a step is judged by its gradient alone.
+ENERGY_NOISE = 1e-14
+
 _log = logger("scf").info
 _rotated_orbitals = jax.jit(rotated_orbitals)
 
@@ -127,7 +131,9 @@ def newton_iterate(fock_and_energy, state, *, restricted, conv_tol, conv_tol_gra
         trial = _evaluated_state_jit(fock_and_energy, state, update, restricted=restricted)
         actual = float(trial.energy_change)
         ratio = actual / predicted if predicted < 0 else 0.0
-        accepted = ratio > 0.01 or abs(actual) < 0.1 * conv_tol
+        noise = abs(actual) < ENERGY_NOISE * abs(float(trial.energy))
+        accepted = (ratio > 0.01 or abs(actual) < 0.1 * conv_tol
+                    or (noise and float(trial.gradient_norm) < float(state.gradient_norm)))
         if verbose:
             _log(f"newton={cycle:3d} E(electronic)= {float(trial.energy):.12f}  dE= {actual: .3e}"
                  f"  |g|= {float(trial.gradient_norm):.3e}  radius= {radius:.2e}"
@@ -138,8 +144,8 @@ def newton_iterate(fock_and_energy, state, *, restricted, conv_tol, conv_tol_gra
             radius = min(2.0 * radius, TRUST_RADIUS[1])
         if accepted:
             state = dataclasses.replace(trial, iteration=jnp.asarray(cycle, jnp.int32))
-            converged = bool(_is_converged(actual, float(trial.gradient_norm), conv_tol,
-                                           conv_tol_grad))
+            converged = bool(_is_converged(0.0 if noise else actual,
+                                           float(trial.gradient_norm), conv_tol, conv_tol_grad))
             if converged:
                 break
         else:

@@ -35,7 +35,7 @@ from ..eri_choice import choose_eri
 from ..grid import build_grid
 from ..grid.ao_values import ao_values
 from ..molecule import Molecule
-from ..scf.driver import RETRY_LADDER, make_settings
+from ..scf.driver import RETRY_LADDER, canonical_state, make_settings
 from ..scf.implicit import SolveConfig, cpks_multipliers, implicit_objective, solve_scf
 from ..scf.ladder import _integer_occupations
 from ..scf.second_order import descend_from
@@ -238,14 +238,23 @@ class Sample:
 
     def _second_order(self, xc_params, best):
         """The last rung, as :func:`dftjax.scf.run_scf`'s: trust-region Newton steps from
-        the best attempt's orbitals, then the compiled SCF from where they stop (which
-        gives the canonical orbitals the backward pass reads)."""
+        the best attempt's orbitals. Converged, their state is the solution, with its
+        orbitals canonicalised (:func:`~dftjax.scf.driver.canonical_state`): a state whose
+        occupied orbitals are not the lowest (a near-degenerate pair, as NO's pi* can be
+        while a functional is trained) is one that aufbau diagonalisations would leave.
+        Not converged, the compiled SCF continues from where they stopped."""
         config = self.config
-        state, _ = descend_from(_with_params(self.model, xc_params), best.mo_coeff, best.mo_occ,
-                                restricted=config.restricted, conv_tol=config.conv_tol,
-                                conv_tol_grad=config.conv_tol_grad, max_cycle=config.max_cycle)
-        return _forward(config, self.model, xc_params, self.overlap, state.density,
-                        make_settings(config.nalpha, config.nbeta))
+        state, converged = descend_from(
+            _with_params(self.model, xc_params), best.mo_coeff, best.mo_occ,
+            restricted=config.restricted, conv_tol=config.conv_tol,
+            conv_tol_grad=config.conv_tol_grad, max_cycle=config.max_cycle)
+        if not converged:
+            return _forward(config, self.model, xc_params, self.overlap, state.density,
+                            make_settings(config.nalpha, config.nbeta))
+        state = canonical_state(state)
+        return Solution(state.density, state.mo_energy, state.mo_coeff, state.mo_occ,
+                        state.energy, state.gradient_norm, state.iteration,
+                        jnp.asarray(True))
 
     def outputs(self, xc_params, solution: Solution) -> Outputs:
         return _outputs_jit(self.model, self.place(xc_params), solution.density, self.e_nuc)
