@@ -276,9 +276,13 @@ def _features(rho, grad, tau):
 
 
 def _chunked(function, arrays, npts):
-    """``function`` over the last axis of ``arrays`` in chunks of FUNCTIONAL_CHUNK points."""
-    chunk = min(FUNCTIONAL_CHUNK, npts)
-    nchunk = -(-npts // chunk)
+    """``function`` over the last axis of ``arrays`` in the fewest chunks of at most
+    FUNCTIONAL_CHUNK points, all of one size (a multiple of 64 points, the last padded):
+    equal chunks pad little (33698 points: 222, not the 7262 of fixed 8192-point chunks)."""
+    nchunk = -(-npts // FUNCTIONAL_CHUNK)
+    if nchunk == 1:
+        return function(*arrays)
+    chunk = -(-npts // (64 * nchunk)) * 64
     pad = nchunk * chunk - npts
 
     def split(x):
