@@ -241,7 +241,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         with stages("integrals"):
             eri = choose_eri(molecule, basis_set, basis, functional, density_fit, auxbasis,
                              0 if grid is None else int(grid.weights.shape[0]), verbose)
-            ints = _integrals(molecule, basis_set, functional, eri)
+            ints = chosen_integrals(molecule, basis_set, functional, eri)
         with stages("guess"):
             density = sad_guess(molecule, basis_set, ints) if guess == "sad" else None
         with stages("grid", functional.name != "hf"):
@@ -310,7 +310,7 @@ def _molecular_grid(molecule, functional, grid_level):
     return None if functional.name == "hf" else build_grid(molecule, level=grid_level)
 
 
-def _integrals(molecule, basis_set, functional, eri) -> Integrals:
+def chosen_integrals(molecule, basis_set, functional, eri) -> Integrals:
     """Exact or density-fitted integrals, as ``eri`` (an :class:`~dftjax.eri_choice.ERIChoice`)
     chose, with the long-range ones a range-separated functional needs; computed, not queued."""
     omega = functional.omega if functional.hf_long_range else 0.0

@@ -14,7 +14,7 @@ from dftjax.correlated.reference_data import packaged_reference, read_reference
 from dftjax.params_io import save_pytree
 from dftjax.train import Sample
 from dftjax.train.config import (ConfigError, _atomization_target, _molecule, _reference_density,
-                                 load_functional, load_run)
+                                 load_functional, load_run, load_samples)
 from dftjax.xc import get_functional
 from dftjax.xc.neural import init_params
 
@@ -59,6 +59,17 @@ def test_sample_and_density_from_a_packaged_reference():
     assert rho.shape == stored["grid_weights"].shape
     # the same AO values and density matrix, summed in another order: round-off
     np.testing.assert_allclose(rho, stored["grid_density"], rtol=1e-10, atol=1e-14)
+
+
+def test_density_fitting_per_sample_and_by_default():
+    entries = [{"name": "h2", "geometry": "H 0 0 0; H 0 0 0.74"},
+               {"name": "h2-df", "geometry": "H 0 0 0; H 0 0 0.74", "density_fit": True,
+                "auxbasis": "def2-universal-jkfit"}]
+    samples = load_samples(entries, {"basis": "sto-3g", "grid_level": 1},
+                           get_functional("lda"), Path("."))
+    assert samples["h2"].eri.method == "exact"  # chosen by size
+    assert samples["h2-df"].eri.method == "density-fit"
+    assert samples["h2-df"].eri.auxbasis_name == "def2-universal-jkfit"
 
 
 def test_reference_errors_name_the_problem(tmp_path):

@@ -140,6 +140,17 @@ def test_density_loss_gradient_open_shell(oh):
     check_gradient_by_fd({"oh": oh}, loss, LDA2.params, seed=1)
 
 
+@pytest.mark.parametrize("molecule, functional", [(LIH, MLP), (OH, LDA2)],
+                         ids=["closed-shell", "open-shell"])
+def test_density_fitted_sample_gradient(molecule, functional):
+    # J and K from the density-fitted tensor: the same implicit derivative, of another model
+    sample = Sample("df", molecule, functional, "sto-3g", grid_level=1, density_fit=True,
+                    **TIGHT)
+    assert sample.eri.method == "density-fit"
+    loss = Loss([density_error([(sample, hf_density_on_grid(sample, "6-31g"))])])
+    check_gradient_by_fd({"df": sample}, loss, functional.params, seed=2)
+
+
 @pytest.fixture(scope="module")
 def hydrogen():
     """H2 and the H atom with the two-parameter LDA (for the loop's tests)."""

@@ -14,7 +14,8 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
 
     [defaults]                          # every sample's settings unless it sets its own
     basis = "sto-3g"
-    grid_level = 1                      # also: conv_tol, conv_tol_grad, max_cycle
+    grid_level = 1                      # also: conv_tol, conv_tol_grad, max_cycle,
+                                        # density_fit (true/false; default by size), auxbasis
 
     [[samples]]
     name = "h2"
@@ -84,7 +85,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser from PyPI (a dependency there)
     import tomli as tomllib
 
-SAMPLE_SETTINGS = ("basis", "grid_level", "conv_tol", "conv_tol_grad", "max_cycle", "unrestricted")
+SAMPLE_SETTINGS = ("basis", "grid_level", "conv_tol", "conv_tol_grad", "max_cycle", "unrestricted",
+                   "density_fit", "auxbasis")
 LOSS_KINDS = ("total_energy", "atomization_energy", "density")
 PACKAGED = "packaged:"
 GEOMETRY_MATCH_BOHR = 1e-6  # a reference density is only a reference at its own geometry

@@ -1,9 +1,10 @@
 """One training sample: a molecule at a fixed geometry with everything that does not
 depend on the functional's parameters computed once.
 
-A :class:`Sample` builds its basis, integrals (exact four-index ERIs), grid, the AO values
-on the grid (:class:`~dftjax.xc.blocked.XCGrid`) and the SAD guess when it is made; a
-training step then only re-runs the SCF with new parameters:
+A :class:`Sample` builds its basis, integrals (exact four-index ERIs, or density-fitted
+three-index ones for larger molecules), grid, the AO values on the grid
+(:class:`~dftjax.xc.blocked.XCGrid`) and the SAD guess when it is made; a training step
+then only re-runs the SCF with new parameters:
 
 * **forward** (:meth:`Sample.solve`): one compiled ``lax.while_loop`` SCF
   (:func:`dftjax.scf.implicit.solve_scf`) warm-started from this sample's last converged
@@ -29,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..api import compute_integrals, energy_model, sad_guess
+from ..api import chosen_integrals, energy_model, sad_guess
 from ..basis import build_basis
 from ..eri_choice import choose_eri
 from ..grid import build_grid
@@ -148,11 +149,15 @@ class Sample:
     conv_tol, conv_tol_grad : energy (Ha) and orbital-gradient thresholds of the forward
         SCF; the gradient is only as good as the stationarity of the solution
     max_cycle : SCF cycles per attempt
+    density_fit : None (chosen by size, as :func:`dftjax.scf`), True or False: J and K
+        from the density-fitted three-index tensor (nao^2 naux) instead of the exact
+        four-index ERIs (nao^4), for samples too large to keep those
+    auxbasis : the fitting basis (None: PySCF's default for the basis and functional)
     """
 
     def __init__(self, name: str, molecule: Molecule, functional, basis="sto-3g", *,
                  grid_level=3, unrestricted=None, conv_tol=1e-11, conv_tol_grad=1e-8,
-                 max_cycle=100):
+                 max_cycle=100, density_fit=None, auxbasis=None):
         if not isinstance(molecule, Molecule):
             raise TypeError(f"sample {name!r}: molecule must be a dftjax.Molecule")
         self.name, self.molecule = name, molecule
@@ -166,13 +171,12 @@ class Sample:
         self.basis = build_basis(molecule, basis)
         self.basis_name = basis
         self.grid = build_grid(molecule, level=grid_level)
-        eri = choose_eri(molecule, self.basis, basis, self.functional, False, None,
-                         int(self.grid.weights.shape[0]))
-        self.memory_estimate = eri.peak_bytes
-        omega = self.functional.omega if self.functional.hf_long_range else 0.0
-        ints = compute_integrals(molecule, self.basis, omega=omega)
+        self.eri = choose_eri(molecule, self.basis, basis, self.functional, density_fit,
+                              auxbasis, int(self.grid.weights.shape[0]))
+        self.memory_estimate = self.eri.peak_bytes
+        ints = chosen_integrals(molecule, self.basis, self.functional, self.eri)
         self.model = energy_model(molecule, self.basis, ints, self.functional, self.grid,
-                                  not unrestricted, None, eri.ao_memory)
+                                  not unrestricted, None, self.eri.ao_memory)
         self.overlap = ints.overlap
         self.e_nuc = jnp.asarray(molecule.nuclear_repulsion(), jnp.float64)
         self.config = SolveConfig(nalpha=molecule.nalpha, nbeta=molecule.nbeta,
