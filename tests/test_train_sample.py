@@ -13,7 +13,7 @@ import pytest
 import dftjax
 from dftjax.scf.driver import make_settings
 from dftjax.scf.implicit import converged_scf
-from dftjax.train.sample import Outputs, Sample, _forward
+from dftjax.train.sample import Outputs, Sample, _forward, _gradient
 
 from conftest import DATA_DIR
 
@@ -59,6 +59,29 @@ def test_warm_start_converges_at_once_without_recompiling(water):
     assert _forward._cache_size() == compiled
 
 
+def test_samples_on_the_same_rungs_share_programs(water):
+    """BeH2 has water's 7 basis functions in STO-3G but 6 electrons, not 10, and 10028
+    grid points, not 10124: on the ladder (8 functions, 10240 points, the same block
+    shapes) its forward SCF and backward pass reuse water's programs."""
+    params = water.functional.params
+    solution = water.solve(params)
+    outputs = water.outputs(params, solution)
+    water.gradient(params, solution, outputs)
+    compiled = _forward._cache_size(), _gradient._cache_size()
+    beh2 = Sample("beh2", dftjax.Molecule.from_xyz("Be 0 0 0; H 0 0 1.33; H 0 0 -1.33"), "lda",
+                  "sto-3g", grid_level=1)
+    assert beh2.grid.npts != water.grid.npts and beh2.nalpha != water.nalpha
+    solution = beh2.solve(params)
+    outputs = beh2.outputs(params, solution)
+    _, report = beh2.gradient(params, solution, outputs)
+    assert bool(solution.converged) and report.ok
+    assert (_forward._cache_size(), _gradient._cache_size()) == compiled
+    # padding changes nothing real: the energy is dftjax.scf's
+    reference = dftjax.scf(beh2.molecule, basis="sto-3g", xc="lda", grid_level=1, conv_tol=1e-11)
+    assert float(outputs.energy) == pytest.approx(float(reference.energy), abs=1e-9)
+    assert outputs.rho.shape == (beh2.grid.npts,) and outputs.density_matrix.shape == (2, 7, 7)
+
+
 def test_reference_density_on_the_grid(water):
     hf = dftjax.scf(water.molecule, basis="6-31g")
     rho = water.density_on_grid(hf.density_matrix, basis="6-31g")
@@ -84,7 +107,8 @@ def test_failed_coupled_perturbed_solve_is_reported(water):
         # through jax.grad the same failure is NaN with a warning, never a wrong number
         def loss(p):
             model = dataclasses.replace(water.model, params={**water.model.params, "xc": p})
-            return jnp.sum(converged_scf(water.config, model, water.overlap, water.warm)[0] ** 2)
+            config = dataclasses.replace(water.config, nalpha=water.nalpha, nbeta=water.nbeta)
+            return jnp.sum(converged_scf(config, model, water.overlap, water.warm)[0] ** 2)
 
         with pytest.warns(RuntimeWarning, match="coupled-perturbed solve failed"):
             g = jax.block_until_ready(jax.grad(loss)({"alpha": jnp.asarray(1.0)}))
@@ -99,7 +123,7 @@ def test_second_order_rung_converges_what_the_ladder_does_not(water):
     the solution."""
     short = Sample("water", water.molecule, "lda", "sto-3g", grid_level=1, max_cycle=3)
     params = short.functional.params
-    settings = make_settings(short.config.nalpha, short.config.nbeta)
+    settings = make_settings(short.nalpha, short.nbeta)
     plain = _forward(short.config, short.model, params, short.overlap, short.guess, settings)
     assert not bool(plain.converged)
     solution = short.solve(params)
@@ -148,6 +172,6 @@ def test_second_order_rung_returns_its_own_state(no_radical):
     params = sample.functional.params
     short = dataclasses.replace(sample.config, max_cycle=8)
     best = _forward(short, sample.model, sample.place(params), sample.overlap, sample.guess,
-                    make_settings(short.nalpha, short.nbeta))
+                    make_settings(sample.nalpha, sample.nbeta))
     assert not bool(best.converged)
     _check_no_state(sample, ref, sample._second_order(sample.place(params), best))

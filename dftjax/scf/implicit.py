@@ -47,7 +47,9 @@ from .occupations import aufbau_occupations
 
 @dataclasses.dataclass(frozen=True)
 class SolveConfig:
-    """Static settings of the differentiable SCF (hashable)."""
+    """Static settings of the differentiable SCF (hashable). ``nalpha`` and ``nbeta`` may
+    be None where every call passes them in its traced settings (training samples, so
+    that molecules with different electron counts share compiled programs)."""
 
     nalpha: int
     nbeta: int
@@ -77,6 +79,9 @@ def solve_scf(config, model, overlap, guess, settings=None):
     Returns (final SCFState, converged as a bool array)."""
     X = symmetric_orthogonalizer(overlap)
     if settings is None:
+        if config.nalpha is None or config.nbeta is None:
+            raise ValueError("a SolveConfig without electron counts needs the SCF settings "
+                             "(make_settings(nalpha, nbeta))")
         settings = make_settings(config.nalpha, config.nbeta)
     state, converged = scf_solve(
         model, overlap, X, guess, settings, restricted=config.restricted,

@@ -130,7 +130,7 @@ def train_step(state: TrainState, samples: dict, loss, optimizer, batch_size=Non
     key, subkey = jax.random.split(state.key)
     batch = loss.subset(subkey, batch_size)
     for name in batch.samples:  # the state's warm starts, so that a resumed step is the same
-        samples[name].warm = samples[name].place(state.warm.get(name, samples[name].guess))
+        samples[name].set_warm(state.warm.get(name, samples[name].guess))
     value, terms, grad, failed = loss_and_gradient(samples, batch, state.params)
     applied = grad is not None and value is not None and np.isfinite(value) and _finite(grad)
     grad_norm = (float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grad))))

@@ -12,6 +12,10 @@ then only re-runs the SCF with new parameters:
   same program. If it does not converge, the retry ladder runs: the SAD guess, then
   damping and level shifts (:data:`dftjax.scf.driver.RETRY_LADDER`), then trust-region
   Newton steps (:mod:`dftjax.scf.second_order`) from the best attempt.
+* **shapes on a ladder**: the basis is padded to a rung of :func:`dftjax.scf.energy.
+  padded_size` and the grid's points and blocks onto theirs, exactly as :func:`dftjax.scf`
+  does (every real quantity unchanged), so samples on the same rungs share every compiled
+  program: the compilations of a training set are bounded by its rungs, not its size.
 * **outputs** (:meth:`Sample.outputs`): total energy (Ha), spin density matrices and the
   total density on the grid, as differentiable functions of (params, density).
 * **backward** (:meth:`Sample.gradient`): the pullback of a cotangent of the outputs to
@@ -39,6 +43,7 @@ from ..molecule import Molecule
 from ..scf.driver import RETRY_LADDER, canonical_state, make_settings
 from ..scf.implicit import SolveConfig, cpks_multipliers, implicit_objective, solve_scf
 from ..scf.ladder import _integer_occupations
+from ..scf.energy import PaddedModel, on_the_ladder, pad_matrix
 from ..scf.second_order import descend_from
 from ..xc import Functional, get_functional
 from ..xc.blocked import grid_density
@@ -53,9 +58,11 @@ CG_RETRY_FACTOR = 5
                       "iterations", "converged"], meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class Solution:
-    """A forward SCF: spin densities (2, nao, nao), orbitals (2, nmo), (2, nao, nmo),
+    """A forward SCF: spin densities (2, size, size), orbitals (2, nmo), (2, size, nmo),
     occupations (2, nmo), electronic energy (Ha), final orbital-gradient norm, cycles,
-    converged (bool array)."""
+    converged (bool array). ``size`` is the sample's basis padded onto the SCF's ladder
+    (:attr:`Sample.size`); the padding functions come last, and so do their orbitals,
+    which stay empty."""
 
     density: jnp.ndarray
     mo_energy: jnp.ndarray
@@ -175,20 +182,34 @@ class Sample:
                               auxbasis, int(self.grid.weights.shape[0]))
         self.memory_estimate = self.eri.peak_bytes
         ints = chosen_integrals(molecule, self.basis, self.functional, self.eri)
-        self.model = energy_model(molecule, self.basis, ints, self.functional, self.grid,
-                                  not unrestricted, None, self.eri.ao_memory)
-        self.overlap = ints.overlap
+        model = energy_model(molecule, self.basis, ints, self.functional, self.grid,
+                             not unrestricted, None, self.eri.ao_memory)
+        padded = on_the_ladder(model, self.nao)
+        self.model = padded.model if isinstance(padded, PaddedModel) else model
+        self.size = padded.size if isinstance(padded, PaddedModel) else self.nao
+        self.overlap = jax.device_put(pad_matrix(ints.overlap, self.size, 1.0))
         self.e_nuc = jnp.asarray(molecule.nuclear_repulsion(), jnp.float64)
-        self.config = SolveConfig(nalpha=molecule.nalpha, nbeta=molecule.nbeta,
-                                  restricted=not unrestricted, conv_tol=conv_tol,
-                                  conv_tol_grad=conv_tol_grad, max_cycle=max_cycle)
-        self.guess = jnp.asarray(sad_guess(molecule, self.basis, ints))
+        # The electron counts travel in the traced settings, not in the static config,
+        # so that molecules with different counts on the same rungs share programs.
+        self.nalpha, self.nbeta = molecule.nalpha, molecule.nbeta
+        self.config = SolveConfig(nalpha=None, nbeta=None, restricted=not unrestricted,
+                                  conv_tol=conv_tol, conv_tol_grad=conv_tol_grad,
+                                  max_cycle=max_cycle)
+        self.guess = jax.device_put(pad_matrix(sad_guess(molecule, self.basis, ints), self.size))
         self.warm = self.guess  # the last converged density: the next forward's start
         self.device = None
 
     @property
     def nao(self):
         return self.basis.nao
+
+    @property
+    def _npts_on_ladder(self):
+        return self.model.params["xc_grid"].npts
+
+    def set_warm(self, density):
+        """Start the next forward SCF from ``density`` (2, nao, nao) or (2, size, size)."""
+        self.warm = self.place(pad_matrix(density, self.size))
 
     def to_device(self, device):
         """Keep this sample's cached arrays on ``device`` (a jax.Device); its SCFs and
@@ -207,7 +228,7 @@ class Sample:
         """Start the first forward attempt (warm start, plain DIIS) without waiting for
         it: samples on different devices then run at the same time. Pass the result to
         :meth:`solve` as ``first``."""
-        settings = make_settings(self.config.nalpha, self.config.nbeta)
+        settings = make_settings(self.nalpha, self.nbeta)
         return _forward(self.config, self.model, self.place(xc_params), self.overlap,
                         self.warm, settings)
 
@@ -223,7 +244,7 @@ class Sample:
             attempts += [(self.guess, d, s) for d, s in ((0.0, 0.0),) + RETRY_LADDER]
         best = None
         for attempt, (guess, damping, shift) in enumerate(attempts):
-            settings = make_settings(self.config.nalpha, self.config.nbeta, damping, shift)
+            settings = make_settings(self.nalpha, self.nbeta, damping, shift)
             solution = (first if attempt == 0 and first is not None else
                         _forward(self.config, self.model, xc_params, self.overlap, guess, settings))
             if bool(solution.converged):
@@ -254,20 +275,33 @@ class Sample:
             conv_tol_grad=config.conv_tol_grad, max_cycle=config.max_cycle)
         if not converged:
             return _forward(config, self.model, xc_params, self.overlap, state.density,
-                            make_settings(config.nalpha, config.nbeta))
+                            make_settings(self.nalpha, self.nbeta))
         state = canonical_state(state)
         return Solution(state.density, state.mo_energy, state.mo_coeff, state.mo_occ,
                         state.energy, state.gradient_norm, state.iteration,
                         jnp.asarray(True))
 
     def outputs(self, xc_params, solution: Solution) -> Outputs:
-        return _outputs_jit(self.model, self.place(xc_params), solution.density, self.e_nuc)
+        """What losses see, on the sample's own nao basis functions and grid points."""
+        outputs = _outputs_jit(self.model, self.place(xc_params), solution.density, self.e_nuc)
+        if self.size == self.nao and self._npts_on_ladder == self.grid.npts:
+            return outputs
+        nao, npts = self.nao, self.grid.npts
+        return Outputs(outputs.energy, np.asarray(outputs.density_matrix)[:, :nao, :nao],
+                       np.asarray(outputs.rho)[:npts])
+
+    def _on_the_ladder(self, outputs_bar: Outputs) -> Outputs:
+        """A cotangent of :meth:`outputs` on the padded basis and grid (zero on the padding)."""
+        rho = np.zeros(self._npts_on_ladder)
+        rho[:self.grid.npts] = np.asarray(outputs_bar.rho)
+        return self.place(Outputs(outputs_bar.energy,
+                                  pad_matrix(outputs_bar.density_matrix, self.size), rho))
 
     def dispatch_gradient(self, xc_params, solution: Solution, outputs_bar: Outputs):
         """Start the first backward attempt without waiting (see :meth:`dispatch`); pass
         the result to :meth:`gradient` as ``first``."""
         return _gradient(self.config, self.model, self.place(xc_params), self.overlap,
-                         self.e_nuc, solution, self.place(outputs_bar))
+                         self.e_nuc, solution, self._on_the_ladder(outputs_bar))
 
     def gradient(self, xc_params, solution: Solution, outputs_bar: Outputs, retry=True,
                  first=None):
@@ -275,7 +309,8 @@ class Sample:
         solve is retried once with CG_RETRY_FACTOR times the iterations if its residual
         fails the check; the report says whether the derivative can be used. ``first``:
         the first attempt, from :meth:`dispatch_gradient`."""
-        config, xc_params, outputs_bar = self.config, self.place(xc_params), self.place(outputs_bar)
+        config, xc_params = self.config, self.place(xc_params)
+        outputs_bar = self._on_the_ladder(outputs_bar)
         for attempt in range(2 if retry else 1):
             grad, residual, rhs, ok = (
                 first if attempt == 0 and first is not None else
@@ -289,14 +324,16 @@ class Sample:
 
     def density_on_grid(self, density_matrix, basis=None):
         """Total density (npts,) on this sample's grid of an AO density matrix, (nao, nao)
-        total or (2, nao, nao) spin, in this sample's basis or in ``basis`` (a name; its
-        AO order as PySCF's) at this sample's geometry: a reference for density losses."""
+        total or (2, nao, nao) spin, in this sample's basis (or on its padded ``size``
+        basis functions, as a :class:`Solution`'s) or in ``basis`` (a name; its AO order
+        as PySCF's) at this sample's geometry: a reference for density losses."""
         density_matrix = jnp.asarray(density_matrix, jnp.float64)
         if density_matrix.ndim == 2:
             density_matrix = 0.5 * jnp.stack([density_matrix, density_matrix])
         if basis is None:
-            expected = self.nao
-            rho = lambda: grid_density(self.model.params["xc_grid"], density_matrix)
+            expected = self.size if density_matrix.shape[-1] == self.size else self.nao
+            rho = lambda: grid_density(self.model.params["xc_grid"], self.place(
+                pad_matrix(density_matrix, self.size)))[:self.grid.npts]
         else:
             other = build_basis(self.molecule, basis)
             expected = other.nao
@@ -309,4 +346,5 @@ class Sample:
         return np.asarray(rho())
 
     def __repr__(self):
-        return f"Sample({self.name!r}, {self.basis_name}, nao={self.nao}, npts={self.grid.npts})"
+        return (f"Sample({self.name!r}, {self.basis_name}, nao={self.nao} (size {self.size}), "
+                f"npts={self.grid.npts})")
