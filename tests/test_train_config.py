@@ -61,15 +61,17 @@ def test_sample_and_density_from_a_packaged_reference():
     np.testing.assert_allclose(rho, stored["grid_density"], rtol=1e-10, atol=1e-14)
 
 
-def test_density_fitting_per_sample_and_by_default():
+def test_density_fitting_and_ladder_per_sample():
     entries = [{"name": "h2", "geometry": "H 0 0 0; H 0 0 0.74"},
                {"name": "h2-df", "geometry": "H 0 0 0; H 0 0 0.74", "density_fit": True,
-                "auxbasis": "def2-universal-jkfit"}]
+                "auxbasis": "def2-universal-jkfit", "ladder": True}]
     samples = load_samples(entries, {"basis": "sto-3g", "grid_level": 1},
                            get_functional("lda"), Path("."))
     assert samples["h2"].eri.method == "exact"  # chosen by size
     assert samples["h2-df"].eri.method == "density-fit"
     assert samples["h2-df"].eri.auxbasis_name == "def2-universal-jkfit"
+    on_ladder = lambda sample: sample.model.params["xc_grid"].npts != sample.grid.npts
+    assert on_ladder(samples["h2-df"]) and not on_ladder(samples["h2"])
 
 
 def test_reference_errors_name_the_problem(tmp_path):

@@ -22,7 +22,8 @@ WATER = "O 0 0 0.1173; H 0 0.7572 -0.4692; H 0 -0.7572 -0.4692"
 
 @pytest.fixture(scope="module")
 def water():
-    return Sample("water", dftjax.Molecule.from_xyz(WATER), "lda", "sto-3g", grid_level=1)
+    return Sample("water", dftjax.Molecule.from_xyz(WATER), "lda", "sto-3g", grid_level=1,
+                  ladder=True)
 
 
 def test_forward_is_dftjax_scf(water):
@@ -69,7 +70,7 @@ def test_samples_on_the_same_rungs_share_programs(water):
     water.gradient(params, solution, outputs)
     compiled = _forward._cache_size(), _gradient._cache_size()
     beh2 = Sample("beh2", dftjax.Molecule.from_xyz("Be 0 0 0; H 0 0 1.33; H 0 0 -1.33"), "lda",
-                  "sto-3g", grid_level=1)
+                  "sto-3g", grid_level=1, ladder=True)
     assert beh2.grid.npts != water.grid.npts and beh2.nalpha != water.nalpha
     solution = beh2.solve(params)
     outputs = beh2.outputs(params, solution)

@@ -15,7 +15,8 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
     [defaults]                          # every sample's settings unless it sets its own
     basis = "sto-3g"
     grid_level = 1                      # also: conv_tol, conv_tol_grad, max_cycle,
-                                        # density_fit (true/false; default by size), auxbasis
+                                        # density_fit (true/false; default by size), auxbasis,
+                                        # ladder (true: shapes padded, fewer compilations)
 
     [[samples]]
     name = "h2"
@@ -86,7 +87,7 @@ else:  # Python 3.10: the same parser from PyPI (a dependency there)
     import tomli as tomllib
 
 SAMPLE_SETTINGS = ("basis", "grid_level", "conv_tol", "conv_tol_grad", "max_cycle", "unrestricted",
-                   "density_fit", "auxbasis")
+                   "density_fit", "auxbasis", "ladder")
 LOSS_KINDS = ("total_energy", "atomization_energy", "density")
 PACKAGED = "packaged:"
 GEOMETRY_MATCH_BOHR = 1e-6  # a reference density is only a reference at its own geometry
