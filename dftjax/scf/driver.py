@@ -333,7 +333,7 @@ def canonical_state(state):
                                mo_occ=jax.device_put(np.stack(occs)))
 
 
-def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad):
+def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad, newton=False):
     """The extra diagonalisation after the cycles; returns (final state, whether the run
     converged: ``converged`` and the final state passes :func:`_final_check`).
 
@@ -344,16 +344,15 @@ def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad):
     unmodified step leaves that state, the step is redone with the shift kept: at
     convergence F commutes with D, so F + shift (S - S D S) has the same eigenvectors
     and the same occupied space; the orbital energies returned are those of F. A state
-    that second-order steps converged (no shift to keep) is returned canonicalised
+    that second-order steps converged (``newton``: no shift to keep; they minimise the
+    energy of the occupied space they were given) is returned canonicalised instead
     (:func:`canonical_state`).
     """
     final = step(state, _plain(settings))
     passed = bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
-    if converged and not passed:
-        if float(settings.level_shift) > 0.0:
-            final = _unshifted_energies(step(state, _plain(settings, keep_shift=True)))
-        else:
-            final = canonical_state(state)
+    if converged and not passed and (newton or float(settings.level_shift) > 0.0):
+        final = (canonical_state(state) if newton else
+                 _unshifted_energies(step(state, _plain(settings, keep_shift=True))))
         passed = bool(_final_check(*_host_checks(final), conv_tol, conv_tol_grad))
     return final, converged and passed
 

@@ -112,7 +112,7 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             as_pytree_model(fock_and_energy), state, overlap, X, settings,
             restricted=restricted, occupations=occupations)
         final, converged = _final_step(step, state, make_settings(nalpha, nbeta), converged,
-                                       conv_tol, conv_tol_grad)
+                                       conv_tol, conv_tol_grad, newton=True)
         iterations += int(state.iteration)
         used = "second-order"
         if converged or float(final.gradient_norm) < float(best.gradient_norm):
