@@ -41,7 +41,7 @@ def _model(molecule, basis, xc, density_fit):
     grid = None if xc == "hf" else build_grid(molecule, level=0)
     eri = api.choose_eri(molecule, basis_set, basis, functional, density_fit, None,
                          0 if grid is None else int(grid.weights.shape[0]), False)
-    ints = api._integrals(molecule, basis_set, functional, eri)
+    ints = api.chosen_integrals(molecule, basis_set, functional, eri)
     model = api.energy_model(molecule, basis_set, ints, functional, grid, not unrestricted)
     return model, ints, api.sad_guess(molecule, basis_set, ints)
 
