@@ -83,6 +83,32 @@ def test_samples_on_the_same_rungs_share_programs(water):
     assert outputs.rho.shape == (beh2.grid.npts,) and outputs.density_matrix.shape == (2, 7, 7)
 
 
+def test_ladder_changes_nothing_for_a_density_fitted_open_shell():
+    # NH2 (no degenerate orbitals, so both runs reach the same state): energy, density on
+    # the grid and the backward pass agree to round-off with and without padding (the
+    # fitted tensor padded with zero rows, columns and auxiliary functions)
+    nh2 = dftjax.Molecule.from_xyz("N 0 0 0.14; H 0 0.80 -0.49; H 0 -0.80 -0.49",
+                                   multiplicity=2)
+    plain, padded = (Sample("nh2", nh2, "lda", "sto-3g", grid_level=1, density_fit=True,
+                            ladder=ladder) for ladder in (False, True))
+    assert padded.size > plain.size == plain.nao
+    params = plain.functional.params
+    results = []
+    for sample in (plain, padded):
+        solution = sample.solve(params)
+        outputs = sample.outputs(params, solution)
+        bar = Outputs(np.ones(()), np.zeros_like(outputs.density_matrix),
+                      np.asarray(sample.grid.weights) * outputs.rho)
+        grad, report = sample.gradient(params, solution, bar)
+        assert bool(solution.converged) and report.ok
+        results.append((outputs, jax.tree_util.tree_leaves(grad)))
+    (a, grad_a), (b, grad_b) = results
+    assert float(a.energy) == pytest.approx(float(b.energy), abs=1e-10)
+    np.testing.assert_allclose(a.rho, b.rho, atol=1e-9)  # both converged to |g| < 1e-8
+    for x, y in zip(grad_a, grad_b):
+        np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-10)
+
+
 def test_reference_density_on_the_grid(water):
     hf = dftjax.scf(water.molecule, basis="6-31g")
     rho = water.density_on_grid(hf.density_matrix, basis="6-31g")
