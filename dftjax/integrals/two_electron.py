@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..tracing import traced
-from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
+from ..stored_programs import StoredKernel
+from ._compilation import QUICK_COMPILE, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, pair_plan, quartet_plan

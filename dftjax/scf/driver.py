@@ -27,6 +27,7 @@ import numpy as np
 
 from dftjax.grid.screening import bucket
 from dftjax.log import logger
+from dftjax.stored_programs import StoredKernel
 from dftjax.tracing import traced
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
@@ -230,6 +231,16 @@ _orbital_update_jit = jax.jit(orbital_update, static_argnames=("restricted", "oc
 _evaluated_state_jit = jax.jit(evaluated_state, static_argnames=("restricted",))
 
 
+def _aufbau_orbital_update(state, overlap, X, settings, restricted):
+    return orbital_update(state, overlap, X, settings, restricted=restricted,
+                          occupations=aufbau_occupations)
+
+
+#: :func:`orbital_update` with aufbau occupations, stored on disk (it holds no function
+#: but the aufbau rule): a later process loads it without tracing or lowering
+_stored_aufbau_update = StoredKernel(_aufbau_orbital_update, static_argnums=(4,))
+
+
 def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
     """:func:`scf_init` for the host loop. A model that takes the density alone is
     evaluated by the program of :func:`_host_step` (compiled once for both); one with an
@@ -248,8 +259,11 @@ def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
 
 def _host_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
     """:func:`scf_step` as two compiled programs, the energy model's shared with the start."""
-    update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
-                                 occupations=occupations)
+    if occupations is aufbau_occupations:
+        update = _stored_aufbau_update(state, overlap, X, settings, restricted)
+    else:
+        update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
+                                     occupations=occupations)
     return _evaluated_state_jit(fock_and_energy, state, update, restricted=restricted)
 
 #: Eigenvalues of a guess density below this fraction of the largest are dropped from

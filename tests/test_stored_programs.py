@@ -1,17 +1,23 @@
-"""Stored integral programs (dftjax.integrals._compilation.StoredKernel): a second
+"""Stored programs (dftjax.stored_programs.StoredKernel): a second
 process (here: a second kernel object, with an empty in-process table) loads the compiled
 program from disk without tracing, gets the same numbers, and counts the load as a cache
 hit; traced arguments, other shapes or static values, and unreadable files fall back to
 compiling."""
+
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import REPO_ROOT
 from dftjax.compile_clock import CompileClock
-from dftjax.integrals import _compilation
-from dftjax.integrals._compilation import StoredKernel
+from dftjax import stored_programs
+from dftjax.scf.driver import empty_state
+from dftjax.stored_programs import StoredKernel
 
 
 def _kernel(traces, salt=0.0):
@@ -33,7 +39,7 @@ def salt():
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     directory = tmp_path / "executables"
-    monkeypatch.setattr(_compilation, "_store_directory", lambda: directory)
+    monkeypatch.setattr(stored_programs, "_store_directory", lambda: directory)
     return directory
 
 
@@ -85,3 +91,41 @@ def test_a_program_loaded_from_jaxs_cache_is_not_stored(store, salt):
     assert clock.cache_hits == 1
     np.testing.assert_allclose(values, np.sin(x) ** 2, atol=1e-15)
     assert not any(store.iterdir())
+
+
+def test_pytree_arguments_are_keyed_by_their_structure(store, salt):
+    """A pytree of arrays (an SCF state) is stored and loaded like arrays; a static value or
+    a structure that prints a memory address (a function) has no key across processes:
+    the plain jit runs it, and nothing is stored."""
+    def energy_plus(state, power):
+        return state.energy + jnp.sum(state.density) ** power + salt
+
+    state = empty_state(np.ones((2, 3, 3)), 3, 0, xp=np)
+    stored = StoredKernel(energy_plus, static_argnums=(1,))
+    assert float(stored(state, 2)) == 18.0 ** 2
+    assert len(list(store.iterdir())) == 1
+    with CompileClock() as clock:
+        assert float(StoredKernel(energy_plus, static_argnums=(1,))(state, 2)) == 18.0 ** 2
+    assert clock.compilations == clock.cache_hits == 1
+    with_function = StoredKernel(lambda state, f: state.energy + f(salt), static_argnums=(1,))
+    assert float(with_function(state, jnp.cos)) == 1.0
+    assert len(list(store.iterdir())) == 1
+
+
+def test_a_stored_program_that_diagonalises_loads_in_a_fresh_process(tmp_path):
+    """A loaded program calls LAPACK without JAX having lowered anything that fills in
+    LAPACK's routines (a crash before _prepare_lapack): two fresh processes, the second
+    loading what the first stored."""
+    code = ("import sys, numpy as np, jax.numpy as jnp\n"
+            "from dftjax.stored_programs import StoredKernel\n"
+            "eigh = StoredKernel(lambda a, n: jnp.linalg.eigh(a)[0] * n, static_argnums=(1,))\n"
+            "print(float(eigh(np.diag([3.0, 1.0, 2.0]), 2)[0]))\n")
+    env = {**os.environ, "DFTJAX_CACHE_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    for _ in range(2):
+        completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                   text=True, check=False)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        assert completed.stdout.split() == ["2.0"]
+    assert len(list((tmp_path / "dftjax-executables").iterdir())) == 1
