@@ -15,11 +15,13 @@ machine code); the fingerprint is also in the programs' names, part of JAX's cac
 so that new dftjax source compiles (and stores) them anew.
 """
 
+import dataclasses
 import hashlib
 import os
 import pickle
 import threading
 import time
+import types
 from functools import cached_property, lru_cache, wraps
 from pathlib import Path
 
@@ -60,6 +62,44 @@ def _prepare_lapack() -> None:
         pass
 
 
+def describe(value):
+    """A text that names ``value`` (a static argument, or the static data of a pytree
+    node) the same way in every process, or None when there is none. dftjax's own
+    module-level functions go by name (their code is in the fingerprint), objects with a
+    ``stable_key()`` method by what it returns (:class:`~dftjax.xc.Functional`: dftjax's
+    built-in ones), dataclasses by their fields, containers by their items, numbers and
+    strings by their repr; anything else (a user's function, a lambda, an array) has none."""
+    if value is None or isinstance(value, (bool, int, float, complex, str)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        parts = [describe(item) for item in value]
+        return None if None in parts else f"{type(value).__name__}({', '.join(parts)})"
+    if isinstance(value, types.FunctionType):
+        own = value.__module__.startswith("dftjax.") and "<locals>" not in value.__qualname__
+        return f"{value.__module__}.{value.__qualname__}" if own else None
+    if hasattr(value, "stable_key"):
+        return value.stable_key()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = [describe(getattr(value, f.name)) for f in dataclasses.fields(value)]
+        kind = type(value)
+        return None if None in parts else f"{kind.__module__}.{kind.__qualname__}({', '.join(parts)})"
+    return None
+
+
+def _describe_structure(structure):
+    """:func:`describe` of a pytree's structure (its nodes' types and static data), or
+    None when a node's static data has no description."""
+    node = structure.node_data()
+    if node is None:
+        return "*"
+    kind, static = node
+    static = describe(tuple(static) if isinstance(static, list) else static)
+    children = [_describe_structure(child) for child in structure.children()]
+    if static is None or None in children:
+        return None
+    return f"{kind.__module__}.{kind.__qualname__}[{static}]({', '.join(children)})"
+
+
 def _store_directory():
     """Where stored programs live (:func:`dftjax._cache.store_directory`); None when the
     persistent cache is off."""
@@ -73,11 +113,11 @@ class StoredKernel:
     (inside jit or grad), no cache directory, or arguments without a key take the plain
     jitted function.
 
-    Arguments are static values (ints, floats, bools, tuples of them: those at
-    ``static_argnums``) and pytrees of arrays. Their key is made of what they print:
-    arguments that print a memory address (a function, an object without a repr of its
-    own, as static value or in a pytree's structure), or leaves that are not arrays, have
-    none. Loads count as cache hits (:func:`~dftjax.compile_clock.count_cache_load`).
+    Arguments are static values (those at ``static_argnums``) and pytrees of arrays and
+    Python numbers. Their key is made of :func:`describe` of the static values and of the
+    pytrees' structures (which holds their static data, e.g. an energy model's functions),
+    and the leaves' shapes and dtypes; arguments with no description have no key. Loads
+    count as cache hits (:func:`~dftjax.compile_clock.count_cache_load`).
     """
 
     def __init__(self, function, static_argnums, compiler_options=None):
@@ -114,30 +154,34 @@ class StoredKernel:
         with self._lock:
             program = self._programs.get(key)
         if program is None:
-            program = self._load(directory / key) or self._compile(directory / key, args)
+            program = (self._load(directory / key, dynamic)
+                       or self._compile(directory / key, args))
             with self._lock:
                 self._programs[key] = program
         return program(*dynamic)
 
     def _key(self, args, dynamic):
         """The program's key (a hex digest), or None when the arguments have none."""
-        static = [args[i] for i in self.static_argnums]
+        static = describe(tuple(args[i] for i in self.static_argnums))
         leaves, structure = jax.tree_util.tree_flatten(dynamic)
-        if not all(hasattr(leaf, "dtype") for leaf in leaves):
+        structure = _describe_structure(structure)
+        if static is None or structure is None:
             return None
-        arrays = [(np.shape(a), str(a.dtype), getattr(a, "weak_type", False)) for a in leaves]
-        text = repr((self.label, static, str(structure), arrays,
+        arrays = [(np.shape(a), str(a.dtype), getattr(a, "weak_type", False))
+                  if hasattr(a, "dtype") else type(a).__name__ for a in leaves]
+        text = repr((self.label, static, structure, arrays,
                      sorted((self.compiler_options or {}).items()), _fingerprint()))
-        if " at 0x" in text:  # differs from process to process
-            return None
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _load(self, path):
-        """The stored program at ``path``, or None (absent or unreadable)."""
+    def _load(self, path, dynamic):
+        """The stored program at ``path`` for the arguments ``dynamic`` (their structure is
+        its input tree: it holds the static data, e.g. functions, which are not stored),
+        or None (absent or unreadable)."""
         tick = time.perf_counter()
         _prepare_lapack()
         try:
-            payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+            payload, out_tree = pickle.loads(path.read_bytes())
+            in_tree = jax.tree_util.tree_structure((tuple(dynamic), {}))
             program = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
         except Exception:  # absent, partly written by a crash, or from another jaxlib
             return None
@@ -154,7 +198,8 @@ class StoredKernel:
         if thread_cache_hits() > hits:
             return program
         try:
-            payload = pickle.dumps(serialize_executable.serialize(program))
+            payload, _, out_tree = serialize_executable.serialize(program)
+            payload = pickle.dumps((payload, out_tree))
         except Exception:  # a program that cannot serialise: run it, store nothing
             return program
         write_atomically(path, payload)

@@ -129,3 +129,26 @@ def test_a_stored_program_that_diagonalises_loads_in_a_fresh_process(tmp_path):
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert completed.stdout.split() == ["2.0"]
     assert len(list((tmp_path / "dftjax-executables").iterdir())) == 1
+
+
+def test_descriptions_name_only_what_is_the_same_in_every_process():
+    """describe: dftjax's module-level functions and built-in functionals by name,
+    dataclasses and containers through their parts; a user's function, a lambda, a
+    functional made or modified by the user, or an array has none (no key: plain jit)."""
+    import dataclasses
+
+    from dftjax.scf.energy import _hf_fock_and_energy
+    from dftjax.scf.kohn_sham import _KohnShamPart
+    from dftjax.stored_programs import describe
+    from dftjax.xc import get_functional
+
+    b3lyp = get_functional("b3lyp")
+    assert describe(_hf_fock_and_energy) == "dftjax.scf.energy._hf_fock_and_energy"
+    assert describe((1, 2.5, "a", None)) == "tuple(1, 2.5, 'a', None)"
+    assert describe(_KohnShamPart(b3lyp, "both", True)) == (
+        "dftjax.scf.kohn_sham._KohnShamPart(dftjax functional b3lyp, 'both', True)")
+    assert describe(get_functional("b88,lyp")) is None  # a sum built on demand
+    assert describe(dataclasses.replace(b3lyp, hf_full=0.3)) is None
+    assert describe(_KohnShamPart(dataclasses.replace(b3lyp), "both", True)) is None
+    assert describe(lambda x: x) is None
+    assert describe(np.zeros(2)) is None

@@ -228,7 +228,20 @@ def evaluated_state(fock_and_energy, state, update, *, restricted):
 
 _scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
 _orbital_update_jit = jax.jit(orbital_update, static_argnames=("restricted", "occupations"))
-_evaluated_state_jit = jax.jit(evaluated_state, static_argnames=("restricted",))
+
+
+def _evaluated_state_positional(fock_and_energy, state, update, restricted):
+    return evaluated_state(fock_and_energy, state, update, restricted=restricted)
+
+
+#: :func:`evaluated_state`, stored on disk for models whose static parts have a stable
+#: description (dftjax's own energy functions and built-in functionals:
+#: :func:`~dftjax.stored_programs.describe`); any other model takes the plain jit
+_stored_evaluated_state = StoredKernel(_evaluated_state_positional, static_argnums=(3,))
+
+
+def _evaluated_state_jit(fock_and_energy, state, update, *, restricted):
+    return _stored_evaluated_state(fock_and_energy, state, update, restricted)
 
 
 def _aufbau_orbital_update(state, overlap, X, settings, restricted):
