@@ -4,10 +4,11 @@ loads them without tracing or lowering (:class:`StoredKernel`).
 JAX's persistent cache is keyed by the lowered program, so a process that finds every
 program on disk still traces and lowers each one first (water/def2-SVP: about 5 s CPU for
 its 26 integral kernels, most of a warm run). Programs whose arguments are static values
-and pytrees of arrays with a structure that prints the same in every process (the
-integral kernels; the SCF's orbital update; the AO values on the XC grid) are keyed by
-dftjax itself, before tracing: by the function, its static arguments, the structure, shapes
-and dtypes of its arrays, the compiler options, the versions of dftjax's source (a hash of
+and pytrees of arrays whose static data :func:`describe` names the same in every process
+(the integral kernels; the SCF's orbital update and its energy-model step for dftjax's
+own models and built-in functionals; the AO values on the XC grid) are keyed by dftjax
+itself, before tracing: by the function, its static arguments, the structure, shapes and
+dtypes of its arrays, the compiler options, the versions of dftjax's source (a hash of
 every module), JAX and jaxlib, the device and the flags that change compilation. A later
 process loads the executable from that key directly. Only programs XLA compiled in the
 process are stored (an executable JAX loaded from its own cache serialises without its
