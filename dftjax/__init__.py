@@ -15,6 +15,9 @@ Atomic units inside (Bohr, Hartree); float64 throughout. The public surface:
 
 import jax
 
+from .compiler_flags import set_compiler_flags  # noqa: E402
+
+set_compiler_flags()  # before JAX starts its backend, which reads XLA_FLAGS once
 jax.config.update("jax_enable_x64", True)
 
 from ._cache import enable_persistent_cache, release_compiled_code  # noqa: E402

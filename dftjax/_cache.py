@@ -119,5 +119,5 @@ _RELEASE_HOOKS = []
 
 def on_release(hook) -> None:
     """Have :func:`release_compiled_code` call ``hook()`` too: for compiled programs
-    that dftjax keeps itself (:class:`dftjax.integrals._compilation.StoredKernel`)."""
+    that dftjax keeps itself (:class:`dftjax.stored_programs.StoredKernel`)."""
     _RELEASE_HOOKS.append(hook)

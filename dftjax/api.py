@@ -349,7 +349,9 @@ def _calculation(result, report, molecule, basis_set, functional, ints, model, l
                                              molecule.coordinates))
     pure_hf = functional.name == "hf"
     e_xc = 0.0
-    if not pure_hf:
+    if result.xc_energy is not None:  # from the SCF's last step, at its final density
+        e_xc = float(result.xc_energy)
+    elif not pure_hf:
         density = result.density_matrix if not result.restricted else \
             0.5 * np.stack([np.asarray(result.density_matrix)] * 2)
         e_xc = float(ks_xc_energy(laddered, density))

@@ -45,7 +45,7 @@ def _on_duration(event, duration, **kwargs):
 
 def count_cache_load(seconds: float) -> None:
     """Count a compiled program loaded from disk by dftjax itself
-    (:class:`dftjax.integrals._compilation.StoredKernel`), ``seconds`` long, as JAX
+    (:class:`dftjax.stored_programs.StoredKernel`), ``seconds`` long, as JAX
     counts a load from its persistent cache: a compilation that is a cache hit."""
     _totals["seconds"] += seconds
     _totals["compilations"] += 1

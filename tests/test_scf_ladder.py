@@ -113,9 +113,9 @@ def test_second_molecule_on_a_rung_compiles_nothing(density_fit):
 
 
 def test_a_calculation_pads_its_model_once(monkeypatch):
-    """dftjax.scf builds the padded model once (a PaddedModel) and hands it to the SCF, the
-    stability check (on by default for this open shell) and the final XC energy, which
-    equals the XC energy of the unpadded model padded anew."""
+    """dftjax.scf builds the padded model once (a PaddedModel) and hands it to the SCF and
+    the stability check (on by default for this open shell); the final XC energy, from the
+    SCF's last step, equals the XC energy of the final density on the padded model."""
     calls = []
     pad = kohn_sham._pad_ks_model
     monkeypatch.setattr(kohn_sham, "_pad_ks_model",
@@ -125,3 +125,19 @@ def test_a_calculation_pads_its_model_once(monkeypatch):
     assert calls == [padded_size(calculation.nao)]
     e_xc = float(kohn_sham.ks_xc_energy(calculation.model, calculation.density_matrix))
     assert abs(calculation.xc_energy - e_xc) < PAD_TOL
+
+
+@pytest.mark.parametrize("xc, density_fit", [("b3lyp", False), ("b3lyp", True), ("hf", False)])
+def test_xc_energy_comes_from_the_last_step(xc, density_fit):
+    """A closed-shell Kohn-Sham SCF with exact ERIs reports E_xc of its final density from
+    its last step (no program of its own: E_xc(D) as ks_xc_energy gives it); density
+    fitting (no E_xc from its orbital route) computes it apart; Hartree-Fock has none."""
+    calculation = dftjax.scf(WATER, basis="sto-3g", xc=xc, grid_level=0, density_fit=density_fit)
+    if xc == "hf":
+        assert calculation.result.xc_energy is None and calculation.xc_energy == 0.0
+        return
+    spin_density = 0.5 * np.stack([np.asarray(calculation.density_matrix)] * 2)
+    e_xc = float(kohn_sham.ks_xc_energy(calculation.model, spin_density))
+    assert abs(calculation.xc_energy - e_xc) < PAD_TOL  # two programs: rounding only
+    assert (calculation.result.xc_energy is None) == density_fit
+    assert -8.0 < calculation.xc_energy < -7.0  # B3LYP/STO-3G, grid level 0: -7.64 Ha

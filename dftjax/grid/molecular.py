@@ -15,7 +15,9 @@ The work is split the way dftjax splits all its data:
 * :func:`grid_points` (JAX, jitted) places the points at the atoms and multiplies in the
   Becke cell weights. It is differentiable with respect to the coordinates (the grid
   moves with the atoms, so forces include the grid response exactly) and compiles once
-  per molecule size: a new geometry reuses the compiled code.
+  per molecule size: a new geometry reuses the compiled code. :func:`build_grid` does the
+  same in NumPy for concrete coordinates (:func:`host_grid_points`: a first run of a new
+  molecule compiles nothing for its grid).
 
 PySCF parity (pyscf 2.14, ``Grids(mol)`` with ``grids.level = L``, all other settings
 default): the same points and weights to ~1e-13, grouped by atom instead of PySCF's
@@ -34,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.elements import atomic_number
+from dftjax.tracing import traced
 
 from .angular import LEBEDEV_NPOINTS, LEBEDEV_ORDER, lebedev
 from .partition import becke_cell_weights, size_adjustment
@@ -305,6 +308,19 @@ def grid_points(spec, coordinates):
     return Grid(coords=points, weights=weights, atom=atom)
 
 
+def host_grid_points(spec, coordinates):
+    """:func:`grid_points` for concrete coordinates (natom, 3), Bohr, in NumPy, block by
+    block as there: the same grid to rounding, with nothing to compile."""
+    coordinates = np.asarray(coordinates, dtype=np.float64)
+    points = coordinates[spec.atom] + spec.offsets
+    cell = np.concatenate([
+        becke_cell_weights(points[start:start + spec.block_size],
+                           spec.atom[start:start + spec.block_size], coordinates,
+                           spec.adjustment, xp=np)
+        for start in range(0, spec.npts, spec.block_size)])
+    return Grid(*jax.device_put((points, spec.quadrature_weights * cell, spec.atom)))
+
+
 def build_grid(molecule, level=3, **options):
     """Integration grid of a molecule at a PySCF grid level.
 
@@ -321,9 +337,14 @@ def build_grid(molecule, level=3, **options):
     Returns
     -------
     Grid
+        From :func:`grid_points` when ``coordinates`` are traced (differentiable), else
+        from :func:`host_grid_points`.
     """
     if isinstance(molecule, tuple):
         symbols, coordinates = molecule
     else:
         symbols, coordinates = molecule.symbols, molecule.coordinates
-    return grid_points(grid_spec(symbols, level, **options), coordinates)
+    spec = grid_spec(symbols, level, **options)
+    if traced(coordinates):
+        return grid_points(spec, coordinates)
+    return host_grid_points(spec, coordinates)

@@ -15,7 +15,8 @@ are PySCF's defaults (``original_becke``, ``treutler_atomic_radii_adjust``,
 ``BRAGG_RADII``).
 
 :func:`size_adjustment` is host-side (it depends on the elements only);
-:func:`becke_cell_weights` is JAX, differentiable with respect to the atom coordinates.
+:func:`becke_cell_weights` is JAX, differentiable with respect to the atom coordinates, or
+NumPy (``xp=np``) for a grid built on the host.
 """
 
 import jax.numpy as jnp
@@ -37,7 +38,7 @@ def size_adjustment(atomic_numbers):
     return np.clip(0.25 * (ratio.T - ratio), -0.5, 0.5)
 
 
-def becke_cell_weights(points, owner, atom_coordinates, adjustment):
+def becke_cell_weights(points, owner, atom_coordinates, adjustment, xp=jnp):
     """Becke cell function of each point's own atom, w_owner(r).
 
     Parameters
@@ -50,6 +51,8 @@ def becke_cell_weights(points, owner, atom_coordinates, adjustment):
         Atom positions in Bohr, shape (natom, 3); distinct atoms.
     adjustment : array_like
         a_AB from :func:`size_adjustment`, shape (natom, natom).
+    xp : module
+        ``jax.numpy`` (traceable) or ``numpy`` (concrete arrays: nothing to compile).
 
     Returns
     -------
@@ -57,24 +60,28 @@ def becke_cell_weights(points, owner, atom_coordinates, adjustment):
         P_owner / sum_B P_B, shape (npts,), in [0, 1].
     """
     natom = atom_coordinates.shape[0]
-    off_diagonal = ~np.eye(natom, dtype=bool)
-    # Double where: the diagonal has |R_A - R_A| = 0, whose sqrt and reciprocal would
-    # send NaN into the gradient even if the value were masked afterwards.
-    separation = atom_coordinates[:, None, :] - atom_coordinates[None, :, :]
-    squared = jnp.where(off_diagonal, jnp.sum(separation**2, axis=-1), 1.0)
-    inverse_distance = jnp.where(off_diagonal, 1.0 / jnp.sqrt(squared), 0.0)
+    # Each pair A < B once: mu_BA = -mu_AB and a_BA = -a_AB, so nu_BA = -nu_AB, and f is
+    # odd, so s(nu_BA) = (1 + f(f(f(nu_AB)))) / 2.
+    first, second = np.triu_indices(natom, 1)
+    separation = atom_coordinates[first] - atom_coordinates[second]
+    inverse_distance = 1.0 / xp.sqrt(xp.sum(separation**2, axis=-1))
 
     displacement = points[:, None, :] - atom_coordinates[None, :, :]
-    squared = jnp.sum(displacement**2, axis=-1)
-    # A point exactly on a nucleus (only a padding point can be) must not give NaN either.
+    squared = xp.sum(displacement**2, axis=-1)
+    # A point exactly on a nucleus (only a padding point can be) must not give NaN: a double
+    # where, since the sqrt's derivative at 0 would send NaN into the gradient even masked.
     on_nucleus = squared == 0.0
-    distance = jnp.where(on_nucleus, 0.0, jnp.sqrt(jnp.where(on_nucleus, 1.0, squared)))
+    distance = xp.where(on_nucleus, 0.0, xp.sqrt(xp.where(on_nucleus, 1.0, squared)))
 
-    mu = (distance[:, :, None] - distance[:, None, :]) * inverse_distance
-    nu = mu + jnp.asarray(adjustment) * (1.0 - mu * mu)
+    mu = (distance[:, first] - distance[:, second]) * inverse_distance  # (npts, npair)
+    nu = mu + xp.asarray(adjustment)[first, second] * (1.0 - mu * mu)
     for _ in range(3):
         nu = 0.5 * (3.0 - nu * nu) * nu
-    step = jnp.where(off_diagonal, 0.5 * (1.0 - nu), 1.0)
-    cell = jnp.prod(step, axis=2)  # P_A for every atom A, shape (npts, natom)
-    own = jnp.take_along_axis(cell, owner[:, None], axis=1)[:, 0]
-    return own / jnp.sum(cell, axis=1)
+    cell = [1.0] * natom  # P_A for every atom A
+    for pair, (a, b) in enumerate(zip(first.tolist(), second.tolist())):
+        cell[a] = cell[a] * (0.5 * (1.0 - nu[:, pair]))
+        cell[b] = cell[b] * (0.5 * (1.0 + nu[:, pair]))
+    cell = xp.stack([xp.broadcast_to(xp.asarray(p, points.dtype), points.shape[:1]) for p in cell],
+                    axis=1)  # (npts, natom); a lone atom has P = 1
+    own = xp.take_along_axis(cell, owner[:, None], axis=1)[:, 0]
+    return own / xp.sum(cell, axis=1)

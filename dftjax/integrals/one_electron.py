@@ -24,7 +24,8 @@ import numpy as np
 
 from ..basis.spherical import cart_to_sph, cartesian_powers, cartesian_prefactor
 from ..tracing import traced
-from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
+from ..stored_programs import StoredKernel
+from ._compilation import QUICK_COMPILE, map_classes
 from .hermite import cartesian_hermite_matrix, hermite_coulomb, hermite_expansion_1d
 from .plan import bucket, pair_plan, padded_pair_class
 

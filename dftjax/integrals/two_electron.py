@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..tracing import traced
-from ._compilation import QUICK_COMPILE, StoredKernel, map_classes
+from ..stored_programs import StoredKernel
+from ._compilation import QUICK_COMPILE, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
@@ -229,11 +230,13 @@ def _screening_layout(basis):
         return jax.device_put(global_ab), jax.device_put(global_cd), starts
 
 
-@jax.jit
-def _surviving(bounds, global_ab, global_cd, threshold):
+def _surviving_mask(bounds, global_ab, global_cd, threshold):
     """Mask of the items whose Schwarz bound reaches ``threshold`` (all classes at once;
     XLA gathers the bounds several times faster than NumPy)."""
     return bounds[global_ab] * bounds[global_cd] >= threshold
+
+
+_surviving = StoredKernel(_surviving_mask, static_argnums=())
 
 
 def screened_items(basis, bounds, threshold=None):
@@ -247,7 +250,8 @@ def screened_items(basis, bounds, threshold=None):
     padded = [np.zeros(bucket(pc.nprim_pair)) for pc in pair_plan(basis)]
     for pad, q in zip(padded, bounds):
         pad[: len(q)] = q[: len(pad)]
-    keep = np.asarray(_surviving(np.concatenate(padded), global_ab, global_cd, threshold))
+    keep = np.asarray(_surviving(np.concatenate(padded), global_ab, global_cd,
+                                 np.float64(threshold)))
     return [np.flatnonzero(keep[start:stop]) for start, stop in zip(starts[:-1], starts[1:])]
 
 
@@ -422,16 +426,17 @@ def _pair_matrix_sources(basis) -> jnp.ndarray:
         return jax.device_put(source)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _gather_pair_matrix(npair, blocks, sources):
+def _gathered_pair_matrix(npair, blocks, sources):
     """The pair matrix (npair, npair) from the class blocks: :func:`_assemble`'s scatter
     written as one gather, several times faster on CPU."""
     values = jnp.concatenate([b.reshape(-1) for b in blocks])
     return values[sources].reshape(npair, npair)
 
 
-@partial(jax.jit, static_argnums=(0,))
-def expand_pair_matrix(nao, pair_matrix):
+_gather_pair_matrix = StoredKernel(_gathered_pair_matrix, static_argnums=(0,))
+
+
+def _expanded_pair_matrix(nao, pair_matrix):
     """The full tensor (nao,)*4 from the canonical pair matrix (npair, npair): two
     row/column gathers."""
     i, j = np.tril_indices(nao)
@@ -439,6 +444,10 @@ def expand_pair_matrix(nao, pair_matrix):
     index[i, j] = index[j, i] = np.arange(len(i))
     full = jnp.take(jnp.take(pair_matrix, index.ravel(), axis=0), index.ravel(), axis=1)
     return full.reshape(nao, nao, nao, nao)
+
+
+#: :func:`_expanded_pair_matrix`, stored (:class:`~dftjax.stored_programs.StoredKernel`)
+expand_pair_matrix = StoredKernel(_expanded_pair_matrix, static_argnums=(0,))
 
 
 @partial(jax.jit, static_argnums=(0,))

@@ -278,7 +278,8 @@ class DensityFittedModel(EnergyModel):
 
 jax.tree_util.register_dataclass(
     DensityFittedModel, data_fields=["params"],
-    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad", "orbital_fn"])
+    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad", "fock_energy_and_xc_fn",
+                 "orbital_fn"])
 
 
 def df_fock_and_energy(h_core, factor, n_occupied, functional=None, ao=None, weights=None,

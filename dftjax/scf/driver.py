@@ -27,6 +27,7 @@ import numpy as np
 
 from dftjax.grid.screening import bucket
 from dftjax.log import logger
+from dftjax.stored_programs import StoredKernel
 from dftjax.tracing import traced
 from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
 from dftjax.scf.occupations import aufbau_occupations
@@ -56,6 +57,8 @@ class SCFState:
     mo_occ: jnp.ndarray         # (2, nmo), per spin orbital, in [0, 1]
     diis: Optional[DIISState]   # None when DIIS is off
     iteration: jnp.ndarray      # int scalar
+    xc_energy: jnp.ndarray      # E_xc(D), the XC part of energy (Ha); 0 when the model
+    #                             does not report it (EnergyModel.fock_energy_and_xc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,16 +128,27 @@ def orbital_gradient_norm(fock, mo_coeff, mo_occ, restricted):
     return jnp.linalg.norm(block)
 
 
+def fock_energy_and_xc(fock_and_energy, density):
+    """(F, E, E_xc) of a model at ``density``: E_xc from the model's
+    ``fock_energy_and_xc`` (:class:`~dftjax.scf.energy.EnergyModel`), 0 for other callables."""
+    with_xc = getattr(fock_and_energy, "fock_energy_and_xc", None)
+    if with_xc is not None:
+        return with_xc(density)
+    fock, energy = fock_and_energy(density)
+    return fock, energy, jnp.zeros_like(energy)
+
+
 def scf_init(fock_and_energy, density, nmo, diis_space, factor=None, restricted=False):
     """The state at the guess density (2, nao, nao), before any cycle. ``factor``
     (2, nao, k) with density[s] = factor[s] factor[s]^T, if given, goes to a model's
     ``fock_and_energy_from_factor``."""
     if factor is None:
-        fock, energy = fock_and_energy(density)
+        fock, energy, xc_energy = fock_energy_and_xc(fock_and_energy, density)
     else:
         fock, energy = fock_and_energy.fock_and_energy_from_factor(density, factor, restricted)
+        xc_energy = jnp.zeros_like(energy)
     return dataclasses.replace(empty_state(density, nmo, diis_space), fock=fock, energy=energy,
-                               fock_used=fock)
+                               fock_used=fock, xc_energy=xc_energy)
 
 
 def empty_state(density, nmo, diis_space, xp=jnp):
@@ -149,17 +163,19 @@ def empty_state(density, nmo, diis_space, xp=jnp):
         gradient_norm=infinite, fock_used=zeros, mo_energy=xp.zeros((2, nmo)),
         mo_coeff=xp.zeros((2, nao, nmo)), mo_occ=xp.zeros((2, nmo)),
         diis=diis_init(diis_space, nao, nmo, xp) if diis_space > 0 else None,
-        iteration=xp.zeros((), xp.int32))
+        iteration=xp.zeros((), xp.int32), xc_energy=xp.zeros(()))
 
 
 def evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted):
-    """(F, E) at a density made from orbitals. A model with a cheaper route from the
-    orbitals (density fitting builds K from the occupied ones) gets them; it must return
-    what ``fock_and_energy(density)`` would."""
+    """(F, E, E_xc) at a density made from orbitals (E_xc as :func:`fock_energy_and_xc`).
+    A model with a cheaper route from the orbitals (density fitting builds K from the
+    occupied ones) gets them; it must return what ``fock_and_energy(density)`` would, and
+    E_xc is 0."""
     from_orbitals = getattr(fock_and_energy, "fock_and_energy_from_orbitals", None)
     if from_orbitals is not None:
-        return from_orbitals(density, mo_coeff, mo_occ, restricted)
-    return fock_and_energy(density)
+        fock, energy = from_orbitals(density, mo_coeff, mo_occ, restricted)
+        return fock, energy, jnp.zeros_like(energy)
+    return fock_energy_and_xc(fock_and_energy, density)
 
 
 def scf_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
@@ -201,17 +217,41 @@ def evaluated_state(fock_and_energy, state, update, *, restricted):
     """The second half of a cycle: the energy model at the new density of ``update``
     (:func:`orbital_update`), and the next state."""
     fock, diis, mo_energy, mo_coeff, mo_occ, density = update
-    new_fock, energy = evaluate_model(fock_and_energy, density, mo_coeff, mo_occ, restricted)
+    new_fock, energy, xc_energy = evaluate_model(fock_and_energy, density, mo_coeff, mo_occ,
+                                                 restricted)
     return SCFState(
         density=density, fock=new_fock, energy=energy, energy_change=energy - state.energy,
         gradient_norm=orbital_gradient_norm(new_fock, mo_coeff, mo_occ, restricted),
         fock_used=fock, mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, diis=diis,
-        iteration=state.iteration + 1)
+        iteration=state.iteration + 1, xc_energy=xc_energy)
 
 
 _scf_init_jit = jax.jit(scf_init, static_argnames=("nmo", "diis_space", "restricted"))
 _orbital_update_jit = jax.jit(orbital_update, static_argnames=("restricted", "occupations"))
-_evaluated_state_jit = jax.jit(evaluated_state, static_argnames=("restricted",))
+
+
+def _evaluated_state_positional(fock_and_energy, state, update, restricted):
+    return evaluated_state(fock_and_energy, state, update, restricted=restricted)
+
+
+#: :func:`evaluated_state`, stored on disk for models whose static parts have a stable
+#: description (dftjax's own energy functions and built-in functionals:
+#: :func:`~dftjax.stored_programs.describe`); any other model takes the plain jit
+_stored_evaluated_state = StoredKernel(_evaluated_state_positional, static_argnums=(3,))
+
+
+def _evaluated_state_jit(fock_and_energy, state, update, *, restricted):
+    return _stored_evaluated_state(fock_and_energy, state, update, restricted)
+
+
+def _aufbau_orbital_update(state, overlap, X, settings, restricted):
+    return orbital_update(state, overlap, X, settings, restricted=restricted,
+                          occupations=aufbau_occupations)
+
+
+#: :func:`orbital_update` with aufbau occupations, stored on disk (it holds no function
+#: but the aufbau rule): a later process loads it without tracing or lowering
+_stored_aufbau_update = StoredKernel(_aufbau_orbital_update, static_argnums=(4,))
 
 
 def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
@@ -232,8 +272,11 @@ def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
 
 def _host_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
     """:func:`scf_step` as two compiled programs, the energy model's shared with the start."""
-    update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
-                                 occupations=occupations)
+    if occupations is aufbau_occupations:
+        update = _stored_aufbau_update(state, overlap, X, settings, restricted)
+    else:
+        update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
+                                     occupations=occupations)
     return _evaluated_state_jit(fock_and_energy, state, update, restricted=restricted)
 
 #: Eigenvalues of a guess density below this fraction of the largest are dropped from

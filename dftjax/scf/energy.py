@@ -89,6 +89,9 @@ class EnergyModel:
     diagonal core energy :data:`PADDING_ENERGY`); static. The
     SCF pads models that have it onto a ladder of sizes (:func:`padded_size`,
     :mod:`dftjax.scf.ladder`).
+    fock_energy_and_xc_fn(density, params) -> (F, E, E_xc), optional: also the
+    exchange-correlation part of E (Kohn-Sham models compute it on the way), so that the
+    SCF's last step gives E_xc without a program of its own; static.
     """
 
     energy_fn: Callable
@@ -96,6 +99,7 @@ class EnergyModel:
     params: Any
     fock_and_energy_fn: Optional[Callable] = None
     pad: Optional[Callable] = None
+    fock_energy_and_xc_fn: Optional[Callable] = None
 
     def __call__(self, density):
         if self.fock_and_energy_fn is not None:
@@ -105,10 +109,23 @@ class EnergyModel:
         energy, gradient = jax.value_and_grad(self.energy_fn)(density, self.params)
         return 0.5 * (gradient + jnp.swapaxes(gradient, -1, -2)), energy
 
+    @property
+    def reports_xc(self) -> bool:
+        """Whether :meth:`fock_energy_and_xc` gives E_xc (else it gives 0)."""
+        return self.fock_energy_and_xc_fn is not None
+
+    def fock_energy_and_xc(self, density):
+        """(F, E, E_xc (Ha)): as calling the model, with E's exchange-correlation part from
+        ``fock_energy_and_xc_fn``; 0 for a model without one (:attr:`reports_xc`)."""
+        if self.fock_energy_and_xc_fn is not None:
+            return self.fock_energy_and_xc_fn(density, self.params)
+        fock, energy = self(density)
+        return fock, energy, jnp.zeros_like(energy)
+
 
 jax.tree_util.register_dataclass(
     EnergyModel, data_fields=["params"],
-    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad"])
+    meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad", "fock_energy_and_xc_fn"])
 
 
 def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None):

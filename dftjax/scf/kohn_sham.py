@@ -49,26 +49,29 @@ def _ks_fock_and_energy(density, params, functional, part="both", restricted=Fal
         fock = fock - functional.hf_long_range * exchange_long_range
     energy = 0.5 * jnp.sum((params["h_core"] + fock) * density)
     if part == "energy":
-        return None, energy + xc_energy_blocked(functional, params["xc"], params["xc_grid"], density)
+        e_xc = xc_energy_blocked(functional, params["xc"], params["xc_grid"], density)
+        return None, energy + e_xc, e_xc
     e_xc, v_xc = xc_energy_and_potential(functional, params["xc"], params["xc_grid"], density,
                                          restricted)
-    return fock + v_xc, energy + e_xc
+    return fock + v_xc, energy + e_xc, e_xc
 
 
 @dataclass(frozen=True)
 class _KohnShamPart:
-    """``(density, params) -> F, E or (F, E)`` for one functional: hashable, so a new SCF
-    with the same functional object reuses the compiled SCF step. ``restricted``: the
-    densities are D_a = D_b (the XC potential is then computed for one spin)."""
+    """``(density, params) -> F, E, (F, E) or (F, E, E_xc)`` for one functional: hashable,
+    so a new SCF with the same functional object reuses the compiled SCF step.
+    ``restricted``: the densities are D_a = D_b (the XC potential is then computed for one
+    spin)."""
 
     functional: object
-    part: str  # "fock", "energy" or "both"
+    part: str  # "fock", "energy", "both" or "with_xc"
     restricted: bool = False
 
     def __call__(self, density, params):
-        fock, energy = _ks_fock_and_energy(density, params, self.functional, self.part,
-                                           self.restricted)
-        return {"fock": fock, "energy": energy, "both": (fock, energy)}[self.part]
+        fock, energy, e_xc = _ks_fock_and_energy(density, params, self.functional, self.part,
+                                                 self.restricted)
+        return {"fock": fock, "energy": energy, "both": (fock, energy),
+                "with_xc": (fock, energy, e_xc)}[self.part]
 
 
 def ks_xc_energy(model, density):
@@ -120,7 +123,8 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
     return EnergyModel(_KohnShamPart(functional, "energy"),
                        _KohnShamPart(functional, "fock", restricted), params,
                        _KohnShamPart(functional, "both", restricted),
-                       pad=_pad_ks_model if can_pad(grid) else None)
+                       pad=_pad_ks_model if can_pad(grid) else None,
+                       fock_energy_and_xc_fn=_KohnShamPart(functional, "with_xc", restricted))
 
 
 def _pad_ks_model(model, size):

@@ -123,7 +123,7 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             f"{max_cycle}: dE={float(best.energy_change):.3e}, |g|={float(best.gradient_norm):.3e}",
             SCFNotConvergedWarning, stacklevel=2)
     result = _make_result(best, overlap, e_nuc, restricted, converged, iterations, n_dropped,
-                          attempt)
+                          attempt, getattr(fock_and_energy, "reports_xc", False))
     if overlap.shape[-1] > nao:
         result = unpad_result(result, nao, nao - n_dropped)
     return dataclasses.replace(result, converged_settings=used if converged else None)
@@ -181,7 +181,7 @@ def _restricted_arrays(mo_energy, mo_coeff, mo_occ, density):
 
 
 def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dropped,
-                 attempts=1):
+                 attempts=1, reports_xc=False):
     e_nuc = np.asarray(e_nuc, np.float64)
     if restricted:
         mo_energy, mo_coeff, mo_occ, density = _restricted_arrays(
@@ -196,4 +196,4 @@ def _make_result(state, overlap, e_nuc, restricted, converged, iterations, n_dro
         mo_energy=mo_energy, mo_coeff=mo_coeff, mo_occ=mo_occ, density_matrix=density,
         gradient_norm=state.gradient_norm, s2=s2, multiplicity=multiplicity,
         converged=converged, iterations=iterations, restricted=restricted, n_dropped=n_dropped,
-        attempts=attempts)
+        attempts=attempts, xc_energy=state.xc_energy if reports_xc else None)

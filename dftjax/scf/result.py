@@ -38,6 +38,9 @@ class SCFResult:
     # (trust-region Newton, dftjax.scf.second_order) did; None when no attempt converged
     converged_settings: tuple = None
     attempts: int = 1                # SCF attempts run (1 + rungs of the ladder tried)
+    # E_xc of the final density (Ha), the XC part of electronic_energy, from the SCF's last
+    # step; None when the model does not report it (Hartree-Fock, density fitting)
+    xc_energy: jnp.ndarray = None
 
     @property
     def density_total(self):
@@ -52,7 +55,7 @@ class SCFResult:
 jax.tree_util.register_dataclass(
     SCFResult,
     data_fields=["energy", "electronic_energy", "nuclear_repulsion", "mo_energy", "mo_coeff",
-                 "mo_occ", "density_matrix", "gradient_norm", "s2", "multiplicity"],
+                 "mo_occ", "density_matrix", "gradient_norm", "s2", "multiplicity", "xc_energy"],
     meta_fields=["converged", "iterations", "restricted", "n_dropped", "converged_settings",
                  "attempts"],
 )

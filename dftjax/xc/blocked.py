@@ -52,6 +52,7 @@ from ..grid.ao_values import NCOMP, ao_plan, evaluate_shells
 from ..grid.screening import (DEFAULT_BLOCK_SIZE, DEFAULT_CUTOFF, DEFAULT_NCLASS, BlockClass,
                               BlockLayout, block_layout, bucket)
 from ..memory import DEFAULT_AO_MEMORY
+from ..stored_programs import StoredKernel
 from .features import block_density, block_potential
 from .functional import Features
 from .nra import NeighbourList, NRAKernel, neighbour_list, nra_descriptor_and_pullback, nra_kernel
@@ -169,12 +170,15 @@ def padded_xc_grid(xcg, nao):
     return XCGrid(layout, jax.device_put(weights), jax.device_put(tuple(values)), deriv=xcg.deriv)
 
 
-@partial(jax.jit, static_argnames=("deriv",))
-def _class_ao(plan, atom_coordinates, points, block_class, deriv):
+def _class_ao_values(plan, atom_coordinates, points, block_class, deriv):
+    """AO values (nblock, ncomp, B, n) of one class of blocks."""
     points = jnp.concatenate([points, jnp.zeros((1, 3))])  # the padding slot, weight 0
     return jax.lax.map(
         lambda args: evaluate_shells(plan, atom_coordinates, points[args[0]], args[1], deriv),
         (block_class.point_index, block_class.shell_index))
+
+
+_class_ao = StoredKernel(_class_ao_values, static_argnums=(4,))
 
 
 def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZE,

@@ -88,6 +88,21 @@ class Functional:
     def is_hybrid(self) -> bool:
         return self.hf_full != 0.0 or self.hf_long_range != 0.0
 
+    def stable_key(self):
+        """Its name, for dftjax's built-in functionals (whose code is dftjax's); None for
+        any other (see :func:`dftjax.stored_programs.describe`)."""
+        return f"dftjax functional {self.name}" if id(self) in _BUILT_IN else None
+
     def __call__(self, features: Features, params=None) -> jnp.ndarray:
         """Energy density per volume (npts,) with ``params`` (default: the functional's)."""
         return self.energy_density(self.params if params is None else params, features)
+
+
+#: ids of dftjax's own functionals (module-level objects, alive as long as the process):
+#: filled by :mod:`dftjax.xc.registry` before any user registers one of their own
+_BUILT_IN = set()
+
+
+def mark_built_in(functionals) -> None:
+    """Record ``functionals`` as dftjax's own (:meth:`Functional.stable_key`)."""
+    _BUILT_IN.update(id(functional) for functional in functionals)

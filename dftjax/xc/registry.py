@@ -26,7 +26,7 @@ import dataclasses
 import re
 
 from . import gga, hybrids, lda, mgga, minnesota, neural, range_separated
-from .functional import Functional
+from .functional import Functional, mark_built_in
 
 _REGISTRY = {}  # canonical key -> Functional
 _NAMES = {}  # canonical key -> name as registered, for messages
@@ -180,3 +180,5 @@ for _functional, _aliases in [
 for _module in (mgga, minnesota, range_separated):
     for _name, _functional in _module.FUNCTIONALS.items():
         register(_functional, aliases=(_name,))
+
+mark_built_in(_REGISTRY.values())  # dftjax's own, before any user registers one
