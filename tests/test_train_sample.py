@@ -81,6 +81,9 @@ def test_samples_on_the_same_rungs_share_programs(water):
     reference = dftjax.scf(beh2.molecule, basis="sto-3g", xc="lda", grid_level=1, conv_tol=1e-11)
     assert float(outputs.energy) == pytest.approx(float(reference.energy), abs=1e-9)
     assert outputs.rho.shape == (beh2.grid.npts,) and outputs.density_matrix.shape == (2, 7, 7)
+    # a warm start on the sample's own basis (a checkpoint from before the ladder) is padded
+    beh2.set_warm(outputs.density_matrix)
+    np.testing.assert_allclose(beh2.warm, solution.density, atol=1e-12)
 
 
 def test_ladder_changes_nothing_for_a_density_fitted_open_shell():

@@ -216,7 +216,9 @@ class Sample:
 
     def set_warm(self, density):
         """Start the next forward SCF from ``density`` (2, nao, nao) or (2, size, size)."""
-        self.warm = self.place(pad_matrix(density, self.size))
+        if np.shape(density)[-1] != self.size:
+            density = pad_matrix(density, self.size)
+        self.warm = self.place(density)
 
     def to_device(self, device):
         """Keep this sample's cached arrays on ``device`` (a jax.Device); its SCFs and
