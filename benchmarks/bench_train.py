@@ -60,20 +60,26 @@ def main():
     parser.add_argument("--xc", default="pbe")
     parser.add_argument("--grid-level", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--ladder", action="store_true",
+                        help="samples padded onto dftjax.scf's ladder (Sample(ladder=True))")
+    parser.add_argument("--density-fit", action="store_true",
+                        help="density-fitted samples and SCFs (default: exact ERIs)")
     args = parser.parse_args()
     names = SETS[args.set]
     molecules = {n: dftjax.Molecule.from_xyz(MOLECULES[n][0], multiplicity=MOLECULES[n][1])
                  for n in names}
 
     start = time.perf_counter()
-    samples = {n: Sample(n, m, args.xc, args.basis, grid_level=args.grid_level)
+    samples = {n: Sample(n, m, args.xc, args.basis, grid_level=args.grid_level,
+                         density_fit=args.density_fit, ladder=args.ladder)
                for n, m in molecules.items()}
     build = time.perf_counter() - start
     params = next(iter(samples.values())).functional.params
 
     warm_scf = 0.0
     for n, m in molecules.items():
-        options = dict(basis=args.basis, xc=args.xc, grid_level=args.grid_level, density_fit=False)
+        options = dict(basis=args.basis, xc=args.xc, grid_level=args.grid_level,
+                       density_fit=args.density_fit)
         dftjax.scf(m, **options)
         warm_scf += median_seconds(lambda: dftjax.scf(m, **options).energy, args.repeat)
 
@@ -107,7 +113,8 @@ def main():
 
     nao = {n: s.nao for n, s in samples.items()}
     print(f"set {args.set} ({', '.join(names)}), {args.basis}, {args.xc}, grid level "
-          f"{args.grid_level}, nao {nao}, devices {jax.devices()}")
+          f"{args.grid_level}, nao {nao}, {'density fitting' if args.density_fit else 'exact ERIs'}"
+          f"{', on the ladder' if args.ladder else ''}, devices {jax.devices()}")
     print(f"build (integrals, grid, AOs, guess)  {build:8.3f} s")
     print(f"warm dftjax.scf, all samples         {warm_scf:8.3f} s")
     print(f"first solve (compile), all samples   {cold:8.3f} s")
