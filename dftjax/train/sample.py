@@ -214,6 +214,11 @@ class Sample:
     def _npts_on_ladder(self):
         return self.model.params["xc_grid"].npts
 
+    @property
+    def _padded(self):
+        """Whether the basis or the grid is padded onto the ladder (``ladder=True``)."""
+        return self.size != self.nao or self._npts_on_ladder != self.grid.npts
+
     def set_warm(self, density):
         """Start the next forward SCF from ``density`` (2, nao, nao) or (2, size, size)."""
         if np.shape(density)[-1] != self.size:
@@ -293,7 +298,7 @@ class Sample:
     def outputs(self, xc_params, solution: Solution) -> Outputs:
         """What losses see, on the sample's own nao basis functions and grid points."""
         outputs = _outputs_jit(self.model, self.place(xc_params), solution.density, self.e_nuc)
-        if self.size == self.nao and self._npts_on_ladder == self.grid.npts:
+        if not self._padded:
             return outputs
         nao, npts = self.nao, self.grid.npts
         return Outputs(outputs.energy, np.asarray(outputs.density_matrix)[:, :nao, :nao],
@@ -301,6 +306,8 @@ class Sample:
 
     def _on_the_ladder(self, outputs_bar: Outputs) -> Outputs:
         """A cotangent of :meth:`outputs` on the padded basis and grid (zero on the padding)."""
+        if not self._padded:
+            return self.place(outputs_bar)
         rho = np.zeros(self._npts_on_ladder)
         rho[:self.grid.npts] = np.asarray(outputs_bar.rho)
         return self.place(Outputs(outputs_bar.energy,
