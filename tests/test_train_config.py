@@ -54,7 +54,9 @@ def test_sample_and_density_from_a_packaged_reference():
     molecule = _molecule({"name": "h", "reference": "packaged:h"}, Path("."))
     assert molecule.multiplicity == 2 and molecule.nelectron == 1
     sample = Sample("h", molecule, "lda", "sto-3g", grid_level=3)
-    rho = _reference_density({"reference": "packaged:cc-pvtz/h"}, sample, Path("."))
+    reference = _reference_density({"reference": "packaged:cc-pvtz/h"}, sample, Path("."))
+    assert reference.basis == "cc-pvtz"  # a density matrix, in its own basis
+    rho = sample.density_on_grid(reference.density_matrix, basis=reference.basis)
     stored = read_reference(packaged_reference("h"))
     assert rho.shape == stored["grid_weights"].shape
     # the same AO values and density matrix, summed in another order: round-off

@@ -19,8 +19,11 @@ import numpy as np
 import pytest
 
 import dftjax
-from dftjax.train import (Loss, Sample, atomization_energy, density_error, fit, init_state,
-                          load_checkpoint, loss_and_gradient, make_optimizer, total_energy)
+from dftjax.basis.basis_set import build_basis
+from dftjax.basis.rotation import ao_rotation, linear_axis, rotation_matrix
+from dftjax.train import (DensityReference, Loss, Sample, atomization_energy, density_error, fit,
+                          init_state, load_checkpoint, loss_and_gradient, make_optimizer,
+                          total_energy)
 from dftjax.xc import Functional
 
 FD_RTOL = 1e-6
@@ -138,6 +141,35 @@ def test_energy_loss_gradient_open_shell(oh):
 def test_density_loss_gradient_open_shell(oh):
     loss = Loss([density_error([(oh, hf_density_on_grid(oh, "6-31g"))])])
     check_gradient_by_fd({"oh": oh}, loss, LDA2.params, seed=1)
+
+
+def test_axially_averaged_density_loss_gradient(oh):
+    # OH is linear: with a density-matrix reference the loss compares both densities
+    # averaged about the axis, and its cotangent reaches the sample by its density matrix
+    reference = dftjax.scf(OH, basis="6-31g", unrestricted=True, conv_tol=1e-10)
+    loss = Loss([density_error([(oh, DensityReference(reference.density_matrix, "6-31g"))])])
+    check_gradient_by_fd({"oh": oh}, loss, LDA2.params, seed=3)
+
+
+def test_axial_average_makes_the_loss_blind_to_the_reference_orientation(oh):
+    # the same reference turned about the axis: a Pi state's orbitals may point any way
+    reference = np.asarray(dftjax.scf(OH, basis="6-31g", unrestricted=True,
+                                      conv_tol=1e-10).density_matrix)
+    basis = build_basis(OH, "6-31g")
+    coordinates = np.asarray(OH.coordinates)
+    turn = ao_rotation(basis, coordinates, rotation_matrix(linear_axis(coordinates)[1], 0.9))
+    turned = turn @ reference @ turn.T
+    outputs = {"oh": oh.outputs(LDA2.params, oh.solve(LDA2.params))}
+
+    def value(matrix, axial):
+        term = density_error([(oh, DensityReference(matrix, "6-31g"))], axial_average=axial)
+        return float(Loss([term]).evaluate(outputs)[0])
+
+    averaged = value(reference, None)
+    assert value(turned, None) == pytest.approx(averaged, rel=1e-10, abs=0)
+    assert abs(value(turned, False) - value(reference, False)) > 1e-3 * value(reference, False)
+    with pytest.raises(ValueError, match="axial average needs"):
+        density_error([(oh, hf_density_on_grid(oh, "6-31g"))], axial_average=True)
 
 
 @pytest.mark.parametrize("molecule, functional", [(LIH, MLP), (OH, LDA2)],

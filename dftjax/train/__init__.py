@@ -11,13 +11,13 @@
 """
 
 from .fit import StepReport, distribute, fit, loss_and_gradient, train_step
-from .losses import (Item, Loss, Term, atomization_energy, density_error, total_energy,
-                     user_term)
+from .losses import (DensityReference, Item, Loss, Term, atomization_energy, density_error,
+                     total_energy, user_term)
 from .sample import BackwardReport, Outputs, Sample, Solution
 from .state import (TrainState, init_state, load_checkpoint, make_optimizer, match_params,
                     save_checkpoint)
 
-__all__ = ["BackwardReport", "Item", "Loss", "Outputs", "Sample", "Solution", "StepReport",
+__all__ = ["BackwardReport", "DensityReference", "Item", "Loss", "Outputs", "Sample", "Solution", "StepReport",
            "Term", "TrainState", "atomization_energy", "density_error", "distribute", "fit",
            "init_state", "load_checkpoint", "loss_and_gradient", "make_optimizer",
            "match_params", "save_checkpoint", "total_energy", "train_step", "user_term"]

@@ -42,6 +42,10 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
                                        # or a dftjax-reference-1 file (coupled cluster,
                                        # dftjax.correlated.reference_data): a path or
                                        # "packaged:h2o" / "packaged:cc-pvtz/h2o"
+    axial_average = true               # optional: both densities averaged about a linear
+                                       # molecule's axis (default: for linear molecules
+                                       # with a density-matrix reference; see
+                                       # dftjax.train.losses.density_error)
     [loss.weights]
     total_energy = 1.0
 
@@ -77,7 +81,7 @@ from ..params_io import load_pytree
 from ..xc import Functional, get_functional
 from ..xc.neural import FORMS, init_params, widen_params
 from .fit import StepReport
-from .losses import Loss, atomization_energy, density_error, total_energy
+from .losses import DensityReference, Loss, atomization_energy, density_error, total_energy
 from .sample import Sample
 from .state import init_state, load_checkpoint, make_optimizer, match_params
 
@@ -250,8 +254,7 @@ def _reference_density(entry, sample, base):
                               f"geometry than sample {sample.name!r}'s (give the sample "
                               f"reference = {str(entry['reference'])!r})")
         basis = entry.get("basis", data["basis"])
-        return sample.density_on_grid(data["density_matrix"],
-                                      basis=None if _same_basis(basis, sample) else basis)
+        return DensityReference(data["density_matrix"], None if _same_basis(basis, sample) else basis)
     tree, metadata = load_pytree(path)
     if "rho" in tree:
         return np.asarray(tree["rho"])
@@ -259,8 +262,7 @@ def _reference_density(entry, sample, base):
         raise ConfigError(f"density reference {entry['reference']!r} holds neither "
                           "'density_matrix' nor 'rho'")
     basis = entry.get("basis", metadata.get("basis"))
-    return sample.density_on_grid(tree["density_matrix"],
-                                  basis=None if _same_basis(basis, sample) else basis)
+    return DensityReference(tree["density_matrix"], None if _same_basis(basis, sample) else basis)
 
 
 def _same_basis(basis, sample):
@@ -320,13 +322,20 @@ def load_loss(table, samples, base):
             [(sample_named(e["molecule"], "[[loss.atomization_energy]]"),
               {sample_named(a, "[[loss.atomization_energy]] atoms"): n for a, n in e["atoms"].items()},
               _atomization_target(e)) for e in found], weights.get("atomization_energy", 1.0)))
-    found = entries("density", ("sample", "reference"), ("basis",))
+    found = entries("density", ("sample", "reference"), ("basis", "axial_average"))
     if found:
-        pairs = []
+        items = []
         for e in found:
             sample = samples[sample_named(e["sample"], "[[loss.density]]")]
-            pairs.append((sample, _reference_density(e, sample, base)))
-        terms.append(density_error(pairs, weights.get("density", 1.0)))
+            axial = e.get("axial_average")
+            if axial is not None and not isinstance(axial, bool):
+                raise ConfigError(f"[[loss.density]] for {e['sample']!r}: axial_average must be "
+                                  f"true or false, not {axial!r}")
+            items.append((sample, _reference_density(e, sample, base), axial))
+        try:
+            terms.append(density_error(items, weights.get("density", 1.0)))
+        except ValueError as error:
+            raise ConfigError(f"[[loss.density]]: {error}") from None
     if not terms:
         raise ConfigError("[loss] has no terms: give [[loss.total_energy]], "
                           "[[loss.atomization_energy]] or [[loss.density]]")

@@ -11,7 +11,8 @@ Ready-made terms (energies in Hartree, densities in electrons / Bohr^3):
 * :func:`total_energy`: (E - E_ref)^2 per molecule, Ha^2;
 * :func:`atomization_energy`: (sum_atoms n_A E_A - E_mol - AE_ref)^2, each atom its own
   sample, Ha^2;
-* :func:`density_error`: int (n - n_ref)^2 dr on the sample's grid, electrons^2 / Bohr^3;
+* :func:`density_error`: int (n - n_ref)^2 dr on the sample's grid, electrons^2 / Bohr^3
+  (for linear molecules, by default, of both densities averaged about the axis);
 * :func:`user_term`: any scalar function of some samples' outputs.
 """
 
@@ -21,6 +22,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ..basis.basis_set import build_basis
+from ..basis.rotation import axial_average as axial_average_of
+from ..basis.rotation import axial_rotations, linear_axis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,19 +73,69 @@ def atomization_energy(entries, weight=1.0, name="atomization_energy") -> Term:
     return Term(name, tuple(items), float(weight))
 
 
-def density_error(references, weight=1.0, name="density") -> Term:
-    """int (n - n_ref)^2 dr on each sample's grid. ``references``: (Sample, n_ref (npts,))
-    pairs, n_ref from :meth:`Sample.density_on_grid` or given on the grid's points."""
+@dataclasses.dataclass(frozen=True)
+class DensityReference:
+    """A reference density as an AO density matrix: (nao, nao) total or (2, nao, nao)
+    spin, in ``basis`` (a name, AO order as PySCF's) at the sample's geometry, or in the
+    sample's own basis when ``basis`` is None. Unlike grid values, a density matrix can be
+    averaged about a linear molecule's axis (see :func:`density_error`)."""
+
+    density_matrix: np.ndarray
+    basis: object = None
+
+
+def _axial(sample, reference, axial_average):
+    """Whether a density item averages about the axis, checked against what it can do."""
+    matrix = isinstance(reference, DensityReference)
+    if (axial_average is not None and not axial_average) or (axial_average is None and not matrix):
+        return False
+    linear = linear_axis(sample.molecule.coordinates) is not None
+    if axial_average is None:
+        return linear and matrix
+    if axial_average and not (linear and matrix):
+        raise ValueError(f"sample {sample.name!r}: an axial average needs a linear molecule "
+                         "and its reference as a DensityReference (a density matrix), not "
+                         + ("grid values" if linear else "a nonlinear molecule"))
+    return bool(axial_average)
+
+
+def density_error(references, weight=1.0, name="density", axial_average=None) -> Term:
+    """int (n - n_ref)^2 dr on each sample's grid. ``references``: (Sample, reference)
+    pairs, the reference n_ref (npts,) on the grid's points (e.g. from
+    :meth:`Sample.density_on_grid`) or a :class:`DensityReference`; or (Sample, reference,
+    axial_average) triples, which override ``axial_average`` for their item.
+
+    ``axial_average``: compare both densities averaged over rotations about a linear
+    molecule's axis (:mod:`dftjax.basis.rotation`), so that a Pi state's orbitals may point
+    any way about the axis in the reference and in the SCF alike: the orientation the two
+    happened to take is not something a functional can fit. None (default): for linear
+    molecules whose reference is a density matrix; True: required (an error otherwise);
+    False: never.
+    """
     items = []
-    for sample, reference in references:
+    for sample, reference, *own in references:
+        axial = _axial(sample, reference, own[0] if own else axial_average)
+        if isinstance(reference, DensityReference):
+            matrix = np.asarray(reference.density_matrix, np.float64)
+            if axial:
+                basis = sample.basis if reference.basis is None else build_basis(
+                    sample.molecule, reference.basis)
+                matrix = axial_average_of(axial_rotations(basis, sample.molecule.coordinates), matrix)
+            reference = sample.density_on_grid(matrix, basis=reference.basis)
         reference = np.asarray(reference, np.float64)
         if reference.shape != (sample.grid.npts,):
             raise ValueError(f"sample {sample.name!r}: reference density of shape "
                              f"{reference.shape} for a grid of {sample.grid.npts} points")
         weights = np.asarray(sample.grid.weights)
+        if axial:
+            rotations = axial_rotations(sample.basis, sample.molecule.coordinates)
 
-        def fn(out, weights=weights, reference=reference):
-            return jnp.sum(weights * (out.rho - reference) ** 2)
+            def fn(out, weights=weights, reference=reference, sample=sample, rotations=rotations):
+                rho = sample.grid_density(axial_average_of(rotations, out.density_matrix))
+                return jnp.sum(weights * (rho - reference) ** 2)
+        else:
+            def fn(out, weights=weights, reference=reference):
+                return jnp.sum(weights * (out.rho - reference) ** 2)
 
         items.append(Item((sample.name,), fn, sample.name))
     return Term(name, tuple(items), float(weight))

@@ -338,6 +338,21 @@ class Sample:
             config = dataclasses.replace(config, cg_maxiter=CG_RETRY_FACTOR * config.cg_maxiter)
         return grad, report
 
+    def grid_density(self, density_matrix):
+        """Total density (npts,) on this sample's grid of a density matrix in its basis,
+        (nao, nao) total or (2, nao, nao) spin: :meth:`density_on_grid` as a JAX function,
+        differentiable in the density matrix (for losses). The result is on JAX's default
+        device, as the outputs losses see are on the host."""
+        density_matrix = jnp.asarray(density_matrix, jnp.float64)
+        if density_matrix.ndim == 2:
+            density_matrix = 0.5 * jnp.stack([density_matrix, density_matrix])
+        pad = self.size - density_matrix.shape[-1]
+        density_matrix = jnp.pad(density_matrix, [(0, 0), (0, pad), (0, pad)])
+        if self.device is not None:
+            density_matrix = jax.device_put(density_matrix, self.device)
+        rho = grid_density(self.model.params["xc_grid"], density_matrix)[:self.grid.npts]
+        return rho if self.device is None else jax.device_put(rho, jax.devices()[0])
+
     def density_on_grid(self, density_matrix, basis=None):
         """Total density (npts,) on this sample's grid of an AO density matrix, (nao, nao)
         total or (2, nao, nao) spin, in this sample's basis (or on its padded ``size``
