@@ -14,7 +14,7 @@ from dftjax.correlated.reference_data import packaged_reference, read_reference
 from dftjax.params_io import save_pytree
 from dftjax.train import Sample
 from dftjax.train.config import (ConfigError, _atomization_target, _molecule, _reference_density,
-                                 load_functional, load_run, load_samples)
+                                 load_functional, load_loss, load_run, load_samples)
 from dftjax.xc import get_functional
 from dftjax.xc.neural import init_params
 
@@ -87,6 +87,22 @@ def test_reference_errors_name_the_problem(tmp_path):
                                   Path(".")), "lda", "sto-3g", grid_level=1)
     with pytest.raises(ConfigError, match="another geometry"):
         _reference_density({"reference": "packaged:h"}, moved, Path("."))
+
+
+def test_axial_average_key():
+    # the H atom is no linear molecule: asking for an axial average is an error, as is a
+    # value that is not a boolean; absent, the atom's density is compared as it is
+    samples = {"h": Sample("h", _molecule({"name": "h", "reference": "packaged:h"}, Path(".")),
+                           "lda", "sto-3g", grid_level=1)}
+    entry = {"sample": "h", "reference": "packaged:cc-pvtz/h"}
+    with pytest.raises(ConfigError, match="axial average needs a linear molecule"):
+        load_loss({"density": [dict(entry, axial_average=True)]}, samples, Path("."))
+    with pytest.raises(ConfigError, match="must be true or false"):
+        load_loss({"density": [dict(entry, axial_average="yes")]}, samples, Path("."))
+    (item,) = load_loss({"density": [entry]}, samples, Path(".")).terms[0].items
+    outputs = samples["h"].outputs(samples["h"].functional.params,
+                                   samples["h"].solve(samples["h"].functional.params))
+    assert float(item.fn(outputs)) > 0
 
 
 def test_atomization_target_from_g2():
