@@ -180,7 +180,9 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
     n_occupied = max(molecule.nalpha, molecule.nbeta)
     if functional.name == "hf":
         if ints.eri is not None:
-            return hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs)
+            # the SCF runs the padded model (on_the_ladder), which builds its own K matrix
+            return hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs,
+                                      exchange_matrix_too=False)
         return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     options = {} if ao_memory is None else {"ao_memory": ao_memory}
     ao = xc_grid(basis, grid, np.asarray(molecule.coordinates, np.float64),

@@ -77,7 +77,18 @@ def test_pair_and_exchange_matrices_give_the_same_j_and_k():
                                             exchange_matrix(pairs, nao))
     np.testing.assert_allclose(j_pairs, j_full, atol=1e-12, rtol=0)
     np.testing.assert_allclose(k_pairs, k_full, atol=1e-12, rtol=0)
-    # and the model built with them
-    fock, energy = hf_fock_and_energy(ints["h_core"], ints["eri"], eri_pairs=pairs)(density)
-    np.testing.assert_allclose(fock, hf_fock(density, ints), atol=1e-12, rtol=0)
-    assert abs(float(energy - hf_energy(density, ints))) < 1e-12
+    # the traced gather (inside jit) is the stored program's, element for element
+    traced = jax.jit(exchange_matrix, static_argnums=1)(pairs, nao)
+    assert np.array_equal(np.asarray(traced), np.asarray(exchange_matrix(pairs, nao)))
+    # J alone
+    j_only, no_k = coulomb_and_exchange(None, density, pairs, exchange=False)
+    assert no_k is None
+    np.testing.assert_allclose(j_only, j_full, atol=1e-12, rtol=0)
+    # and the model built with them, with K from the exchange matrix or the full tensor
+    for too in (True, False):
+        model = hf_fock_and_energy(ints["h_core"], ints["eri"], eri_pairs=pairs,
+                                   exchange_matrix_too=too)
+        assert ("eri_exchange" in model.params) == too
+        fock, energy = model(density)
+        np.testing.assert_allclose(fock, hf_fock(density, ints), atol=1e-12, rtol=0)
+        assert abs(float(energy - hf_energy(density, ints))) < 1e-12

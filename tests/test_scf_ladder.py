@@ -54,10 +54,11 @@ def _solve(molecule, model, ints, guess, **options):
 
 @pytest.mark.parametrize("molecule, basis, xc, density_fit", [
     (WATER, "sto-3g", "b3lyp", False),    # RKS, hybrid GGA
+    (WATER, "sto-3g", "pbe", False),      # RKS, semi-local: no exchange matrix
     (NH2, "sto-3g", "b3lyp", False),      # UKS, hybrid
     (WATER, "sto-3g", "hf", True),        # DF-RHF
     (WATER, "sto-3g", "b3lyp", True),     # DF-RKS
-], ids=["rks-b3lyp", "uks-b3lyp", "df-rhf", "df-rks-b3lyp"])
+], ids=["rks-b3lyp", "rks-pbe", "uks-b3lyp", "df-rhf", "df-rks-b3lyp"])
 def test_padding_the_basis_changes_nothing(molecule, basis, xc, density_fit):
     model, ints, guess = _model(molecule, basis, xc, density_fit)
     assert model.pad is not None
@@ -72,6 +73,19 @@ def test_padding_the_basis_changes_nothing(molecule, basis, xc, density_fit):
     # first order in the converged density's error (|g| < sqrt(conv_tol) ~ 3e-6)
     np.testing.assert_allclose(padded.mo_energy, plain.mo_energy, atol=1e-8)
     np.testing.assert_allclose(padded.density_matrix, plain.density_matrix, atol=1e-7)
+
+
+@pytest.mark.parametrize("xc, exchange", [("hf", True), ("b3lyp", True), ("pbe", False),
+                                          ("cam-b3lyp", True)])
+def test_padded_model_builds_the_exchange_matrix_only_when_k_is_used(xc, exchange):
+    # K's matrix holds nao^2 npair doubles (836 MB for benzene/def2-SVP): a semi-local
+    # functional never reads it; a range-separated one needs the long-range one in any case
+    model, ints, _ = _model(WATER, "sto-3g", xc, False)
+    assert "eri_exchange" not in model.params  # the unpadded model of dftjax.scf: never
+    padded = model.pad(model, padded_size(ints.overlap.shape[-1]))
+    assert ("eri_exchange" in padded.params) == exchange
+    if xc == "cam-b3lyp":
+        assert "eri_long_range_exchange" in padded.params
 
 
 @pytest.mark.parametrize("density_fit", [False, True])

@@ -31,6 +31,7 @@ import numpy as np
 
 from dftjax.grid.screening import bucket
 from dftjax.tracing import traced
+from dftjax.stored_programs import StoredKernel
 
 
 def coulomb(eri, density):
@@ -128,8 +129,10 @@ jax.tree_util.register_dataclass(
     meta_fields=["energy_fn", "fock_fn", "fock_and_energy_fn", "pad", "fock_energy_and_xc_fn"])
 
 
-def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None):
-    """J[D_a + D_b] (nao, nao) and K[D_s] (2, nao, nao) from (ij|kl) (nao,)*4.
+def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None, exchange=True):
+    """J[D_a + D_b] (nao, nao) and K[D_s] (2, nao, nao) from (ij|kl) (nao,)*4; K is None
+    with ``exchange=False`` (then neither ``eri`` nor ``eri_exchange`` need be given when
+    ``eri_pairs`` is).
 
     By default J is one matrix-vector product with eri viewed as (nao^2, nao^2). For
     K_il = sum_jk (ij|kl) D_jk the contracted indices j, k are adjacent in memory, so with
@@ -148,6 +151,8 @@ def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None):
         coulomb_total = coulomb_from_pair_matrix(eri_pairs, density.sum(axis=0))
     else:
         coulomb_total = (eri.reshape(nao * nao, nao * nao) @ flat.sum(axis=0)).reshape(nao, nao)
+    if not exchange:
+        return coulomb_total, None
     if eri_exchange is not None:
         return coulomb_total, exchange_from_exchange_matrix(eri_exchange, density)
     rows = jnp.broadcast_to(flat[None], (nao, 2, nao * nao))
@@ -183,15 +188,23 @@ def exchange_matrix(eri_pairs, nao):
 
     K_il = sum_jk (ij|kl) D_jk is then one product with D flattened; for symmetric D,
     K is symmetric, so the rows i >= l suffice. Half the size of the full tensor.
-    A concrete M is gathered on the host (a copy: nothing to compile for each new nao);
-    a traced one with jnp.
+    A concrete M is gathered by a program stored per nao (:data:`_stored_exchange_gather`;
+    SCFs pad nao onto a ladder, so there are few): XLA's gather is ~3x faster than
+    NumPy's fancy indexing (benzene/def2-SVP padded to 120 AOs: 1.8 -> 0.6 s, 2 cores).
     """
+    if traced(eri_pairs):
+        return _exchange_gather(eri_pairs, nao)
+    return _stored_exchange_gather(as_device(eri_pairs), nao)
+
+
+def _exchange_gather(eri_pairs, nao):
     i, l, index = _pair_index(nao)
     rows = index[i][:, :, None]       # (npair, nao_j, 1): P(i, j)
     cols = index[:, l].T[:, None, :]  # (npair, 1, nao_k): P(k, l)
-    if traced(eri_pairs):
-        return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
-    return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(i), nao * nao))
+    return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
+
+
+_stored_exchange_gather = StoredKernel(_exchange_gather, static_argnums=(1,))
 
 
 def as_device(array):
@@ -279,20 +292,23 @@ def _hf_fock_jk(density, params):
     return _hf_fock_and_energy(density, params)[0]
 
 
-def hf_fock_and_energy(h_core, eri, eri_pairs=None):
+def hf_fock_and_energy(h_core, eri, eri_pairs=None, exchange_matrix_too=True):
     """Hartree-Fock energy model with the hand-written Fock matrix.
 
     E = 1/2 sum_sigma tr[(h + F_sigma) D_sigma], F_sigma = h + J[D] - K[D_sigma].
     ``eri_pairs``: optionally the same integrals as the pair matrix (npair, npair); the
-    model then takes J from it and K from :func:`exchange_matrix` (built here, once, from
-    it: 0.3 s and nao^2 npair doubles for pyrrole/def2-SVP), which makes each Fock build
-    about 2.5 times faster (:func:`coulomb_and_exchange`). Densities must then be
-    symmetric, as SCF densities are.
+    model then takes J from it and, with ``exchange_matrix_too``, K from
+    :func:`exchange_matrix` (built here, once, from it: 0.3 s and nao^2 npair doubles for
+    pyrrole/def2-SVP), which makes each Fock build about 2.5 times faster
+    (:func:`coulomb_and_exchange`). Densities must then be symmetric, as SCF densities
+    are. A model that will only run padded (``dftjax.scf``: :func:`on_the_ladder` builds
+    the padded model's own) skips it with ``exchange_matrix_too=False``.
     """
     params = {"h_core": as_device(h_core), "eri": as_device(eri)}
     if eri_pairs is not None:
         params["eri_pairs"] = as_device(eri_pairs)
-        params["eri_exchange"] = exchange_matrix(params["eri_pairs"], params["h_core"].shape[-1])
+        if exchange_matrix_too:
+            params["eri_exchange"] = exchange_matrix(params["eri_pairs"], params["h_core"].shape[-1])
         return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy,
                            pad=_pad_hf_model)
     return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
@@ -309,14 +325,19 @@ def pad_matrix(matrix, size, diagonal=0.0):
     return padded
 
 
-def padded_pair_params(eri_pairs, size, name="eri"):
+def padded_pair_params(eri_pairs, size, name="eri", exchange=True):
     """ERIs as a pair matrix (npair, npair) on ``size`` basis functions, with the extra
     AOs' integrals zero: ``{name: None, name_pairs, name_exchange}`` for
-    :func:`coulomb_and_exchange`. Canonical pairs P(k, l) = k (k + 1) / 2 + l of the real
-    AOs keep their numbers, the new ones follow, so the pair matrix pads with zero rows and
-    columns. Host work, no compilation but the (bucketed) :func:`exchange_matrix`."""
+    :func:`coulomb_and_exchange` (``name_exchange`` only with ``exchange``: a model that
+    never needs K, e.g. a semi-local functional's, skips its nao^2 npair doubles).
+    Canonical pairs P(k, l) = k (k + 1) / 2 + l of the real AOs keep their numbers, the new
+    ones follow, so the pair matrix pads with zero rows and columns. Host work, no
+    compilation but the (bucketed) :func:`exchange_matrix`."""
     pairs = jax.device_put(pad_matrix(eri_pairs, size * (size + 1) // 2))
-    return {name: None, f"{name}_pairs": pairs, f"{name}_exchange": exchange_matrix(pairs, size)}
+    params = {name: None, f"{name}_pairs": pairs}
+    if exchange:
+        params[f"{name}_exchange"] = exchange_matrix(pairs, size)
+    return params
 
 
 def pair_matrix(eri):

@@ -32,15 +32,17 @@ from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel,
                      padded_pair_params, padded_size, pair_matrix)
 
 
-def _coulomb_and_exchange(params, name, density):
-    """J and K from the ERIs ``name``: the full tensor, or (a padded model) the pair
-    matrix ``name_pairs`` and ``name_exchange`` (:func:`~dftjax.scf.energy.padded_pair_params`)."""
+def _coulomb_and_exchange(params, name, density, exchange=True):
+    """J and K (None without ``exchange``) from the ERIs ``name``: the full tensor, or (a
+    padded model) the pair matrix ``name_pairs`` and ``name_exchange``
+    (:func:`~dftjax.scf.energy.padded_pair_params`)."""
     return coulomb_and_exchange(params[name], density, params.get(f"{name}_pairs"),
-                                params.get(f"{name}_exchange"))
+                                params.get(f"{name}_exchange"), exchange=exchange)
 
 
 def _ks_fock_and_energy(density, params, functional, part="both", restricted=False):
-    coulomb_total, exchange_spin = _coulomb_and_exchange(params, "eri", density)
+    coulomb_total, exchange_spin = _coulomb_and_exchange(params, "eri", density,
+                                                         exchange=functional.hf_full != 0.0)
     fock = params["h_core"] + coulomb_total
     if functional.hf_full != 0.0:
         fock = fock - functional.hf_full * exchange_spin
@@ -131,14 +133,17 @@ def _pad_ks_model(model, size):
     """The Kohn-Sham model on ``size`` basis functions (see ``EnergyModel.pad``): h_core
     and the ERIs as :func:`~dftjax.scf.energy._pad_hf_model` pads them (J and K from
     the padded pair matrices: the model's own, or gathered from the full tensors on the
-    host), the XC grid by
+    host; no exchange matrix for a functional without exact exchange), the XC grid by
     :func:`~dftjax.xc.blocked.padded_xc_grid` (the extra AOs vanish on it)."""
     params = model.params
     padded = {"h_core": jax.device_put(pad_matrix(params["h_core"], size, PADDING_ENERGY)),
               "xc_grid": padded_xc_grid(params["xc_grid"], size), "xc": params["xc"]}
+    functional = model.fock_fn.functional
     for name in ("eri", "eri_long_range"):
         if name in params:
             pairs = params.get(f"{name}_pairs")
             pairs = pair_matrix(params[name]) if pairs is None else pairs
-            padded.update(padded_pair_params(pairs, size, name))
+            # K of the full-range ERIs only for a functional with exact exchange
+            padded.update(padded_pair_params(pairs, size, name, exchange=(
+                name == "eri_long_range" or functional.hf_full != 0.0)))
     return dataclasses.replace(model, params=padded)
