@@ -181,3 +181,34 @@ def test_second_derivative_in_the_density(dimer):
     assert np.all(np.isfinite(np.asarray(ours)))
     np.testing.assert_allclose(np.asarray(ours), np.asarray(expected), rtol=0,
                                atol=1e-9 * float(jnp.abs(expected).max()))
+
+
+def test_one_piece_and_chunks_agree_to_every_order(dimer, monkeypatch):
+    """The functional over all 20,248 points in one piece (its derivatives in chunks, by a
+    custom jvp) against every order in chunks: energy, potential, their derivatives in
+    the parameters and the jvp of the potential (the CPKS Hessian's), to rounding."""
+    from dftjax.xc import blocked
+    molecule, basis, grid, _, density = dimer
+    functional = get_functional("pbe")
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1)
+    assert xcg.npts > blocked.FUNCTIONAL_CHUNK
+    direction = jnp.asarray(np.random.default_rng(6).standard_normal(density.shape))
+    direction = direction + jnp.swapaxes(direction, 1, 2)
+
+    def everything(params):
+        energy, potential = xc_energy_and_potential(functional, params, xcg, density)
+        fock = lambda d: xc_energy_and_potential(functional, params, xcg, d)[1]
+        response = jax.jvp(fock, (density,), (direction,))[1]
+        energy_only = lambda p: xc_energy_blocked(functional, p, xcg, density)
+        by_params = jax.grad(lambda p: jnp.vdot(direction, xc_energy_and_potential(
+            functional, p, xcg, density)[1]))(params)
+        return energy, energy_only(params), potential, response, jax.grad(energy_only)(params), by_params
+
+    results = {}
+    for memory in (blocked.FUNCTIONAL_MEMORY, 0):  # one piece; then chunks throughout
+        monkeypatch.setattr(blocked, "FUNCTIONAL_MEMORY", memory)
+        assert (blocked._one_chunk_limit(functional) >= xcg.npts) == (memory > 0)
+        results[memory] = jax.tree_util.tree_leaves(jax.jit(everything)(functional.params))
+    for one, split in zip(*results.values()):
+        np.testing.assert_allclose(np.asarray(one), np.asarray(split), rtol=1e-12,
+                                   atol=1e-13 * max(1.0, float(np.abs(split).max())))

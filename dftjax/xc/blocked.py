@@ -6,7 +6,7 @@ The grid's points are cut into blocks, each with the AOs that do not vanish on i
 1. **features** block by block (``lax.map``): the block's AO values phi (ncomp, B, n), its
    density-matrix block D[idx, idx] (n, n), and rho_s, grad rho_s, tau_s on its points
    (:func:`dftjax.xc.features.block_density`), scattered back to the grid's point order;
-2. **functional** on all points, in chunks of fixed size: e_xc and, by one reverse-mode
+2. **functional** on all points, in one piece or in equal chunks: e_xc and, by one reverse-mode
    pass through it, v_rho = w de/drho, v_sigma, v_tau (the functional is point-wise);
 3. **potential** block by block: V_s += phi^T (1/2 v_rho phi + g_s . grad phi) + (its
    transpose) + 1/2 v_tau grad phi^T grad phi, with g_a = 2 v_sigma_aa grad rho_a +
@@ -42,9 +42,10 @@ reverse mode keeps only their inputs, not their AO values and intermediates.
 """
 
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 
@@ -58,7 +59,17 @@ from .functional import Features
 from .nra import NeighbourList, NRAKernel, neighbour_list, nra_descriptor_and_pullback, nra_kernel
 
 FUNCTIONAL_CHUNK = 8192
-"""Points per chunk of the functional's evaluation (bounds its autodiff intermediates)."""
+"""Points per chunk of the functional's evaluation when the grid is split (bounds its
+autodiff intermediates)."""
+
+FUNCTIONAL_MEMORY = 4 * 1024**3
+"""Bytes of the functional's intermediates, as :func:`functional_bytes_per_point`
+over-estimates them (XLA's memory analysis of the compiled program finds 12-19x less:
+0.8 kB a point for B3LYP, 5.7 kB for NN-meta-GGA), up to which all points are evaluated
+as one chunk: ~330,000 points for B3LYP, ~61,000 for the NN functionals. XLA:CPU spreads an
+operation over its threads only outside loops, so one chunk runs on every core while the
+chunks of a ``lax.map`` run on one (PBE energy and derivatives on water/def2-SVP's 33,698
+points, 2 cores: 12.5 ms in 5 chunks, 8.4 ms in one); fewer loop steps help GPUs too."""
 
 
 @partial(jax.tree_util.register_dataclass,
@@ -279,13 +290,59 @@ def _features(rho, grad, tau):
     return Features(rho=rho, sigma=sigma, tau=tau)
 
 
-def _chunked(function, arrays, npts):
-    """``function`` over the last axis of ``arrays`` in the fewest chunks of at most
-    FUNCTIONAL_CHUNK points, all of one size (a multiple of 64 points, the last padded):
-    equal chunks pad little (33698 points: 222, not the 7262 of fixed 8192-point chunks)."""
+@lru_cache(maxsize=256)
+def functional_bytes_per_point(functional, needs=None) -> float:
+    """Bytes per grid point of every intermediate of the functional's energy and its
+    reverse-mode derivative, summed over its jaxpr (XLA fuses most of them away, so this
+    bounds the memory from above): ~13 kB for B3LYP, ~70 kB for the NN functionals.
+    Traced once per functional, on 64 points."""
+    n = 64
+    needs = functional.needs if needs is None else needs
+    shape = lambda rows: jax.ShapeDtypeStruct((rows, n) if rows else (n,), jnp.float64)
+    features = Features(rho=shape(2), sigma=shape(3) if "sigma" in needs else None,
+                        tau=shape(2) if "tau" in needs else None,
+                        nra=shape(0) if "nra" in needs else None)
+    params = jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), functional.params)
+
+    def value_and_cotangents(params, features):
+        e, pullback = jax.vjp(lambda f: functional.energy_density(params, f), features)
+        return pullback(e)
+
+    def size(jaxpr):
+        total = 0
+        for equation in jaxpr.eqns:
+            total += sum(int(np.prod(v.aval.shape)) * v.aval.dtype.itemsize
+                         for v in equation.outvars if hasattr(v.aval, "shape"))
+            total += sum(size(sub) for sub in jax.extend.core.jaxprs_in_params(equation.params))
+        return total
+
+    return size(jax.make_jaxpr(value_and_cotangents)(params, features).jaxpr) / n
+
+
+def _one_chunk_limit(functional):
+    """The most points the functional evaluates in one chunk (see FUNCTIONAL_MEMORY); at
+    least FUNCTIONAL_CHUNK."""
+    try:
+        per_point = functional_bytes_per_point(functional)
+    except Exception:  # a functional that cannot be traced on abstract values: split
+        return FUNCTIONAL_CHUNK
+    return max(FUNCTIONAL_CHUNK, int(FUNCTIONAL_MEMORY // max(per_point, 1.0)))
+
+
+def _chunked(function, params, arrays, npts, one_chunk=FUNCTIONAL_CHUNK):
+    """``function(params, *arrays)``, point-wise over the last axis of ``arrays``.
+
+    Up to ``one_chunk`` points in one piece (see FUNCTIONAL_MEMORY), but its derivatives
+    (jvp, and so vjp, to any order) chunk by chunk: a derivative's intermediates are many
+    and, over one large piece, spill out of the caches (the implicit backward pass of a
+    training step on water/def2-SVP: 1.0 -> 1.5 s with one piece). Chunks: the fewest of
+    at most FUNCTIONAL_CHUNK points, all of one size (a multiple of 64 points, the last
+    padded), so they pad little (33698 points: 222, not the 7262 of fixed 8192-point
+    chunks)."""
+    if npts <= FUNCTIONAL_CHUNK:
+        return function(params, *arrays)
     nchunk = -(-npts // FUNCTIONAL_CHUNK)
-    if nchunk == 1:
-        return function(*arrays)
     chunk = -(-npts // (64 * nchunk)) * 64
     pad = nchunk * chunk - npts
 
@@ -296,21 +353,39 @@ def _chunked(function, arrays, npts):
     def join(x):
         return jnp.moveaxis(x, 0, -2).reshape(x.shape[1:-1] + (nchunk * chunk,))[..., :npts]
 
-    out = jax.lax.map(jax.checkpoint(lambda xs: function(*xs)), jax.tree_util.tree_map(split, arrays))
-    return jax.tree_util.tree_map(join, out)
+    def in_chunks(params, *arrays):
+        out = jax.lax.map(jax.checkpoint(lambda xs: function(params, *xs)),
+                          jax.tree_util.tree_map(split, arrays))
+        return jax.tree_util.tree_map(join, out)
+
+    if npts > one_chunk:
+        return in_chunks(params, *arrays)
+
+    @jax.custom_jvp
+    def whole(params, *arrays):
+        return function(params, *arrays)
+
+    @whole.defjvp
+    def whole_jvp(primals, tangents):
+        return jax.jvp(in_chunks, primals, tangents)
+
+    return whole(params, *arrays)
 
 
 def _energy_density(functional, params, features):
-    return _chunked(lambda f: functional.energy_density(params, f), (features,), features.rho.shape[-1])
+    return _chunked(functional.energy_density, params, (features,), features.rho.shape[-1],
+                    _one_chunk_limit(functional))
+
+
+def _value_and_cotangents(functional, params, features, weights):
+    e, pullback = jax.vjp(lambda f: functional.energy_density(params, f), features)
+    return weights * e, pullback(weights)[0]
 
 
 def _energy_and_derivatives(functional, params, features, weights):
     """w e_xc (npts,) and the features' cotangents w de/dfeature, chunk by chunk."""
-    def chunk(f, w):
-        e, pullback = jax.vjp(lambda f: functional.energy_density(params, f), f)
-        return w * e, pullback(w)[0]
-
-    return _chunked(chunk, (features, weights), weights.shape[0])
+    return _chunked(partial(_value_and_cotangents, functional), params, (features, weights),
+                    weights.shape[0], _one_chunk_limit(functional))
 
 
 def xc_energy_blocked(functional, params, xcg, density):
