@@ -77,9 +77,18 @@ def test_pair_and_exchange_matrices_give_the_same_j_and_k():
                                             exchange_matrix(pairs, nao))
     np.testing.assert_allclose(j_pairs, j_full, atol=1e-12, rtol=0)
     np.testing.assert_allclose(k_pairs, k_full, atol=1e-12, rtol=0)
-    # the traced gather (inside jit) is the stored program's, element for element
+    # the traced gather (inside jit), the host's and the stored program's, element for element
+    from dftjax.scf import energy
     traced = jax.jit(exchange_matrix, static_argnums=1)(pairs, nao)
-    assert np.array_equal(np.asarray(traced), np.asarray(exchange_matrix(pairs, nao)))
+    host = exchange_matrix(pairs, nao)
+    assert nao <= energy.HOST_GATHER_NAO
+    energy.HOST_GATHER_NAO, kept = 0, energy.HOST_GATHER_NAO
+    try:
+        stored = exchange_matrix(pairs, nao)
+    finally:
+        energy.HOST_GATHER_NAO = kept
+    assert np.array_equal(np.asarray(traced), np.asarray(host))
+    assert np.array_equal(np.asarray(stored), np.asarray(host))
     # J alone
     j_only, no_k = coulomb_and_exchange(None, density, pairs, exchange=False)
     assert no_k is None

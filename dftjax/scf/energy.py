@@ -188,13 +188,24 @@ def exchange_matrix(eri_pairs, nao):
 
     K_il = sum_jk (ij|kl) D_jk is then one product with D flattened; for symmetric D,
     K is symmetric, so the rows i >= l suffice. Half the size of the full tensor.
-    A concrete M is gathered by a program stored per nao (:data:`_stored_exchange_gather`;
-    SCFs pad nao onto a ladder, so there are few): XLA's gather is ~3x faster than
-    NumPy's fancy indexing (benzene/def2-SVP padded to 120 AOs: 1.8 -> 0.6 s, 2 cores).
+    A concrete M is gathered by NumPy up to :data:`HOST_GATHER_NAO` basis functions, and
+    beyond by a program stored per nao (:data:`_stored_exchange_gather`; SCFs pad nao
+    onto a ladder, so there are few): XLA's gather runs ~3x faster than NumPy's fancy
+    indexing (benzene/def2-SVP padded to 120 AOs: 1.8 -> 0.6 s, 2 cores) but compiles
+    (~0.3 s), which only a large gather repays.
     """
     if traced(eri_pairs):
         return _exchange_gather(eri_pairs, nao)
+    if nao <= HOST_GATHER_NAO:
+        i, l, index = _pair_index(nao)
+        gathered = np.asarray(eri_pairs)[index[i][:, :, None], index[:, l].T[:, None, :]]
+        return jax.device_put(gathered.reshape(len(i), nao * nao))
     return _stored_exchange_gather(as_device(eri_pairs), nao)
+
+
+#: Basis sizes up to which :func:`exchange_matrix` gathers on the host (no compilation):
+#: at 80 AOs NumPy takes ~0.3 s, what compiling the XLA gather costs
+HOST_GATHER_NAO = 80
 
 
 def _exchange_gather(eri_pairs, nao):

@@ -64,9 +64,9 @@ autodiff intermediates)."""
 
 FUNCTIONAL_MEMORY = 4 * 1024**3
 """Bytes of the functional's intermediates, as :func:`functional_bytes_per_point`
-over-estimates them (XLA's memory analysis of the compiled program finds 12-19x less:
-0.8 kB a point for B3LYP, 5.7 kB for NN-meta-GGA), up to which all points are evaluated
-as one chunk: ~330,000 points for B3LYP, ~61,000 for the NN functionals. XLA:CPU spreads an
+over-estimates them (XLA's memory analysis of the compiled energy and derivative finds
+13-19x less: 0.8 kB a point for B3LYP, 5.7 kB for NN-meta-GGA), up to which all points
+are evaluated as one chunk: ~290,000 points for B3LYP, ~56,000 for the NN functionals. XLA:CPU spreads an
 operation over its threads only outside loops, so one chunk runs on every core while the
 chunks of a ``lax.map`` run on one (PBE energy and derivatives on water/def2-SVP's 33,698
 points, 2 cores: 12.5 ms in 5 chunks, 8.4 ms in one); fewer loop steps help GPUs too."""
@@ -292,10 +292,11 @@ def _features(rho, grad, tau):
 
 @lru_cache(maxsize=256)
 def functional_bytes_per_point(functional, needs=None) -> float:
-    """Bytes per grid point of every intermediate of the functional's energy and its
-    reverse-mode derivative, summed over its jaxpr (XLA fuses most of them away, so this
-    bounds the memory from above): ~13 kB for B3LYP, ~70 kB for the NN functionals.
-    Traced once per functional, on 64 points."""
+    """Bytes per grid point of the functional's energy and its reverse-mode derivative:
+    three times every intermediate of the energy, summed over its jaxpr (the reverse pass
+    keeps about twice the forward's values; XLA fuses most of them away, so this bounds
+    the memory from above): ~15 kB for B3LYP, ~76 kB for the NN functionals. Traced once
+    per functional, on 64 points (~40 ms for B3LYP)."""
     n = 64
     needs = functional.needs if needs is None else needs
     shape = lambda rows: jax.ShapeDtypeStruct((rows, n) if rows else (n,), jnp.float64)
@@ -305,10 +306,6 @@ def functional_bytes_per_point(functional, needs=None) -> float:
     params = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), functional.params)
 
-    def value_and_cotangents(params, features):
-        e, pullback = jax.vjp(lambda f: functional.energy_density(params, f), features)
-        return pullback(e)
-
     def size(jaxpr):
         total = 0
         for equation in jaxpr.eqns:
@@ -317,7 +314,7 @@ def functional_bytes_per_point(functional, needs=None) -> float:
             total += sum(size(sub) for sub in jax.extend.core.jaxprs_in_params(equation.params))
         return total
 
-    return size(jax.make_jaxpr(value_and_cotangents)(params, features).jaxpr) / n
+    return 3.0 * size(jax.make_jaxpr(functional.energy_density)(params, features).jaxpr) / n
 
 
 def _one_chunk_limit(functional):
