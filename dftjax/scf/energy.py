@@ -197,9 +197,8 @@ def exchange_matrix(eri_pairs, nao):
     if traced(eri_pairs):
         return _exchange_gather(eri_pairs, nao)
     if nao <= HOST_GATHER_NAO:
-        i, l, index = _pair_index(nao)
-        gathered = np.asarray(eri_pairs)[index[i][:, :, None], index[:, l].T[:, None, :]]
-        return jax.device_put(gathered.reshape(len(i), nao * nao))
+        rows, cols = _exchange_indices(nao)
+        return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(rows), nao * nao))
     return _stored_exchange_gather(as_device(eri_pairs), nao)
 
 
@@ -208,11 +207,16 @@ def exchange_matrix(eri_pairs, nao):
 HOST_GATHER_NAO = 80
 
 
-def _exchange_gather(eri_pairs, nao):
+def _exchange_indices(nao):
+    """The pair-matrix rows P(i, j) (npair, nao_j, 1) and columns P(k, l) (npair, 1, nao_k)
+    of :func:`exchange_matrix`'s entries, row P(i, l) (i >= l), column j nao + k."""
     i, l, index = _pair_index(nao)
-    rows = index[i][:, :, None]       # (npair, nao_j, 1): P(i, j)
-    cols = index[:, l].T[:, None, :]  # (npair, 1, nao_k): P(k, l)
-    return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(i), nao * nao)
+    return index[i][:, :, None], index[:, l].T[:, None, :]
+
+
+def _exchange_gather(eri_pairs, nao):
+    rows, cols = _exchange_indices(nao)
+    return eri_pairs[jnp.asarray(rows), jnp.asarray(cols)].reshape(len(rows), nao * nao)
 
 
 _stored_exchange_gather = StoredKernel(_exchange_gather, static_argnums=(1,))

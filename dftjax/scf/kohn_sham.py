@@ -41,10 +41,11 @@ def _coulomb_and_exchange(params, name, density, exchange=True):
 
 
 def _ks_fock_and_energy(density, params, functional, part="both", restricted=False):
+    exact_exchange = functional.hf_full != 0.0
     coulomb_total, exchange_spin = _coulomb_and_exchange(params, "eri", density,
-                                                         exchange=functional.hf_full != 0.0)
+                                                         exchange=exact_exchange)
     fock = params["h_core"] + coulomb_total
-    if functional.hf_full != 0.0:
+    if exact_exchange:
         fock = fock - functional.hf_full * exchange_spin
     if "eri_long_range" in params:
         _, exchange_long_range = _coulomb_and_exchange(params, "eri_long_range", density)

@@ -17,7 +17,8 @@ from .sample import BackwardReport, Outputs, Sample, Solution
 from .state import (TrainState, init_state, load_checkpoint, make_optimizer, match_params,
                     save_checkpoint)
 
-__all__ = ["BackwardReport", "DensityReference", "Item", "Loss", "Outputs", "Sample", "Solution", "StepReport",
-           "Term", "TrainState", "atomization_energy", "density_error", "distribute", "fit",
-           "init_state", "load_checkpoint", "loss_and_gradient", "make_optimizer",
-           "match_params", "save_checkpoint", "total_energy", "train_step", "user_term"]
+__all__ = ["BackwardReport", "DensityReference", "Item", "Loss", "Outputs", "Sample",
+           "Solution", "StepReport", "Term", "TrainState", "atomization_energy",
+           "density_error", "distribute", "fit", "init_state", "load_checkpoint",
+           "loss_and_gradient", "make_optimizer", "match_params", "save_checkpoint",
+           "total_energy", "train_step", "user_term"]

@@ -87,16 +87,16 @@ class DensityReference:
 def _axial(sample, reference, axial_average):
     """Whether a density item averages about the axis, checked against what it can do."""
     matrix = isinstance(reference, DensityReference)
-    if (axial_average is not None and not axial_average) or (axial_average is None and not matrix):
+    if axial_average is None:
+        return matrix and linear_axis(sample.molecule.coordinates) is not None
+    if not axial_average:
         return False
     linear = linear_axis(sample.molecule.coordinates) is not None
-    if axial_average is None:
-        return linear and matrix
-    if axial_average and not (linear and matrix):
+    if not (linear and matrix):
         raise ValueError(f"sample {sample.name!r}: an axial average needs a linear molecule "
                          "and its reference as a DensityReference (a density matrix), not "
                          + ("grid values" if linear else "a nonlinear molecule"))
-    return bool(axial_average)
+    return True
 
 
 def density_error(references, weight=1.0, name="density", axial_average=None) -> Term:
@@ -115,12 +115,14 @@ def density_error(references, weight=1.0, name="density", axial_average=None) ->
     items = []
     for sample, reference, *own in references:
         axial = _axial(sample, reference, own[0] if own else axial_average)
+        if axial:
+            rotations = axial_rotations(sample.basis, sample.molecule.coordinates)
         if isinstance(reference, DensityReference):
             matrix = np.asarray(reference.density_matrix, np.float64)
             if axial:
-                basis = sample.basis if reference.basis is None else build_basis(
-                    sample.molecule, reference.basis)
-                matrix = axial_average_of(axial_rotations(basis, sample.molecule.coordinates), matrix)
+                own_rotations = rotations if reference.basis is None else axial_rotations(
+                    build_basis(sample.molecule, reference.basis), sample.molecule.coordinates)
+                matrix = axial_average_of(own_rotations, matrix)
             reference = sample.density_on_grid(matrix, basis=reference.basis)
         reference = np.asarray(reference, np.float64)
         if reference.shape != (sample.grid.npts,):
@@ -128,8 +130,6 @@ def density_error(references, weight=1.0, name="density", axial_average=None) ->
                              f"{reference.shape} for a grid of {sample.grid.npts} points")
         weights = np.asarray(sample.grid.weights)
         if axial:
-            rotations = axial_rotations(sample.basis, sample.molecule.coordinates)
-
             def fn(out, weights=weights, reference=reference, sample=sample, rotations=rotations):
                 rho = sample.grid_density(axial_average_of(rotations, out.density_matrix))
                 return jnp.sum(weights * (rho - reference) ** 2)

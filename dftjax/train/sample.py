@@ -122,6 +122,7 @@ def _outputs(model, xc_params, density, e_nuc):
 
 
 _outputs_jit = jax.jit(_outputs)
+_grid_density_jit = jax.jit(grid_density)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -350,7 +351,7 @@ class Sample:
         density_matrix = jnp.pad(density_matrix, [(0, 0), (0, pad), (0, pad)])
         if self.device is not None:
             density_matrix = jax.device_put(density_matrix, self.device)
-        rho = grid_density(self.model.params["xc_grid"], density_matrix)[:self.grid.npts]
+        rho = _grid_density_jit(self.model.params["xc_grid"], density_matrix)[:self.grid.npts]
         return rho if self.device is None else jax.device_put(rho, jax.devices()[0])
 
     def density_on_grid(self, density_matrix, basis=None):
@@ -363,8 +364,7 @@ class Sample:
             density_matrix = 0.5 * jnp.stack([density_matrix, density_matrix])
         if basis is None:
             expected = self.size if density_matrix.shape[-1] == self.size else self.nao
-            rho = lambda: grid_density(self.model.params["xc_grid"], self.place(
-                pad_matrix(density_matrix, self.size)))[:self.grid.npts]
+            rho = lambda: self.grid_density(density_matrix)
         else:
             other = build_basis(self.molecule, basis)
             expected = other.nao

@@ -66,10 +66,11 @@ FUNCTIONAL_MEMORY = 4 * 1024**3
 """Bytes of the functional's intermediates, as :func:`functional_bytes_per_point`
 over-estimates them (XLA's memory analysis of the compiled energy and derivative finds
 13-19x less: 0.8 kB a point for B3LYP, 5.7 kB for NN-meta-GGA), up to which all points
-are evaluated as one chunk: ~290,000 points for B3LYP, ~56,000 for the NN functionals. XLA:CPU spreads an
-operation over its threads only outside loops, so one chunk runs on every core while the
-chunks of a ``lax.map`` run on one (PBE energy and derivatives on water/def2-SVP's 33,698
-points, 2 cores: 12.5 ms in 5 chunks, 8.4 ms in one); fewer loop steps help GPUs too."""
+are evaluated as one chunk: ~290,000 points for B3LYP, ~56,000 for the NN functionals.
+XLA:CPU spreads an operation over its threads only outside loops, so one chunk runs on
+every core while the chunks of a ``lax.map`` run on one (PBE energy and derivatives on
+water/def2-SVP's 33,698 points, 2 cores: 12.5 ms in 5 chunks, 8.4 ms in one); fewer loop
+steps help GPUs too."""
 
 
 @partial(jax.tree_util.register_dataclass,
@@ -291,14 +292,13 @@ def _features(rho, grad, tau):
 
 
 @lru_cache(maxsize=256)
-def functional_bytes_per_point(functional, needs=None) -> float:
+def functional_bytes_per_point(functional) -> float:
     """Bytes per grid point of the functional's energy and its reverse-mode derivative:
     three times every intermediate of the energy, summed over its jaxpr (the reverse pass
     keeps about twice the forward's values; XLA fuses most of them away, so this bounds
     the memory from above): ~15 kB for B3LYP, ~76 kB for the NN functionals. Traced once
     per functional, on 64 points (~40 ms for B3LYP)."""
-    n = 64
-    needs = functional.needs if needs is None else needs
+    n, needs = 64, functional.needs
     shape = lambda rows: jax.ShapeDtypeStruct((rows, n) if rows else (n,), jnp.float64)
     features = Features(rho=shape(2), sigma=shape(3) if "sigma" in needs else None,
                         tau=shape(2) if "tau" in needs else None,
