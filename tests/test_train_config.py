@@ -4,6 +4,7 @@ against an independent value, and their errors. The end-to-end command is
 tests/test_train_cli.py's."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -13,8 +14,10 @@ from dftjax.benchmarks.g2 import KCAL_PER_HARTREE
 from dftjax.correlated.reference_data import packaged_reference, read_reference
 from dftjax.params_io import save_pytree
 from dftjax.train import Sample
+from dftjax.benchmarks.g2 import select
+from dftjax.elements import ANGSTROM_TO_BOHR
 from dftjax.train.config import (ConfigError, _atomization_target, _molecule, _reference_density,
-                                 load_functional, load_loss, load_run, load_samples)
+                                 load_functional, load_g2, load_loss, load_run, load_samples)
 from dftjax.xc import get_functional
 from dftjax.xc.neural import init_params
 
@@ -115,6 +118,82 @@ def test_atomization_target_from_g2():
         _atomization_target({"molecule": "w", "g2": "H2O", "target": 0.3})
 
 
+def test_g2_tables_make_samples_and_atomization_targets(tmp_path):
+    """Two [[g2]] tables sharing the H atom: the molecules and atoms at the set's
+    geometries, charges and multiplicities, one atomization item per molecule with its
+    experimental target, and a [[samples]] entry beside them."""
+    config = tmp_path / "g2.toml"
+    config.write_text("""
+[functional]
+name = "nn-gga"
+[defaults]
+basis = "sto-3g"
+grid_level = 0
+[[samples]]
+name = "h2_stretched"
+geometry = "H 0 0 0; H 0 0 1.0"
+[[g2]]
+molecules = ["H2", "LiH"]
+exclude = ["LiH"]
+[[g2]]
+molecules = ["LiH"]
+""")
+    run = load_run(config)
+    assert set(run.samples) == {"h2_stretched", "H2", "H", "LiH", "Li"}
+    entries = {m["name"]: m for m in select(molecules=["H2", "LiH"])[0]}
+    for name in ("H2", "LiH"):
+        molecule = run.samples[name].molecule
+        np.testing.assert_allclose(molecule.coordinates,
+                                   np.array(entries[name]["positions_angstrom"]) * ANGSTROM_TO_BOHR,
+                                   rtol=0, atol=1e-12)
+    assert run.samples["H"].molecule.multiplicity == 2 and run.samples["Li"].molecule.nelectron == 3
+    (term,) = run.loss.terms
+    assert [item.samples for item in term.items] == [("H2", "H"), ("LiH", "Li", "H")]
+    # the items' targets, through their loss at known energies (AE = 2 E_H - E_H2, ...)
+    out = {n: SimpleNamespace(energy=e)
+           for n, e in (("H2", -1.0), ("H", -0.4), ("LiH", -8.0), ("Li", -7.5))}
+    for item, name, ae in zip(term.items, ("H2", "LiH"), (0.2, 0.1)):
+        target = _atomization_target({"molecule": name, "g2": name})
+        np.testing.assert_allclose(float(item.fn(*(out[s] for s in item.samples))),
+                                   (ae - target) ** 2, rtol=1e-12)
+
+
+def test_g2_subset_expands_to_every_molecule_and_its_atoms(monkeypatch):
+    """G2-1 whole, without building samples: 55 molecules, the atoms they contain, and each
+    molecule's atom counts summing to its size."""
+    import dftjax.train.config as config
+
+    monkeypatch.setattr(config, "Sample", lambda name, molecule, functional, **kw: molecule)
+    samples = {}
+    entries = load_g2([{"subset": "g2-1"}], samples, {}, None)
+    molecules, atoms = select("g2-1")
+    assert len(entries) == len(molecules) == 55
+    assert set(samples) == {m["name"] for m in molecules} | {a["name"] for a in atoms}
+    for entry, molecule in zip(entries, molecules):
+        assert entry["g2"] == entry["molecule"] == molecule["name"]
+        assert sum(entry["atoms"].values()) == len(molecule["symbols"])
+        assert samples[molecule["name"]].charge == molecule["charge"]
+
+
+def test_g2_table_errors_name_the_problem():
+    with pytest.raises(ConfigError, match="not in the G2 set g2-1: C6H6"):
+        load_g2([{"subset": "g2-1", "molecules": ["C6H6"]}], {}, {}, None)
+    with pytest.raises(ConfigError, match="not in the G2 set: Water"):
+        load_g2([{"molecules": ["H2"], "exclude": ["Water"]}], {}, {}, None)
+    with pytest.raises(ConfigError, match="selects no molecules"):
+        load_g2([{"molecules": ["H2"], "exclude": ["H2"]}], {}, {}, None)
+    with pytest.raises(ConfigError, match="unknown G2 subset 'g3'"):
+        load_g2([{"subset": "g3"}], {}, {}, None)
+    with pytest.raises(ConfigError, match=r"unknown keys in \[\[g2\]\]: \['weight'\]"):
+        load_g2([{"subset": "g2-1", "weight": 2.0}], {}, {}, None)
+    with pytest.raises(ConfigError, match="must be a list"):
+        load_g2([{"molecules": "H2"}], {}, {}, None)
+    with pytest.raises(ConfigError, match=r"write \[\[g2\]\], not \[g2\]"):
+        load_g2({"subset": "g2-1"}, {}, {}, None)
+    with pytest.raises(ConfigError, match="'H' is also the name of a"):
+        load_g2([{"molecules": ["H2"]}], {"H": object()}, {}, None)
+
+
 @pytest.mark.parametrize("name", ["nn_metagga.toml", "nn_nra.toml"])
 def test_shipped_seed_protocol_configurations_are_consistent(name, tmp_path):
     """The shipped seed-protocol files name the packaged data they train on; checked
@@ -133,6 +212,24 @@ def test_shipped_seed_protocol_configurations_are_consistent(name, tmp_path):
         assert config["functional"]["name"] == "nn-metagga"
     else:
         assert config["functional"]["params_form"] == "nn-metagga"
+
+
+def test_shipped_g2_fit_configuration_holds_out_g2_2(monkeypatch):
+    """examples/g2_fit: trains on G2-1 and the packaged densities only, so that G2-2 is a
+    clean test; checked without building its samples."""
+    import dftjax.train.config as config
+
+    path = EXAMPLES.parent / "g2_fit" / "nn_metagga_g2-1.toml"
+    table = config.tomllib.loads(path.read_text())
+    monkeypatch.setattr(config, "Sample", lambda name, molecule, functional, **kw: molecule)
+    samples = {}
+    entries = load_g2(table["g2"], samples, table["defaults"], None)
+    trained = {entry["molecule"] for entry in entries}
+    assert trained == {m["name"] for m in select("g2-1")[0]}
+    assert not trained & {m["name"] for m in select("g2-2")[0]}
+    for sample in table["samples"]:
+        read_reference(packaged_reference(sample["reference"].split(":")[1]))
+    assert table["train"]["batch_size"] > 0 and table["defaults"]["ladder"] is True
 
 
 @pytest.mark.slow  # ~35 s: compiles NN-meta-GGA's SCF and backward for two samples

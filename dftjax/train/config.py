@@ -49,6 +49,13 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
     [loss.weights]
     total_energy = 1.0
 
+    [[g2]]                              # molecules of the packaged G2 set (dftjax.benchmarks)
+    subset = "g2-1"                    # as samples at their G2 geometries, with their atoms,
+    # molecules = ["H2O", "NH3"]       # each with an [[loss.atomization_energy]] entry whose
+    # exclude = ["CH2_s1A1d"]          # target is the experimental De + atomic spin-orbit;
+                                       # samples named as in the set ("H2O", atoms "H", "O");
+                                       # hold out the rest (`dftjax bench g2 --subset g2-2`)
+
     [optimizer]                         # dftjax.train.make_optimizer's arguments
     name = "adam"
     learning_rate = 1e-3
@@ -225,7 +232,7 @@ def _molecule(entry, base):
     return Molecule.from_xyz(source, **options)
 
 
-def load_samples(entries, defaults, functional, base):
+def load_samples(entries, defaults, functional, base, required=True):
     samples = {}
     allowed = ("name", "geometry", "xyz", "reference", "charge", "multiplicity") + SAMPLE_SETTINGS
     _unknown(defaults, SAMPLE_SETTINGS, "[defaults]")
@@ -238,8 +245,8 @@ def load_samples(entries, defaults, functional, base):
             raise ConfigError(f"sample name {name!r} is used twice")
         settings = dict(defaults, **{k: entry[k] for k in SAMPLE_SETTINGS if k in entry})
         samples[name] = Sample(name, _molecule(entry, base), functional, **settings)
-    if not samples:
-        raise ConfigError("no [[samples]] given")
+    if not samples and required:
+        raise ConfigError("no [[samples]] given (nor [[g2]])")
     return samples
 
 
@@ -292,7 +299,52 @@ def _atomization_target(entry):
     return molecule["exp_De_plus_atomic_SO_kcal_mol"] / KCAL_PER_HARTREE
 
 
-def load_loss(table, samples, base):
+G2_KEYS = ("subset", "molecules", "exclude")
+
+
+def load_g2(tables, samples, defaults, functional):
+    """Samples (added to ``samples``) and [[loss.atomization_energy]] entries for the
+    configuration's [[g2]] tables: the chosen molecules of the G2 set and the atoms they
+    need, at the set's geometries, charges and multiplicities, with ``defaults``' settings.
+    Two tables may share atoms; a name already among [[samples]] is an error."""
+    if not isinstance(tables, list):
+        raise ConfigError("[[g2]] must be an array of tables (write [[g2]], not [g2])")
+    made, entries = set(), []
+    for table in tables:
+        _unknown(table, G2_KEYS, "[[g2]]")
+        names = {key: table.get(key, []) for key in ("molecules", "exclude")}
+        for key, value in names.items():
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"[[g2]] {key} must be a list of G2 molecule names")
+        try:
+            chosen, atoms = select(table.get("subset"), names["molecules"] or None)
+            if names["exclude"]:
+                select(table.get("subset"), names["exclude"])  # names them if unknown
+        except ValueError as error:
+            raise ConfigError(f"[[g2]]: {error}") from None
+        chosen = [m for m in chosen if m["name"] not in set(names["exclude"])]
+        if not chosen:
+            raise ConfigError("[[g2]] selects no molecules")
+        elements = {symbol for m in chosen for symbol in m["symbols"]}
+        for entry in [a for a in atoms if a["name"] in elements] + chosen:
+            name = entry["name"]
+            if name in made:
+                continue
+            if name in samples:
+                raise ConfigError(f"[[g2]] sample {name!r} is also the name of a [[samples]] entry")
+            molecule = Molecule(entry["symbols"], np.array(entry["positions_angstrom"]),
+                                charge=entry["charge"], multiplicity=entry["multiplicity"])
+            samples[name] = Sample(name, molecule, functional, **defaults)
+            made.add(name)
+        for m in chosen:
+            counts = {}
+            for symbol in m["symbols"]:
+                counts[symbol] = counts.get(symbol, 0) + 1
+            entries.append({"molecule": m["name"], "atoms": counts, "g2": m["name"]})
+    return entries
+
+
+def load_loss(table, samples, base, g2_entries=()):
     _unknown(table, LOSS_KINDS + ("weights",), "[loss]")
     weights = _table(table, "weights", "[loss]")
     _unknown(weights, LOSS_KINDS, "[loss.weights]")
@@ -316,7 +368,7 @@ def load_loss(table, samples, base):
     if found:
         terms.append(total_energy({sample_named(e["sample"], "[[loss.total_energy]]"): e["target"]
                                    for e in found}, weights.get("total_energy", 1.0)))
-    found = entries("atomization_energy", ("molecule", "atoms"), ("target", "g2"))
+    found = entries("atomization_energy", ("molecule", "atoms"), ("target", "g2")) + list(g2_entries)
     if found:
         terms.append(atomization_energy(
             [(sample_named(e["molecule"], "[[loss.atomization_energy]]"),
@@ -353,11 +405,14 @@ def load_run(path, steps=None, output=None, resume=True) -> TrainingRun:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{str(path)!r} is not valid TOML: {error}") from None
     base = path.resolve().parent
-    _unknown(config, ("functional", "defaults", "samples", "loss", "optimizer", "train"),
+    _unknown(config, ("functional", "defaults", "samples", "g2", "loss", "optimizer", "train"),
              str(path))
     functional, params = load_functional(_table(config, "functional"), base)
-    samples = load_samples(config.get("samples", []), _table(config, "defaults"), functional, base)
-    loss = load_loss(_table(config, "loss"), samples, base)
+    defaults = _table(config, "defaults")
+    samples = load_samples(config.get("samples", []), defaults, functional, base,
+                           required=not config.get("g2"))
+    g2_entries = load_g2(config.get("g2", []), samples, defaults, functional)
+    loss = load_loss(_table(config, "loss"), samples, base, g2_entries)
     train = _table(config, "train")
     _unknown(train, ("steps", "output", "checkpoint_every", "max_failures", "batch_size", "seed"),
              "[train]")
