@@ -86,6 +86,7 @@ def test_train_runs_checkpoints_and_resumes(reference, capsys):
     assert main(["train", str(config)]) == 0
     out, err = capsys.readouterr()
     assert "step     0" in err and "step     1" in err and "density=" in err
+    assert "sample 1/2 h2: 2 basis functions" in err and "sample 2/2 h:" in err
     assert "trained lda_x: step 2" in out
     run = reference / "run"
     record = json.loads((run / "record.json").read_text())

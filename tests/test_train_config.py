@@ -138,8 +138,11 @@ exclude = ["LiH"]
 [[g2]]
 molecules = ["LiH"]
 """)
-    run = load_run(config)
+    lines = []
+    run = load_run(config, log=lines.append)
     assert set(run.samples) == {"h2_stretched", "H2", "H", "LiH", "Li"}
+    assert [line.split(":")[0] for line in lines] == [
+        "sample 1/5 h2_stretched", "sample 2/5 H", "sample 3/5 H2", "sample 4/5 Li", "sample 5/5 LiH"]
     entries = {m["name"]: m for m in select(molecules=["H2", "LiH"])[0]}
     for name in ("H2", "LiH"):
         molecule = run.samples[name].molecule

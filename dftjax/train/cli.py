@@ -34,15 +34,15 @@ def run_train(args) -> int:
 
     if args.steps is not None and args.steps < 0:
         return _bad_input(ValueError("--steps must be at least 0"), args)
+    log = lambda line: print(line, file=sys.stderr, flush=True)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             run = load_run(args.config, steps=args.steps, output=args.output,
-                           resume=not args.restart)
+                           resume=not args.restart, log=log)
     except (ValueError, KeyError, TypeError, FileNotFoundError, MemoryError) as error:
         return _bad_input(error, args)
     if run.history:
         print(f"resuming from step {run.state.step} in {run.output}", file=sys.stderr)
-    log = lambda line: print(line, file=sys.stderr, flush=True)
     with contextlib.redirect_stdout(sys.stderr):
         state, history = fit(run.samples, run.loss, run.optimizer, run.state, run.steps,
                              checkpoint_dir=run.output, metadata=run.metadata, log=log,

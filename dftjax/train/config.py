@@ -76,6 +76,7 @@ import dataclasses
 import importlib
 import json
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -83,6 +84,7 @@ import numpy as np
 
 from ..benchmarks.g2 import KCAL_PER_HARTREE, select
 from ..correlated.reference_data import packaged_reference, read_reference
+from ..memory import format_bytes
 from ..molecule import Molecule
 from ..params_io import load_pytree
 from ..xc import Functional, get_functional
@@ -232,7 +234,18 @@ def _molecule(entry, base):
     return Molecule.from_xyz(source, **options)
 
 
-def load_samples(entries, defaults, functional, base, required=True):
+def _built(log, sample, tick, count, total):
+    """One progress line for a sample just made (building many takes minutes)."""
+    if log is None:
+        return
+    log(f"sample {count}/{total} {sample.name}: {sample.nao} basis functions, "
+        f"{int(sample.grid.weights.shape[0])} grid points, {sample.eri.method} ERIs "
+        f"(peak ~{format_bytes(sample.memory_estimate)}); {time.perf_counter() - tick:.1f} s")
+
+
+def load_samples(entries, defaults, functional, base, required=True, log=None, total=None):
+    """Samples of the [[samples]] entries, by name; ``log`` (a callable) gets a line per
+    sample, numbered out of ``total`` (default: these entries)."""
     samples = {}
     allowed = ("name", "geometry", "xyz", "reference", "charge", "multiplicity") + SAMPLE_SETTINGS
     _unknown(defaults, SAMPLE_SETTINGS, "[defaults]")
@@ -244,7 +257,9 @@ def load_samples(entries, defaults, functional, base, required=True):
         if name in samples:
             raise ConfigError(f"sample name {name!r} is used twice")
         settings = dict(defaults, **{k: entry[k] for k in SAMPLE_SETTINGS if k in entry})
+        tick = time.perf_counter()
         samples[name] = Sample(name, _molecule(entry, base), functional, **settings)
+        _built(log, samples[name], tick, len(samples), total or len(entries))
     if not samples and required:
         raise ConfigError("no [[samples]] given (nor [[g2]])")
     return samples
@@ -302,14 +317,12 @@ def _atomization_target(entry):
 G2_KEYS = ("subset", "molecules", "exclude")
 
 
-def load_g2(tables, samples, defaults, functional):
-    """Samples (added to ``samples``) and [[loss.atomization_energy]] entries for the
-    configuration's [[g2]] tables: the chosen molecules of the G2 set and the atoms they
-    need, at the set's geometries, charges and multiplicities, with ``defaults``' settings.
-    Two tables may share atoms; a name already among [[samples]] is an error."""
+def g2_selection(tables):
+    """[(molecule entries, atom entries they need)] of the configuration's [[g2]] tables,
+    checked (ConfigError naming the problem)."""
     if not isinstance(tables, list):
         raise ConfigError("[[g2]] must be an array of tables (write [[g2]], not [g2])")
-    made, entries = set(), []
+    chosen_sets = []
     for table in tables:
         _unknown(table, G2_KEYS, "[[g2]]")
         names = {key: table.get(key, []) for key in ("molecules", "exclude")}
@@ -326,7 +339,26 @@ def load_g2(tables, samples, defaults, functional):
         if not chosen:
             raise ConfigError("[[g2]] selects no molecules")
         elements = {symbol for m in chosen for symbol in m["symbols"]}
-        for entry in [a for a in atoms if a["name"] in elements] + chosen:
+        chosen_sets.append((chosen, [a for a in atoms if a["name"] in elements]))
+    return chosen_sets
+
+
+def g2_sample_count(tables) -> int:
+    """How many samples the [[g2]] tables make (molecules and atoms, each once)."""
+    return len({e["name"] for chosen, atoms in g2_selection(tables) for e in atoms + chosen})
+
+
+def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None):
+    """Samples (added to ``samples``) and [[loss.atomization_energy]] entries for the
+    configuration's [[g2]] tables: the chosen molecules of the G2 set and the atoms they
+    need, at the set's geometries, charges and multiplicities, with ``defaults``' settings.
+    Two tables may share atoms; a name already among [[samples]] is an error. ``log`` gets
+    a line per sample, numbered from ``done`` out of ``total``."""
+    chosen_sets = g2_selection(tables)
+    total = total or done + g2_sample_count(tables)
+    made, entries = set(), []
+    for chosen, atoms in chosen_sets:
+        for entry in atoms + chosen:
             name = entry["name"]
             if name in made:
                 continue
@@ -334,8 +366,11 @@ def load_g2(tables, samples, defaults, functional):
                 raise ConfigError(f"[[g2]] sample {name!r} is also the name of a [[samples]] entry")
             molecule = Molecule(entry["symbols"], np.array(entry["positions_angstrom"]),
                                 charge=entry["charge"], multiplicity=entry["multiplicity"])
+            tick = time.perf_counter()
             samples[name] = Sample(name, molecule, functional, **defaults)
             made.add(name)
+            _built(log, samples[name], tick, done + len(made), total)
+    for chosen, _ in chosen_sets:
         for m in chosen:
             counts = {}
             for symbol in m["symbols"]:
@@ -394,9 +429,10 @@ def load_loss(table, samples, base, g2_entries=()):
     return Loss(terms)
 
 
-def load_run(path, steps=None, output=None, resume=True) -> TrainingRun:
+def load_run(path, steps=None, output=None, resume=True, log=None) -> TrainingRun:
     """Read a configuration file; ``steps`` and ``output`` override [train]'s. With
-    ``resume``, a checkpoint in the output directory is continued."""
+    ``resume``, a checkpoint in the output directory is continued. ``log`` (a callable
+    taking a line) hears of each sample as it is built."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file {str(path)!r} does not exist")
@@ -409,9 +445,12 @@ def load_run(path, steps=None, output=None, resume=True) -> TrainingRun:
              str(path))
     functional, params = load_functional(_table(config, "functional"), base)
     defaults = _table(config, "defaults")
-    samples = load_samples(config.get("samples", []), defaults, functional, base,
-                           required=not config.get("g2"))
-    g2_entries = load_g2(config.get("g2", []), samples, defaults, functional)
+    listed = config.get("samples", [])
+    total = len(listed) + g2_sample_count(config.get("g2", []))
+    samples = load_samples(listed, defaults, functional, base, required=not config.get("g2"),
+                           log=log, total=total)
+    g2_entries = load_g2(config.get("g2", []), samples, defaults, functional, log=log,
+                         done=len(samples), total=total)
     loss = load_loss(_table(config, "loss"), samples, base, g2_entries)
     train = _table(config, "train")
     _unknown(train, ("steps", "output", "checkpoint_every", "max_failures", "batch_size", "seed"),
