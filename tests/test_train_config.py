@@ -166,7 +166,8 @@ def test_g2_subset_expands_to_every_molecule_and_its_atoms(monkeypatch):
     molecule's atom counts summing to its size."""
     import dftjax.train.config as config
 
-    monkeypatch.setattr(config, "Sample", lambda name, molecule, functional, **kw: molecule)
+    monkeypatch.setattr(config, "Sample", lambda name, molecule, functional, **kw:
+                        SimpleNamespace(molecule=molecule, kept_ao_bytes=0))
     samples = {}
     entries = load_g2([{"subset": "g2-1"}], samples, {}, None)
     molecules, atoms = select("g2-1")
@@ -175,7 +176,26 @@ def test_g2_subset_expands_to_every_molecule_and_its_atoms(monkeypatch):
     for entry, molecule in zip(entries, molecules):
         assert entry["g2"] == entry["molecule"] == molecule["name"]
         assert sum(entry["atoms"].values()) == len(molecule["symbols"])
-        assert samples[molecule["name"]].charge == molecule["charge"]
+        assert samples[molecule["name"]].molecule.charge == molecule["charge"]
+
+
+def test_samples_share_one_budget_of_kept_ao_values():
+    """A budget that holds the first sample's AO values only: the second evaluates its
+    own in every step, and its SCF energy is the same as with them kept."""
+    from dftjax.train.config import AOBudget
+
+    h2 = _molecule({"name": "h2", "geometry": "H 0 0 0; H 0 0 0.74"}, Path("."))
+    settings = {"basis": "6-31g", "grid_level": 1}
+    alone = Sample("h2", h2, "pbe", **settings)
+    assert alone.kept_ao_bytes > 0
+    budget = AOBudget(alone.kept_ao_bytes)
+    first = budget.make("a", h2, "pbe", settings)
+    second = budget.make("b", h2, "pbe", settings)
+    assert first.kept_ao_bytes == alone.kept_ao_bytes and second.kept_ao_bytes == 0
+    assert budget.left == 0
+    params = alone.functional.params
+    energies = [float(s.solve(params).energy) for s in (alone, second)]
+    np.testing.assert_allclose(energies[1], energies[0], rtol=0, atol=1e-10)  # same grid, same sums
 
 
 def test_g2_table_errors_name_the_problem():
@@ -224,7 +244,8 @@ def test_shipped_g2_fit_configuration_holds_out_g2_2(monkeypatch):
 
     path = EXAMPLES.parent / "g2_fit" / "nn_metagga_g2-1.toml"
     table = config.tomllib.loads(path.read_text())
-    monkeypatch.setattr(config, "Sample", lambda name, molecule, functional, **kw: molecule)
+    monkeypatch.setattr(config, "Sample", lambda name, molecule, functional, **kw:
+                        SimpleNamespace(molecule=molecule, kept_ao_bytes=0))
     samples = {}
     entries = load_g2(table["g2"], samples, table["defaults"], None)
     trained = {entry["molecule"] for entry in entries}

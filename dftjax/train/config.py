@@ -84,7 +84,7 @@ import numpy as np
 
 from ..benchmarks.g2 import KCAL_PER_HARTREE, select
 from ..correlated.reference_data import packaged_reference, read_reference
-from ..memory import format_bytes
+from ..memory import format_bytes, kept_ao_budget
 from ..molecule import Molecule
 from ..params_io import load_pytree
 from ..xc import Functional, get_functional
@@ -234,18 +234,39 @@ def _molecule(entry, base):
     return Molecule.from_xyz(source, **options)
 
 
+class AOBudget:
+    """Bytes of AO values a training set's samples may keep, all together: each sample
+    keeps its values if they fit in what the samples before it left (else it evaluates
+    them in every step). Default: what one SCF may keep (:func:`dftjax.memory.kept_ao_budget`),
+    measured before the first sample."""
+
+    def __init__(self, total=None):
+        self.left = kept_ao_budget(0) if total is None else int(total)
+
+    def make(self, name, molecule, functional, settings):
+        sample = Sample(name, molecule, functional, ao_memory=max(self.left, 0), **settings)
+        self.left -= sample.kept_ao_bytes
+        return sample
+
+
 def _built(log, sample, tick, count, total):
     """One progress line for a sample just made (building many takes minutes)."""
     if log is None:
         return
+    kept = sample.kept_ao_bytes
     log(f"sample {count}/{total} {sample.name}: {sample.nao} basis functions, "
         f"{int(sample.grid.weights.shape[0])} grid points, {sample.eri.method} ERIs "
-        f"(peak ~{format_bytes(sample.memory_estimate)}); {time.perf_counter() - tick:.1f} s")
+        f"(peak ~{format_bytes(sample.memory_estimate)}), AO values "
+        f"{'kept (' + format_bytes(kept) + ')' if kept else 'evaluated in each step'}; "
+        f"{time.perf_counter() - tick:.1f} s")
 
 
-def load_samples(entries, defaults, functional, base, required=True, log=None, total=None):
+def load_samples(entries, defaults, functional, base, required=True, log=None, total=None,
+                 budget=None):
     """Samples of the [[samples]] entries, by name; ``log`` (a callable) gets a line per
-    sample, numbered out of ``total`` (default: these entries)."""
+    sample, numbered out of ``total`` (default: these entries). ``budget``: the
+    :class:`AOBudget` they share (default: a new one)."""
+    budget = AOBudget() if budget is None else budget
     samples = {}
     allowed = ("name", "geometry", "xyz", "reference", "charge", "multiplicity") + SAMPLE_SETTINGS
     _unknown(defaults, SAMPLE_SETTINGS, "[defaults]")
@@ -258,7 +279,7 @@ def load_samples(entries, defaults, functional, base, required=True, log=None, t
             raise ConfigError(f"sample name {name!r} is used twice")
         settings = dict(defaults, **{k: entry[k] for k in SAMPLE_SETTINGS if k in entry})
         tick = time.perf_counter()
-        samples[name] = Sample(name, _molecule(entry, base), functional, **settings)
+        samples[name] = budget.make(name, _molecule(entry, base), functional, settings)
         _built(log, samples[name], tick, len(samples), total or len(entries))
     if not samples and required:
         raise ConfigError("no [[samples]] given (nor [[g2]])")
@@ -348,12 +369,14 @@ def g2_sample_count(tables) -> int:
     return len({e["name"] for chosen, atoms in g2_selection(tables) for e in atoms + chosen})
 
 
-def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None):
+def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None, budget=None):
     """Samples (added to ``samples``) and [[loss.atomization_energy]] entries for the
     configuration's [[g2]] tables: the chosen molecules of the G2 set and the atoms they
     need, at the set's geometries, charges and multiplicities, with ``defaults``' settings.
     Two tables may share atoms; a name already among [[samples]] is an error. ``log`` gets
-    a line per sample, numbered from ``done`` out of ``total``."""
+    a line per sample, numbered from ``done`` out of ``total``; ``budget`` as
+    :func:`load_samples`'s."""
+    budget = AOBudget() if budget is None else budget
     chosen_sets = g2_selection(tables)
     total = total or done + g2_sample_count(tables)
     made, entries = set(), []
@@ -367,7 +390,7 @@ def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None)
             molecule = Molecule(entry["symbols"], np.array(entry["positions_angstrom"]),
                                 charge=entry["charge"], multiplicity=entry["multiplicity"])
             tick = time.perf_counter()
-            samples[name] = Sample(name, molecule, functional, **defaults)
+            samples[name] = budget.make(name, molecule, functional, defaults)
             made.add(name)
             _built(log, samples[name], tick, done + len(made), total)
     for chosen, _ in chosen_sets:
@@ -447,10 +470,11 @@ def load_run(path, steps=None, output=None, resume=True, log=None) -> TrainingRu
     defaults = _table(config, "defaults")
     listed = config.get("samples", [])
     total = len(listed) + g2_sample_count(config.get("g2", []))
+    budget = AOBudget()
     samples = load_samples(listed, defaults, functional, base, required=not config.get("g2"),
-                           log=log, total=total)
+                           log=log, total=total, budget=budget)
     g2_entries = load_g2(config.get("g2", []), samples, defaults, functional, log=log,
-                         done=len(samples), total=total)
+                         done=len(samples), total=total, budget=budget)
     loss = load_loss(_table(config, "loss"), samples, base, g2_entries)
     train = _table(config, "train")
     _unknown(train, ("steps", "output", "checkpoint_every", "max_failures", "batch_size", "seed"),

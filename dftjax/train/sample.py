@@ -168,11 +168,15 @@ class Sample:
         programs. The grid grows by up to 25 % (water/def2-SVP at grid level 3: 33698 ->
         40960 points), and so does each step's XC work: worth it for many molecules
         trained for few steps each, not for a few molecules trained for many.
+    ao_memory : bytes of AO values on the grid this sample may keep (None: what
+        :func:`dftjax.scf` would keep, a share of the machine's memory); beyond them they
+        are evaluated again in every step. A training set shares one budget among its
+        samples (:mod:`dftjax.train.config`), or eighty samples would each keep a share.
     """
 
     def __init__(self, name: str, molecule: Molecule, functional, basis="sto-3g", *,
                  grid_level=3, unrestricted=None, conv_tol=1e-11, conv_tol_grad=1e-8,
-                 max_cycle=100, density_fit=None, auxbasis=None, ladder=False):
+                 max_cycle=100, density_fit=None, auxbasis=None, ladder=False, ao_memory=None):
         if not isinstance(molecule, Molecule):
             raise TypeError(f"sample {name!r}: molecule must be a dftjax.Molecule")
         self.name, self.molecule = name, molecule
@@ -190,8 +194,9 @@ class Sample:
                               auxbasis, int(self.grid.weights.shape[0]))
         self.memory_estimate = self.eri.peak_bytes
         ints = chosen_integrals(molecule, self.basis, self.functional, self.eri)
+        kept = self.eri.ao_memory if ao_memory is None else min(int(ao_memory), self.eri.ao_memory)
         model = energy_model(molecule, self.basis, ints, self.functional, self.grid,
-                             not unrestricted, None, self.eri.ao_memory)
+                             not unrestricted, None, kept)
         padded = on_the_ladder(model, self.nao) if ladder else model
         self.model = padded.model if isinstance(padded, PaddedModel) else model
         self.size = padded.size if isinstance(padded, PaddedModel) else self.nao
@@ -210,6 +215,12 @@ class Sample:
     @property
     def nao(self):
         return self.basis.nao
+
+    @property
+    def kept_ao_bytes(self) -> int:
+        """Bytes of AO values this sample keeps on its grid (0: evaluated in every step)."""
+        grid = self.model.params.get("xc_grid")
+        return 0 if grid is None or grid.ao is None else sum(int(a.nbytes) for a in grid.ao)
 
     @property
     def _npts_on_ladder(self):
