@@ -113,9 +113,15 @@ def test_cli_end_to_end(first_run, tmp_path, capsys):
     assert code == 0
     assert out["summary"]["in_mae"] == 1 and out["molecules"][0]["name"] == "LiH"
     assert out["summary"]["MAE"] == pytest.approx(abs(out["molecules"][0]["error"]))
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# Model card: x\n\n## Evaluation\n\nNot evaluated yet.\n")
     code = cli.main(["bench", "g2", "--xc", "hf", "--basis", "sto-3g", "--molecules", "LiH",
-                     "--output", str(path), "--resume"])
+                     "--output", str(path), "--resume", "--model-card", str(card)])
     assert code == 0 and "MAE" in capsys.readouterr().out
+    text = card.read_text()
+    mae = out["summary"]["MAE"]
+    assert "### G2 G2-1 and G2-2, molecules LiH: hf, sto-3g, grid level 3" in text
+    assert f"Molecules in the MAE: 1 of 1; MAE {mae:.2f}" in text and "Not evaluated" not in text
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -96,12 +96,17 @@ def test_train_runs_checkpoints_and_resumes(reference, capsys):
     params, metadata = load_pytree(run / "params.npz")
     assert metadata["functional"] == "lda" and metadata["step"] == 2
     assert float(params["alpha"]) != 1.0
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "| h2 | H2 | 0 | 1 | sto-3g | 2 |" in card and "| h | H | 0 | 2 | sto-3g | 1 |" in card
+    assert "| atomization_energy | 1 | 10 |" in card and "- Steps: 2 (2 recorded)" in card
+    assert f"at step 1 (" in card and "Started from the functional's published parameters" in card
     # run again: resumes at step 2, one more step
     assert main(["train", str(config), "--steps", "1"]) == 0
     out, err = capsys.readouterr()
     assert "resuming from step 2" in err and "step     2" in err
     record = json.loads((run / "record.json").read_text())
     assert [s["step"] for s in record["steps"]] == [0, 1, 2]
+    assert "- Steps: 3 (3 recorded)" in (run / "MODEL_CARD.md").read_text()
 
 
 def test_entry_point_and_initial_parameters(reference, capsys):

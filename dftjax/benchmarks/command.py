@@ -37,6 +37,8 @@ def add_bench_parser(subparsers) -> None:
                     help="keep the species already in --output and run the rest")
     g2.add_argument("--json", action="store_true", help="print the summary and rows as JSON")
     g2.add_argument("--plot", metavar="FILE.png", help="save a bar chart of the signed errors")
+    g2.add_argument("--model-card", metavar="MODEL_CARD.md",
+                    help="add the figures to a trained functional's model card (from dftjax train)")
     g2.add_argument("--verbose", action="store_true", help="tracebacks for errors")
     g2.set_defaults(handler=run_bench_g2)
 
@@ -65,4 +67,11 @@ def run_bench_g2(args) -> int:
         print(table(rows, summary))
     if args.plot:
         plot_errors(rows, args.plot)
+    if args.model_card:
+        from dftjax.train.card import add_evaluation
+
+        subset = {"g2-1": "G2-1", "g2-2": "G2-2"}.get(args.subset, "G2-1 and G2-2")
+        picked = f", molecules {' '.join(args.molecules)}" if args.molecules else ""
+        add_evaluation(args.model_card, f"G2 {subset}{picked}: {args.xc}, {args.basis}, grid "
+                       f"level {args.grid_level}", summary)
     return EXIT_NOT_CONVERGED if summary["failed_species"] else EXIT_OK

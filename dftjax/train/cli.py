@@ -4,7 +4,8 @@ output directory, and a summary on stdout.
 
 Exit codes as the other commands: 0 done; 1 the last step could not be applied (its
 samples failed or its update was not finite); 2 a bad configuration
-(``dftjax: error: ...``).
+(``dftjax: error: ...``). After the steps it writes ``MODEL_CARD.md`` beside the
+parameters (:mod:`dftjax.train.card`).
 """
 
 import contextlib
@@ -29,6 +30,7 @@ def add_train_parser(subparsers) -> None:
 
 
 def run_train(args) -> int:
+    from .card import model_card
     from .config import load_run
     from .fit import fit
 
@@ -47,10 +49,12 @@ def run_train(args) -> int:
         state, history = fit(run.samples, run.loss, run.optimizer, run.state, run.steps,
                              checkpoint_dir=run.output, metadata=run.metadata, log=log,
                              history=run.history, **run.options)
+    card = run.output / "MODEL_CARD.md"
+    card.write_text(model_card(run, state, history))
     last = history[-1] if history else None
     loss = "n/a" if last is None or last.loss is None else f"{last.loss:.6e}"
     print(f"trained {run.functional.name}: step {state.step}, last loss {loss}; parameters in "
-          f"{run.output / 'params.npz'}")
+          f"{run.output / 'params.npz'}, model card {card}")
     if last is not None and not last.applied:
         print(f"error: the last step was skipped (failed: {', '.join(last.failed) or 'update not finite'})",
               file=sys.stderr)

@@ -124,6 +124,7 @@ class TrainingRun:
     options: dict           # fit's keyword arguments: batch_size, max_failures, checkpoint_every
     metadata: dict          # goes into params.npz
     history: list           # StepReports of the run resumed (empty for a new run)
+    config: dict = None     # the parsed file (for the model card)
 
 
 def _table(config, key, where="the configuration"):
@@ -500,4 +501,4 @@ def load_run(path, steps=None, output=None, resume=True, log=None) -> TrainingRu
     table = _table(config, "functional")
     metadata = {"functional": table.get("name", table.get("entry_point")), "config": str(path)}
     return TrainingRun(functional, samples, loss, optimizer, state, steps, output, options,
-                       metadata, history)
+                       metadata, history, config)
