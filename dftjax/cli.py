@@ -270,6 +270,52 @@ def _cmd_warmup(args) -> int:
     return EXIT_OK
 
 
+def _add_cache_parser(subparsers) -> None:
+    cache = subparsers.add_parser(
+        "cache", help="what the compilation cache holds; clear it",
+        description="Show what the persistent compilation cache holds (dftjax's stored "
+        "programs of this version and of earlier ones, JAX's other entries, basis sets) "
+        "and clear the stale part (--clear-stale: programs no later run can load) or all "
+        "of it (--clear). Only files dftjax and JAX put there are touched.")
+    cache.add_argument("--dir", metavar="DIR",
+                       help="the cache directory (default: this process's, $DFTJAX_CACHE_DIR "
+                       "or ~/.cache/dftjax/jax)")
+    action = cache.add_mutually_exclusive_group()
+    action.add_argument("--clear-stale", action="store_true",
+                        help="remove the programs of other dftjax, JAX or device generations")
+    action.add_argument("--clear", action="store_true", help="remove everything cached")
+    cache.set_defaults(handler=_cmd_cache)
+
+
+def _cmd_cache(args) -> int:
+    from dftjax.cache_files import clear, survey
+    from dftjax.memory import format_bytes
+    from dftjax.stored_programs import generation
+
+    directory = args.dir or jax.config.jax_compilation_cache_dir
+    if not directory:
+        print("dftjax cache: the persistent cache is off (DFTJAX_CACHE_DIR=off)")
+        return EXIT_OK
+    directory = pathlib.Path(directory)
+    if args.dir and not directory.is_dir():
+        return _bad_input(FileNotFoundError(f"cache directory {str(directory)!r} does not exist"), args)
+    current = generation()
+    if args.clear or args.clear_stale:
+        removed = clear(directory, current, stale_only=args.clear_stale)
+        print(f"dftjax cache: removed {removed.files} files, {format_bytes(removed.bytes)}, "
+              f"from {directory}")
+        return EXIT_OK
+    parts = survey(directory, current)
+    names = {"current": f"programs of this dftjax (generation {current})",
+             "stale": "programs of other generations (stale: --clear-stale)",
+             "other": "JAX's other compiled programs",
+             "basis": "basis sets"}
+    print(f"dftjax cache: {directory}")
+    for kind, part in parts.items():
+        print(f"  {names[kind]}: {part.files} files, {format_bytes(part.bytes)}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dftjax`` argument parser, one subparser per subcommand."""
     parser = _Parser(
@@ -282,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_opt_parser(subparsers)
     add_bench_parser(subparsers)
     _add_warmup_parser(subparsers)
+    _add_cache_parser(subparsers)
     add_train_parser(subparsers)
     return parser
 

@@ -101,10 +101,22 @@ def _describe_structure(structure):
     return f"{kind.__module__}.{kind.__qualname__}[{static}]({', '.join(children)})"
 
 
+STORE = "dftjax-executables"
+"""The stored programs' directory in the cache; one subdirectory per :func:`generation`."""
+
+
+def generation() -> str:
+    """The stored programs' subdirectory of this dftjax, JAX and device: the first 16 hex
+    digits of :func:`_fingerprint` (programs of other generations can never be loaded
+    again; ``dftjax cache --clear-stale`` removes them)."""
+    return _fingerprint()[:16]
+
+
 def _store_directory():
-    """Where stored programs live (:func:`dftjax._cache.store_directory`); None when the
-    persistent cache is off."""
-    return store_directory("dftjax-executables")
+    """Where this process's stored programs live (:func:`dftjax._cache.store_directory`);
+    None when the persistent cache is off."""
+    directory = store_directory(STORE)
+    return None if directory is None else directory / generation()
 
 
 class StoredKernel:
