@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+from collections import Counter
 from pathlib import Path
 
 import jax
@@ -35,10 +36,7 @@ def _initialisation(table: dict) -> str:
 
 
 def _formula(symbols) -> str:
-    counts = {}
-    for symbol in symbols:
-        counts[symbol] = counts.get(symbol, 0) + 1
-    return "".join(f"{s}{n if n > 1 else ''}" for s, n in counts.items())
+    return "".join(f"{s}{n if n > 1 else ''}" for s, n in Counter(symbols).items())
 
 
 def _hardware() -> str:
@@ -78,7 +76,7 @@ def model_card(run, state, history) -> str:
         lines += ["", "Atomization-energy targets of the [[g2]] tables: the experimental De plus "
                   "atomic spin-orbit of the packaged G2 set (`dftjax.benchmarks`), tables: "
                   + "; ".join(json.dumps(t, sort_keys=True) for t in g2) + "."]
-    steps = [report for report in history]
+    steps = list(history)
     skipped = [r.step for r in steps if not r.applied]
     restored = [r.step for r in steps if r.restored]
     batch = run.options.get("batch_size")
@@ -88,7 +86,7 @@ def model_card(run, state, history) -> str:
               f"{'all loss items' if not batch else f'{batch} loss items'} per step",
               f"- Skipped steps: {skipped or 'none'}; restores of the last good state: "
               f"{restored or 'none'}"]
-    failed = sorted({name for r in steps for name in r.failed})
+    failed = sorted({sample for r in steps for sample in r.failed})
     if failed:
         lines.append(f"- Samples left out of some step's gradient: {', '.join(failed)}")
     scored = [r for r in steps if r.loss is not None]

@@ -77,6 +77,7 @@ import importlib
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import jax
@@ -396,10 +397,8 @@ def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None,
             _built(log, samples[name], tick, done + len(made), total)
     for chosen, _ in chosen_sets:
         for m in chosen:
-            counts = {}
-            for symbol in m["symbols"]:
-                counts[symbol] = counts.get(symbol, 0) + 1
-            entries.append({"molecule": m["name"], "atoms": counts, "g2": m["name"]})
+            entries.append({"molecule": m["name"], "atoms": dict(Counter(m["symbols"])),
+                            "g2": m["name"]})
     return entries
 
 
