@@ -130,6 +130,17 @@ def test_schwarz_screening_stays_within_its_error_bound():
         counts.append(sum(int((c.item_quartet < c.nquartet_bucket).sum()) for c in chunks))
     total = sum(len(qc.item_ab) for qc in te.quartet_plan(basis))
     assert total > counts[0] > counts[1]
+    # the surviving items, built directly, are exactly those of the full item lists whose
+    # bound product reaches the threshold (per quartet; the order within one may differ)
+    bounds = [np.asarray(q)[: pc.nprim_pair]
+              for q, pc in zip(te.primitive_pair_bounds(basis, pairs), te.pair_plan(basis))]
+    for qc, chunk in zip(te.quartet_plan(basis), chunks):
+        keep = (bounds[qc.bra][qc.item_ab] * bounds[qc.ket][qc.item_cd]
+                >= te.screen_threshold(basis))
+        real = chunk.item_quartet < chunk.nquartet_bucket
+        assert np.all(np.diff(chunk.item_quartet.ravel()) >= 0)  # sorted, as accumulation needs
+        assert (sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
+                == sorted(zip(chunk.item_quartet[real], chunk.item_ab[real], chunk.item_cd[real])))
     seen = []
 
     def traced(coords):
@@ -168,3 +179,21 @@ def test_classes_run_in_threads_only_when_concrete():
     assert float(traced(jnp.ones(()))) == 3.0 and seen == [0, 1, 2]  # in order, in this thread
     with pytest.raises(ZeroDivisionError):
         map_classes(lambda k: 1 / k, range(3))
+
+
+def test_quartet_items_expand_every_primitive_pair_combination():
+    # Items of a quartet are every (bra primitive pair, ket primitive pair) combination,
+    # bra-major, quartets in order; empty ranges give none (written out by loops here).
+    from dftjax.integrals.plan import _expand_items, expand_ranges
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(0, 7))
+        start_ab, count_ab = rng.integers(0, 40, n), rng.integers(0, 4, n)
+        start_cd, count_cd = rng.integers(0, 40, n), rng.integers(0, 4, n)
+        expected = [(a, c, q) for q in range(n)
+                    for a in range(start_ab[q], start_ab[q] + count_ab[q])
+                    for c in range(start_cd[q], start_cd[q] + count_cd[q])]
+        items = _expand_items(start_ab, count_ab, start_cd, count_cd)
+        assert list(zip(*(x.tolist() for x in items))) == expected
+        assert expand_ranges(start_ab, count_ab).tolist() == [
+            a for q in range(n) for a in range(start_ab[q], start_ab[q] + count_ab[q])]

@@ -12,7 +12,7 @@ quartet.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -52,19 +52,44 @@ class QuartetClass:
     """All unique shell quartets (ab|cd) with ab in pair class ``bra`` and cd in ``ket``.
 
     pair_ab, pair_cd : (nquartet,) pair indices within their classes.
+    start_ab, count_ab, start_cd, count_cd : (nquartet,) each quartet's primitive pairs,
+    ranges in their classes' primitive-pair arrays.
     item_ab, item_cd : (nitem,) primitive-pair indices within their classes;
-    item_quartet : (nitem,) the quartet of each item (sorted).
-    min_items : smallest number of items of any quartet (static chunk-slot sizing).
+    item_quartet : (nitem,) the quartet of each item (sorted). The items (every primitive
+    quartet: 22 million for benzene/6-31G*) are built when first asked for; concrete
+    integrals never ask, as screening builds the surviving ones directly
+    (:func:`dftjax.integrals.two_electron.screened_chunks`).
     """
 
     bra: int
     ket: int
     pair_ab: np.ndarray
     pair_cd: np.ndarray
-    item_ab: np.ndarray
-    item_cd: np.ndarray
-    item_quartet: np.ndarray
-    min_items: int
+    start_ab: np.ndarray
+    count_ab: np.ndarray
+    start_cd: np.ndarray
+    count_cd: np.ndarray
+
+    @property
+    def nitem(self) -> int:
+        """Number of primitive quartets (items) of the class."""
+        return int(np.dot(self.count_ab, self.count_cd))
+
+    @cached_property
+    def _items(self):
+        return _expand_items(self.start_ab, self.count_ab, self.start_cd, self.count_cd)
+
+    @property
+    def item_ab(self) -> np.ndarray:
+        return self._items[0]
+
+    @property
+    def item_cd(self) -> np.ndarray:
+        return self._items[1]
+
+    @property
+    def item_quartet(self) -> np.ndarray:
+        return self._items[2]
 
 
 def chunk_size_for(work_per_row: int, budget: int = 1 << 22, smallest: int = 64,
@@ -132,12 +157,30 @@ def _pair_class(basis, la: int, lb: int) -> PairClass:
 
 
 def _expand_items(start_ab, count_ab, start_cd, count_cd):
-    """Primitive-quartet items of quartets given by their primitive-pair ranges."""
-    per_quartet = count_ab * count_cd
-    quartet = np.repeat(np.arange(len(per_quartet)), per_quartet)
-    offset = np.arange(len(quartet)) - np.repeat(np.cumsum(per_quartet) - per_quartet, per_quartet)
-    n_cd = count_cd[quartet]
-    return start_ab[quartet] + offset // n_cd, start_cd[quartet] + offset % n_cd, quartet
+    """Primitive-quartet items (int32) of quartets given by their primitive-pair ranges:
+    per quartet, every primitive pair of ab with every one of cd, cd fastest."""
+    rows = expand_ranges(start_ab, count_ab)  # (quartet, primitive of ab) rows
+    quartet = np.repeat(np.arange(len(count_ab), dtype=np.int32), count_ab)
+    item_cd = expand_ranges(np.repeat(start_cd, count_ab), np.repeat(count_cd, count_ab))
+    per_row = np.repeat(count_cd, count_ab)
+    return np.repeat(rows, per_row), item_cd, np.repeat(quartet, per_row)
+
+
+def expand_ranges(start, count):
+    """The integers of the ranges [start, start + count), concatenated (int32)."""
+    count = np.asarray(count, np.int64)
+    total = int(count.sum())
+    if total == 0:
+        return np.zeros(0, np.int32)
+    # a running count with a jump at each range's first element
+    steps = np.ones(total, np.int32)
+    nonempty = count > 0
+    first = (np.cumsum(count) - count)[nonempty]
+    begin = np.asarray(start, np.int64)[nonempty]
+    end_of_previous = np.concatenate([[0], (begin + count[nonempty] - 1)[:-1]])
+    steps[first] = begin - end_of_previous
+    steps[0] = begin[0]
+    return np.cumsum(steps, dtype=np.int32)
 
 
 def _quartet_class(pairs: tuple, bra: int, ket: int) -> QuartetClass:
@@ -147,19 +190,9 @@ def _quartet_class(pairs: tuple, bra: int, ket: int) -> QuartetClass:
     if bra == ket:
         keep = ab >= cd
         ab, cd = ab[keep], cd[keep]
-    count_ab = np.diff(pa.pair_start)[ab]
-    count_cd = np.diff(pc.pair_start)[cd]
-    item_ab, item_cd, item_quartet = _expand_items(pa.pair_start[ab], count_ab, pc.pair_start[cd], count_cd)
-    return QuartetClass(
-        bra=bra,
-        ket=ket,
-        pair_ab=ab,
-        pair_cd=cd,
-        item_ab=item_ab,
-        item_cd=item_cd,
-        item_quartet=item_quartet,
-        min_items=int((count_ab * count_cd).min()) if len(ab) else 1,
-    )
+    return QuartetClass(bra=bra, ket=ket, pair_ab=ab, pair_cd=cd,
+                        start_ab=pa.pair_start[ab], count_ab=np.diff(pa.pair_start)[ab],
+                        start_cd=pc.pair_start[cd], count_cd=np.diff(pc.pair_start)[cd])
 
 
 @lru_cache(maxsize=32)

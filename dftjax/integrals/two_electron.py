@@ -9,7 +9,7 @@ primitive quartet costs two small matrix products.
 Work is organised per quartet class (class_ab, class_cd) from :mod:`.plan`; the items
 of a class are primitive quartets sorted by shell quartet. Items whose Schwarz bound is
 below SCREEN_THRESHOLD are skipped, decided on the host for each geometry
-(:func:`class_chunks`; about 40% of the items of pyrrole/def2-SVP). A kernel, compiled
+(:func:`screened_chunks`; about 40% of the items of pyrrole/def2-SVP). A kernel, compiled
 once per class and (bucketed) pair-data shape, computes a fixed-size chunk of items, and
 a small program adds them into the class's per-quartet accumulator in place; a new
 geometry changes only the number of chunks, so it compiles nothing. The unique blocks then fill the matrix of
@@ -30,7 +30,7 @@ from ..stored_programs import StoredKernel
 from ._compilation import QUICK_COMPILE, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform, hermite_pairs
-from .plan import bucket, chunk_size_for, pair_plan, quartet_plan
+from .plan import bucket, chunk_size_for, expand_ranges, pair_plan, quartet_plan
 
 
 def _coulomb_gather(degree_ab: int, degree_cd: int):
@@ -141,12 +141,24 @@ def _chunk_size(plan, qc) -> int:
 
 
 @lru_cache(maxsize=8)
-def _chunked_plan(basis) -> tuple:
-    """Per quartet class, all its primitive quartets in chunks (geometry-free, unscreened)."""
+def _class_shapes(basis) -> tuple:
+    """Per quartet class, (items per chunk, nquartet_bucket, chunks of the unscreened
+    class): what the compiled kernels and the accumulator depend on, from the plan's
+    counts alone (no items are built)."""
     plan = pair_plan(basis)
-    return tuple(_cut_into_chunks(_chunk_size(plan, qc), bucket(len(qc.pair_ab), smallest=16),
-                                  qc.item_ab, qc.item_cd, qc.item_quartet)
-                 for qc in quartet_plan(basis))
+    shapes = []
+    for qc in quartet_plan(basis):
+        chunk = _chunk_size(plan, qc)
+        shapes.append((chunk, bucket(len(qc.pair_ab), smallest=16), max(1, -(-qc.nitem // chunk))))
+    return tuple(shapes)
+
+
+@lru_cache(maxsize=8)
+def _chunked_plan(basis) -> tuple:
+    """Per quartet class, all its primitive quartets in chunks (geometry-free, unscreened):
+    what traced pair data (under jit or a transformation) run."""
+    return tuple(_cut_into_chunks(chunk, nquartet_bucket, qc.item_ab, qc.item_cd, qc.item_quartet)
+                 for qc, (chunk, nquartet_bucket, _) in zip(quartet_plan(basis), _class_shapes(basis)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -217,81 +229,63 @@ def primitive_pair_bounds(basis, pairs):
             for pc, (p, _, e) in zip(pair_plan(basis), (pair[:3] for pair in pairs))]
 
 
-@lru_cache(maxsize=4)
-def _screening_layout(basis):
-    """Items of all quartet classes as indices into the concatenated bounds of all pair
-    classes (device arrays), and each class's slice of the item list."""
-    plan, quartets = pair_plan(basis), quartet_plan(basis)
-    offset = np.concatenate([[0], np.cumsum([bucket(pc.nprim_pair) for pc in plan])])
-    global_ab = np.concatenate([qc.item_ab + offset[qc.bra] for qc in quartets]).astype(np.int32)
-    global_cd = np.concatenate([qc.item_cd + offset[qc.ket] for qc in quartets]).astype(np.int32)
-    starts = np.concatenate([[0], np.cumsum([len(qc.item_ab) for qc in quartets])])
-    with jax.ensure_compile_time_eval():  # cached: never a tracer, even if called under jit
-        return jax.device_put(global_ab), jax.device_put(global_cd), starts
+def _ket_order(pc, bounds):
+    """A pair class's primitive pairs ordered by shell pair, then by descending bound:
+    (order (nprim,) int32, keys (nprim,) complex: shell pair - i bound, ascending in
+    NumPy's lexicographic order of complex numbers, for :func:`numpy.searchsorted`)."""
+    order = np.lexsort((-bounds, pc.prim_pair))
+    keys = np.empty(len(order), complex)
+    keys.real, keys.imag = pc.prim_pair[order], -bounds[order]
+    return order.astype(np.int32), keys
 
 
-def _surviving_mask(bounds, global_ab, global_cd, threshold):
-    """Mask of the items whose Schwarz bound reaches ``threshold`` (all classes at once;
-    XLA gathers the bounds several times faster than NumPy)."""
-    return bounds[global_ab] * bounds[global_cd] >= threshold
+def _surviving_items(qc, bra_bounds, ket_order, ket_keys, ket_start, threshold):
+    """The items (item_ab, item_cd, item_quartet) of quartet class ``qc`` whose Schwarz
+    bound Q_ab Q_cd reaches ``threshold``, sorted by quartet, built without the others.
 
-
-_surviving = StoredKernel(_surviving_mask, static_argnums=())
-
-
-def screened_items(basis, bounds, threshold=None):
-    """Per quartet class, the indices (into its items) of the items that survive screening.
-
-    bounds: :func:`primitive_pair_bounds`; threshold defaults to :func:`screen_threshold`.
+    Per (quartet, bra primitive pair) row, the surviving ket primitive pairs are those
+    with Q_cd >= threshold / Q_ab: a leading run of the ket shell pair's pairs in
+    descending order of Q, found by one binary search per row. Within a quartet the
+    ket pairs come in that order (the sum over items is the same). ``ket_start``: the
+    ket class's ``pair_start``.
     """
-    global_ab, global_cd, starts = _screening_layout(basis)
-    threshold = screen_threshold(basis) if threshold is None else threshold
-    # the pair data, hence the bounds, are padded to bucket(nprim_pair), as the layout assumes
-    padded = [np.zeros(bucket(pc.nprim_pair)) for pc in pair_plan(basis)]
-    for pad, q in zip(padded, bounds):
-        pad[: len(q)] = q[: len(pad)]
-    keep = np.asarray(_surviving(np.concatenate(padded), global_ab, global_cd,
-                                 np.float64(threshold)))
-    return [np.flatnonzero(keep[start:stop]) for start, stop in zip(starts[:-1], starts[1:])]
-
-
-def class_chunks(basis, k, pairs=None, bounds=None, kept=None) -> ChunkedQuartets:
-    """The chunks of quartet class ``k`` that the ERI kernels actually run.
-
-    Without pair data (or with traced ones), every primitive quartet
-    (:func:`_chunked_plan`); with concrete pair data (the :func:`hermite_pairs` list),
-    only those that survive Schwarz screening at this geometry. Same chunk size and
-    ``nquartet_bucket`` either way. ``bounds`` (from :func:`primitive_pair_bounds`) and
-    ``kept`` (from :func:`screened_items`) may be passed to share work between classes.
-    :func:`pair_matrix_from_pairs` runs these chunks (via :func:`screened_chunks`); a
-    backward pass that iterates over the same chunks sees the same items.
-    """
-    full = _chunked_plan(basis)[k]
-    if kept is None:
-        if bounds is None and pairs is not None:
-            bounds = primitive_pair_bounds(basis, pairs)
-        if bounds is None:
-            return full
-        kept = screened_items(basis, bounds)
-    index = kept[k]
-    n, chunk = len(index), full.chunk
-    nchunk = max(1, -(-n // chunk))
-    items = np.empty((3, nchunk * chunk), dtype=np.int32)
-    # the unscreened chunks hold every item in order (padding after the last)
-    for row, source in enumerate((full.item_ab, full.item_cd, full.item_quartet)):
-        np.take(source.reshape(-1), index, out=items[row, :n])
-    items[:2, n:] = 0
-    items[2, n:] = full.nquartet_bucket
-    items = items.reshape(3, nchunk, chunk)
-    return ChunkedQuartets(chunk, full.nquartet_bucket, items[0], items[1], items[2])
+    rows = expand_ranges(qc.start_ab, qc.count_ab)  # bra primitive pair of each row
+    row_quartet = np.repeat(np.arange(len(qc.count_ab), dtype=np.int32), qc.count_ab)
+    row_ket = qc.pair_cd[row_quartet]
+    query = np.empty(len(rows), complex)
+    query.real = row_ket
+    with np.errstate(divide="ignore"):
+        query.imag = -threshold / bra_bounds[rows]  # -inf where Q_ab = 0: nothing survives
+    count = np.searchsorted(ket_keys, query, side="right") - ket_start[row_ket]
+    item_cd = ket_order[expand_ranges(ket_start[row_ket], count)]
+    return np.repeat(rows, count), item_cd, np.repeat(row_quartet, count)
 
 
 def screened_chunks(basis, pairs) -> list:
-    """:func:`class_chunks` for every quartet class at once (one screening pass)."""
+    """Per quartet class, the chunks (:class:`ChunkedQuartets`) that the ERI kernels run.
+
+    With concrete pair data (the :func:`hermite_pairs` list), only the primitive quartets
+    that survive Schwarz screening at this geometry, built directly (the full item lists,
+    22 million for benzene/6-31G*, are never made); with traced ones, every primitive
+    quartet (:func:`_chunked_plan`). Same chunk size and ``nquartet_bucket`` either way,
+    so the compiled kernels are shared. :func:`pair_matrix_from_pairs` runs these chunks;
+    a backward pass that iterates over the same chunks sees the same items.
+    """
     bounds = primitive_pair_bounds(basis, pairs)
-    kept = screened_items(basis, bounds) if bounds is not None else None
-    return [class_chunks(basis, k, kept=kept) if kept is not None else _chunked_plan(basis)[k]
-            for k in range(len(quartet_plan(basis)))]
+    if bounds is None:
+        return list(_chunked_plan(basis))
+    plan, threshold = pair_plan(basis), screen_threshold(basis)
+    # NaN bounds (NaN pair data) keep their items, so that the NaN reaches the integrals
+    bounds = [np.nan_to_num(q[: pc.nprim_pair], nan=np.inf) for q, pc in zip(bounds, plan)]
+    kets = {}
+    chunked = []
+    for qc, (chunk, nquartet_bucket, _) in zip(quartet_plan(basis), _class_shapes(basis)):
+        if qc.ket not in kets:
+            kets[qc.ket] = _ket_order(plan[qc.ket], bounds[qc.ket])
+        items = _surviving_items(qc, bounds[qc.bra], *kets[qc.ket], plan[qc.ket].pair_start,
+                                 threshold)
+        chunked.append(_cut_into_chunks(chunk, nquartet_bucket, *items))
+    return chunked
 
 
 def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
@@ -309,7 +303,7 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
     # chunks before screening: the same for every geometry, so the choice never flips;
     # traced pair data (inside jit/grad) take the plain kernel, as compiler options may
     # only be given to the outermost jit
-    few = _chunked_plan(basis)[k].item_ab.shape[0] <= QUICK_MAX_CHUNKS
+    few = _class_shapes(basis)[k][2] <= QUICK_MAX_CHUNKS
     kernel = quick_eri_chunk_kernel if few and concrete else eri_chunk_kernel
     pending = None
     for c in range(chunks.item_ab.shape[0]):
@@ -346,7 +340,7 @@ def _assembly_indices(basis) -> tuple:
     plan = pair_plan(basis)
     npair = basis.nao * (basis.nao + 1) // 2
     out = []
-    for qc, chunks in zip(quartet_plan(basis), _chunked_plan(basis)):
+    for qc, (_, nquartet_bucket, _) in zip(quartet_plan(basis), _class_shapes(basis)):
         sides = []
         for pc, pairs in ((plan[qc.bra], qc.pair_ab), (plan[qc.ket], qc.pair_cd)):
             na = ao_transform(pc.la, basis.cartesian).shape[0]
@@ -354,7 +348,7 @@ def _assembly_indices(basis) -> tuple:
             i = basis.ao_offset[pc.shell_a[pairs]][:, None, None] + np.arange(na)[None, :, None]
             j = basis.ao_offset[pc.shell_b[pairs]][:, None, None] + np.arange(nb)[None, None, :]
             high, low = np.maximum(i, j), np.minimum(i, j)
-            index = np.full((chunks.nquartet_bucket, na * nb), npair, dtype=np.int32)
+            index = np.full((nquartet_bucket, na * nb), npair, dtype=np.int32)
             index[: len(pairs)] = (high * (high + 1) // 2 + low).reshape(len(pairs), -1)
             sides.append(index)
         out.append(tuple(sides))
@@ -377,7 +371,7 @@ def electron_repulsion_from_pairs(basis, pairs, omega=0.0, screen=True):
     """:func:`electron_repulsion` from precomputed :func:`hermite_pairs` data.
 
     ``screen``: skip primitive quartets below the Schwarz threshold (see
-    :func:`class_chunks`; only with concrete pair data).
+    :func:`screened_chunks`; only with concrete pair data).
     """
     return expand_pair_matrix(basis.nao, pair_matrix_from_pairs(basis, pairs, omega, screen))
 
