@@ -31,7 +31,7 @@ from .integrals.density_fitting import atom_eri_blocks
 from .log import verbose_logging
 from .tracing import traced
 from .scf.density_fit import df_fock_and_energy
-from .scf.energy import on_the_ladder
+from .scf.energy import on_the_ladder, padded_size
 from .scf.stability import StabilityReport, analyse, follow_instabilities
 
 
@@ -173,10 +173,12 @@ def sad_guess(molecule: Molecule, basis: BasisSet, ints: Integrals):
 
 
 def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functional: Functional,
-                 grid, restricted: bool, xc_params=None, ao_memory=None):
+                 grid, restricted: bool, xc_params=None, ao_memory=None, ladder=True):
     """The SCF's :class:`~dftjax.scf.energy.EnergyModel` from computed integrals: HF or
     Kohn-Sham, exact or density-fitted (``ints.eri`` None), the AO values on ``grid``
-    (a :class:`~dftjax.grid.Grid`, unused for HF) kept up to ``ao_memory`` bytes."""
+    (a :class:`~dftjax.grid.Grid`, unused for HF) kept up to ``ao_memory`` bytes.
+    ``ladder``: the model will be padded onto the ladder of basis sizes
+    (:func:`~dftjax.scf.energy.on_the_ladder`), so its grid is laid out for that size."""
     n_occupied = max(molecule.nalpha, molecule.nbeta)
     if functional.name == "hf":
         if ints.eri is not None:
@@ -185,6 +187,8 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
                                       exchange_matrix_too=False)
         return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     options = {} if ao_memory is None else {"ao_memory": ao_memory}
+    if ladder:
+        options["pad_to"] = padded_size(basis.nao)
     ao = xc_grid(basis, grid, np.asarray(molecule.coordinates, np.float64),
                  deriv=0 if functional.family == "lda" else 1,
                  precompute_nra="nra" in functional.needs, **options)

@@ -70,6 +70,22 @@ def test_padded_grid_changes_nothing(dimer):
     assert abs(float(padded_energy - energy)) < E_TOL
     np.testing.assert_allclose(padded_potential[:, :nao, :nao], potential, rtol=0, atol=V_TOL)
     assert not np.any(np.asarray(padded_potential)[:, nao:, :])
+    # Laid out on the ladder from the start (pad_to), the grid pads without copying its
+    # AO values and gives the same energy and potential; the unpadded model's grid (the
+    # same blocks and values, with padding blocks and zero AO columns) also does.
+    laddered = xc_grid(basis, grid, molecule.coordinates, deriv=1, pad_to=size)
+    assert any(a.shape != b.shape for a, b in zip(laddered.ao, xcg.ao))  # more blocks
+    again = padded_xc_grid(laddered, size)
+    assert all(a is b for a, b in zip(again.ao, laddered.ao))
+    for grid_, dens, nao_ in ((again, jnp.asarray(padded_density), nao), (laddered, density, nao)):
+        energy_, potential_ = run(functional, functional.params, grid_, dens)
+        assert abs(float(energy_ - energy)) < E_TOL
+        np.testing.assert_allclose(potential_[:, :nao_, :nao_], potential, rtol=0, atol=V_TOL)
+    for values, block_class in zip(laddered.ao, laddered.layout.classes):
+        padding = np.asarray(block_class.ao_index) == nao  # (nblock, columns)
+        assert padding.any()
+        # (nblock, columns, ncomp, B) at the padding columns: zero values
+        assert not np.any(np.asarray(values).transpose(0, 3, 1, 2)[padding])
 
 
 def test_layout_covers_every_point_once_and_screens(dimer):

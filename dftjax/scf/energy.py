@@ -348,7 +348,10 @@ def padded_pair_params(eri_pairs, size, name="eri", exchange=True):
     Canonical pairs P(k, l) = k (k + 1) / 2 + l of the real AOs keep their numbers, the new
     ones follow, so the pair matrix pads with zero rows and columns. Host work, no
     compilation but the (bucketed) :func:`exchange_matrix`."""
-    pairs = jax.device_put(pad_matrix(eri_pairs, size * (size + 1) // 2))
+    npair = size * (size + 1) // 2
+    # on a rung already (nao a multiple of 8, or beyond the ladder): no copy
+    pairs = (as_device(eri_pairs) if np.shape(eri_pairs)[0] == npair
+             else jax.device_put(pad_matrix(eri_pairs, npair)))
     params = {name: None, f"{name}_pairs": pairs}
     if exchange:
         params[f"{name}_exchange"] = exchange_matrix(pairs, size)

@@ -196,7 +196,7 @@ class Sample:
         ints = chosen_integrals(molecule, self.basis, self.functional, self.eri)
         kept = self.eri.ao_memory if ao_memory is None else min(int(ao_memory), self.eri.ao_memory)
         model = energy_model(molecule, self.basis, ints, self.functional, self.grid,
-                             not unrestricted, None, kept)
+                             not unrestricted, None, kept, ladder=ladder)
         padded = on_the_ladder(model, self.nao) if ladder else model
         self.model = padded.model if isinstance(padded, PaddedModel) else model
         self.size = padded.size if isinstance(padded, PaddedModel) else self.nao
