@@ -77,7 +77,10 @@ def test_padded_grid_changes_nothing(dimer):
     assert any(a.shape != b.shape for a, b in zip(laddered.ao, xcg.ao))  # more blocks
     again = padded_xc_grid(laddered, size)
     assert all(a is b for a, b in zip(again.ao, laddered.ao))
-    for grid_, dens, nao_ in ((again, jnp.asarray(padded_density), nao), (laddered, density, nao)):
+    # evaluated on the fly (derivatives in the geometry drop the kept values) as well
+    fresh = laddered.at_geometry(jnp.asarray(molecule.coordinates), grid)
+    for grid_, dens, nao_ in ((again, jnp.asarray(padded_density), nao), (laddered, density, nao),
+                              (fresh, density, nao)):
         energy_, potential_ = run(functional, functional.params, grid_, dens)
         assert abs(float(energy_ - energy)) < E_TOL
         np.testing.assert_allclose(potential_[:, :nao_, :nao_], potential, rtol=0, atol=V_TOL)

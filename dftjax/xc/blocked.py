@@ -225,8 +225,7 @@ def _class_ao_values(plan, atom_coordinates, points, block_class, deriv):
     values = jax.lax.map(
         lambda args: evaluate_shells(plan, atom_coordinates, points[args[0]], args[1], deriv),
         (block_class.point_index, block_class.shell_index))
-    extra = block_class.ao_index.shape[1] - values.shape[-1]
-    return jnp.pad(values, ((0, 0),) * 3 + ((0, extra),)) if extra else values
+    return _with_columns(values, block_class.ao_index.shape[1])
 
 
 _class_ao = StoredKernel(_class_ao_values, static_argnums=(4,))
@@ -295,7 +294,15 @@ def _block_ao(xcg, block):
     if block["ao"] is not None:
         return block["ao"]
     points = jnp.concatenate([xcg.points, jnp.zeros((1, 3))])[block["points"]]
-    return evaluate_shells(xcg.plan, xcg.atom_coordinates, points, block["shells"], xcg.deriv)
+    return _with_columns(evaluate_shells(xcg.plan, xcg.atom_coordinates, points, block["shells"],
+                                         xcg.deriv), block["aos"].shape[-1])
+
+
+def _with_columns(values, columns):
+    """AO values (..., n) with zero columns appended up to ``columns``: the padding AO
+    columns of a class laid out on the ladder (:func:`_layout_on_the_ladder`)."""
+    extra = columns - values.shape[-1]
+    return jnp.pad(values, ((0, 0),) * (values.ndim - 1) + ((0, extra),)) if extra else values
 
 
 def _grid_densities(xcg, density, needs):
