@@ -368,7 +368,11 @@ def g2_selection(tables):
 
 def g2_sample_count(tables) -> int:
     """How many samples the [[g2]] tables make (molecules and atoms, each once)."""
-    return len({e["name"] for chosen, atoms in g2_selection(tables) for e in atoms + chosen})
+    return _sample_count(g2_selection(tables))
+
+
+def _sample_count(chosen_sets) -> int:
+    return len({e["name"] for chosen, atoms in chosen_sets for e in atoms + chosen})
 
 
 def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None, budget=None):
@@ -380,7 +384,7 @@ def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None,
     :func:`load_samples`'s."""
     budget = AOBudget() if budget is None else budget
     chosen_sets = g2_selection(tables)
-    total = total or done + g2_sample_count(tables)
+    total = total or done + _sample_count(chosen_sets)
     made, entries = set(), []
     for chosen, atoms in chosen_sets:
         for entry in atoms + chosen:
