@@ -20,7 +20,7 @@ other work on a shared machine), and the 1-minute load average when the row fini
 function name (from JAX's ``jax_log_compiles`` log), the list to cut.
 
 Usage: python benchmarks/bench_cold.py [--molecules water ethanol benzene ch3]
-       [--xc hf b3lyp] [--basis def2-svp] [--by-name] [--json]
+       [--xyz FILE.xyz ...] [--xc hf b3lyp] [--basis def2-svp] [--by-name] [--json]
 """
 
 import argparse
@@ -68,7 +68,16 @@ CONV_TOL = 1e-9
 
 
 def _atoms(name):
-    return [line.split() for line in GEOMETRIES[name].strip().splitlines()]
+    """[(symbol, x, y, z)] of a built-in molecule, or of an XYZ file (Angstrom) by path."""
+    if name in GEOMETRIES:
+        return [line.split() for line in GEOMETRIES[name].strip().splitlines()]
+    with open(name) as handle:
+        lines = handle.read().splitlines()
+    return [line.split()[:4] for line in lines[2:2 + int(lines[0])]]
+
+
+def _label(name):
+    return os.path.splitext(os.path.basename(name))[0]
 
 
 def _worker_dftjax(name, basis, xc, by_name):
@@ -136,7 +145,10 @@ def _load():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--molecules", nargs="+", default=list(GEOMETRIES), choices=list(GEOMETRIES))
+    parser.add_argument("--molecules", nargs="+", default=None, choices=list(GEOMETRIES))
+    parser.add_argument("--xyz", nargs="+", default=[], metavar="FILE",
+                        help="also (or, without --molecules, only) these closed-shell molecules "
+                             "(XYZ files, Angstrom)")
     parser.add_argument("--xc", nargs="+", default=["hf", "b3lyp"])
     parser.add_argument("--basis", default="def2-svp")
     parser.add_argument("--by-name", action="store_true",
@@ -163,7 +175,8 @@ def main():
     if not args.json:
         print(f"# basis {args.basis}, {os.cpu_count()} cores, load {_load():.2f} at start")
         print(header)
-    for name in args.molecules:
+    molecules = (args.molecules or ([] if args.xyz else list(GEOMETRIES))) + list(args.xyz)
+    for name in molecules:
         for xc in args.xc:
             with tempfile.TemporaryDirectory(prefix="dftjax_cold_") as cache:
                 env["DFTJAX_CACHE_DIR"] = cache
@@ -173,7 +186,7 @@ def main():
             pyscf, pyscf_wall = ({"scf_seconds": float("nan"), "energy": float("nan")}, float("nan"))
             if not args.no_pyscf:
                 pyscf, pyscf_wall = _run(["--worker", "pyscf", name, xc, "--basis", args.basis], env)
-            row = {"molecule": name, "xc": xc, "basis": args.basis, "nao": cold["nao"],
+            row = {"molecule": _label(name), "xc": xc, "basis": args.basis, "nao": cold["nao"],
                    "cold_wall": cold_wall, "cold_scf": cold["scf_seconds"],
                    "cold_compile": cold["compile_seconds"], "cold_compilations": cold["compilations"],
                    "cold_cpu": cold["cpu_seconds"], "warm_cpu": warm["cpu_seconds"],
@@ -184,7 +197,7 @@ def main():
             if args.json:
                 print(json.dumps(row), flush=True)
             else:
-                print(f"{name:8s} {xc:6s} {row['nao']:4d} | {cold_wall:9.2f} {row['cold_cpu']:6.2f} "
+                print(f"{row['molecule']:8s} {xc:6s} {row['nao']:4d} | {cold_wall:9.2f} {row['cold_cpu']:6.2f} "
                       f"{row['cold_scf']:6.2f} {row['cold_compile']:7.2f} {row['cold_compilations']:4d} | "
                       f"{warm_wall:9.2f} {row['warm_cpu']:6.2f} {row['warm_scf']:6.2f} {row['warm_compile']:7.2f} {row['warm_compilations']:4d} "
                       f"| {pyscf_wall:10.2f} {row['pyscf_scf']:6.2f} | {row['load']:4.2f}",
