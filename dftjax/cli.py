@@ -230,8 +230,8 @@ def _add_warmup_parser(subparsers) -> None:
     warm = subparsers.add_parser(
         "warmup",
         help="compile ahead of time into the persistent cache",
-        description="Run the SCF on a few small built-in molecules (water, ammonia, "
-        "methanol, ethanol) or on the geometries given, so that the compiled programs for "
+        description="Run the SCF on a few built-in molecules (water, ammonia, "
+        "methanol, ethanol, benzene) or on the geometries given, so that the compiled programs for "
         "this basis and functional are in the persistent compilation cache "
         "($DFTJAX_CACHE_DIR, default ~/.cache/dftjax/jax) and later runs of molecules of "
         "similar size start warm. One line per molecule on stderr.",
