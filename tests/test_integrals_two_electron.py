@@ -197,3 +197,29 @@ def test_quartet_items_expand_every_primitive_pair_combination():
         assert list(zip(*(x.tolist() for x in items))) == expected
         assert expand_ranges(start_ab, count_ab).tolist() == [
             a for q in range(n) for a in range(start_ab[q], start_ab[q] + count_ab[q])]
+
+
+def test_surviving_items_match_brute_force_on_random_bounds():
+    # The binary search over ket pairs sorted by bound finds exactly the items with
+    # Q_ab Q_cd >= threshold, with zero bounds (nothing survives) and ties included.
+    from types import SimpleNamespace
+
+    from dftjax.integrals import two_electron as te
+    from dftjax.integrals.plan import QuartetClass
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        npair_ab, npair_cd = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        count_bra, count_ket = rng.integers(0, 5, npair_ab), rng.integers(1, 5, npair_cd)
+        start_bra = np.concatenate([[0], np.cumsum(count_bra)])
+        start_ket = np.concatenate([[0], np.cumsum(count_ket)])
+        q_bra = rng.choice([0.0, 1e-8, 1e-6, 1e-3, 1.0], start_bra[-1])
+        q_ket = rng.choice([0.0, 1e-8, 1e-6, 1e-3, 1.0], start_ket[-1])
+        ab, cd = (x.ravel() for x in np.meshgrid(np.arange(npair_ab), np.arange(npair_cd),
+                                                 indexing="ij"))
+        qc = QuartetClass(0, 1, ab, cd, start_bra[ab], count_bra[ab], start_ket[cd], count_ket[cd])
+        ket = SimpleNamespace(prim_pair=np.repeat(np.arange(npair_cd), count_ket))
+        items = te._surviving_items(qc, q_bra, *te._ket_order(ket, q_ket), start_ket, 1e-9)
+        keep = q_bra[qc.item_ab] * q_ket[qc.item_cd] >= 1e-9
+        expected = sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
+        assert sorted(zip(items[2], items[0], items[1])) == expected
+        assert np.all(np.diff(items[2]) >= 0)
