@@ -7,7 +7,9 @@ The format shared by shipped functional weights, trained parameters and checkpoi
 * an optional JSON object (provenance, the functional form, a model card) under the key
   ``__metadata__``, as a 0-d unicode array;
 * :func:`load_pytree` rebuilds nested dicts, and turns a dict whose keys are exactly
-  ``"0" … "n-1"`` back into a list. Tuples come back as lists and scalars as 0-d arrays.
+  ``"0" … "n-1"`` back into a list. Tuples come back as lists and scalars as 0-d arrays;
+  :func:`match_params` puts a loaded tree back into the structure of the parameters it
+  replaces (tuples where they had tuples), matched leaf by leaf by path.
 
 Values keep their dtype (float64 for our own files).
 """
@@ -74,6 +76,42 @@ def save_pytree(path, tree, metadata: dict = None) -> Path:
     with open(path, "wb") as handle:  # np.savez would append .npz to other suffixes
         np.savez(handle, **flat)
     return path
+
+
+def leaf_paths(tree):
+    """The path of every leaf of ``tree`` ("layers/0/w"), in ``tree_leaves`` order."""
+    def name(entry):
+        for attr in ("key", "idx", "name"):
+            if hasattr(entry, attr):
+                return str(getattr(entry, attr))
+        return str(entry)
+
+    return ["/".join(name(e) for e in path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def match_params(loaded, template):
+    """``loaded`` (a tree from :func:`load_pytree`) in the structure of ``template`` (lists
+    vs tuples, leaf order), matched by path, as float64 arrays. ValueError naming the
+    paths or shapes that differ."""
+    import jax.numpy as jnp
+
+    flat = flatten_pytree(loaded)
+    paths = leaf_paths(template)
+    missing = [p for p in paths if p not in flat]
+    extra = sorted(set(flat) - set(paths))
+    if missing or extra:
+        raise ValueError("parameter paths do not match the functional's: "
+                         + "; ".join(part for part in (
+                             f"missing {', '.join(missing)}" if missing else "",
+                             f"not the functional's {', '.join(extra)}" if extra else "") if part))
+    template_leaves = jax.tree_util.tree_leaves(template)
+    wrong = [f"{p} {np.shape(flat[p])} (expected {np.shape(t)})"
+             for p, t in zip(paths, template_leaves) if np.shape(flat[p]) != np.shape(t)]
+    if wrong:
+        raise ValueError(f"parameter shapes do not match the functional's: {', '.join(wrong)}")
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
+                                        [jnp.asarray(flat[p], jnp.float64) for p in paths])
 
 
 def load_pytree(path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dftjax.params_io import flatten_pytree, load_pytree, save_pytree
+from dftjax.params_io import flatten_pytree, load_pytree, match_params, save_pytree
 
 
 def test_round_trip_nested_dicts_and_lists(tmp_path):
@@ -37,3 +37,21 @@ def test_errors(tmp_path):
     bad.write_text("not an npz")
     with pytest.raises(ValueError, match="not a parameter file"):
         load_pytree(bad)
+
+
+def test_match_params_restores_tuples_and_names_mismatches(tmp_path):
+    """A file keeps no tuples: match_params puts a loaded tree back into its template's
+    structure by path, and names the paths or shapes that differ."""
+    template = (1.0, {"kappa": 0.804, "mu": 0.2195}, (np.zeros(2), np.ones(3)))
+    trained = (1.1, {"kappa": 0.9, "mu": 0.25}, (np.arange(2.0), np.arange(3.0)))
+    loaded, _ = load_pytree(save_pytree(tmp_path / "t.npz", trained))
+    assert isinstance(loaded, list)
+    matched = match_params(loaded, template)
+    assert isinstance(matched, tuple) and isinstance(matched[2], tuple)
+    assert float(matched[1]["mu"]) == 0.25 and matched[0].dtype == np.float64
+    np.testing.assert_array_equal(matched[2][1], np.arange(3.0))
+    with pytest.raises(ValueError, match=r"missing 2/1; not the functional's 2/2"):
+        match_params({"0": 1.0, "1": {"kappa": 0.9, "mu": 0.2}, "2": {"0": np.zeros(2), "2": np.zeros(3)}},
+                     template)
+    with pytest.raises(ValueError, match=r"2/1 \(2,\) \(expected \(3,\)\)"):
+        match_params((1.0, {"kappa": 0.9, "mu": 0.2}, (np.zeros(2), np.zeros(2))), template)

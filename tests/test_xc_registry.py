@@ -1,5 +1,6 @@
 """Functional names and sums as PySCF spells them, and registration of new functionals."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -106,3 +107,21 @@ def test_mix_adds_exact_exchange_and_checks_omega():
     other = mix("other", [(1.0, get_functional("pbe"))], hf_long_range=0.5, omega=0.4)
     with pytest.raises(ValueError, match="omega"):
         mix("clash", [(1.0, long_range), (1.0, other)])
+
+
+def test_parameter_file_of_a_functional_with_tuples(tmp_path):
+    """PBE's parameters hold tuples; its trained parameters, saved (lists) and loaded as
+    ``pbe:PATH``, are PBE's structure with the file's values, and a file of another shape
+    is refused by name."""
+    from dftjax.params_io import save_pytree
+
+    pbe = get_functional("pbe")
+    moved = jax.tree_util.tree_map(lambda x: np.asarray(x) * 1.01, pbe.params)
+    path = save_pytree(tmp_path / "pbe.npz", moved)
+    trained = get_functional(f"pbe:{path}")
+    assert jax.tree_util.tree_structure(trained.params) == jax.tree_util.tree_structure(pbe.params)
+    for a, b in zip(jax.tree_util.tree_leaves(trained.params), jax.tree_util.tree_leaves(moved)):
+        assert float(a) == float(b)
+    assert not np.allclose(trained(FEATURES), pbe(FEATURES), rtol=1e-6, atol=0)
+    with pytest.raises(ValueError, match="does not fit 'pbe': parameter paths"):
+        get_functional(f"pbe:{save_pytree(tmp_path / 'other.npz', {'scale': np.ones(1)})}")

@@ -21,22 +21,10 @@ import numpy as np
 import optax
 
 from .sample import as_float_arrays
-from ..params_io import flatten_pytree, load_pytree, save_pytree
+from ..params_io import leaf_paths, load_pytree, match_params, save_pytree
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd,
               "rmsprop": optax.rmsprop, "adabelief": optax.adabelief}
-
-
-def leaf_paths(tree):
-    """The params_io path of every leaf ("layers/0/w"), in ``tree_leaves`` order."""
-    def name(entry):
-        for attr in ("key", "idx", "name"):
-            if hasattr(entry, attr):
-                return str(getattr(entry, attr))
-        return str(entry)
-
-    return ["/".join(name(e) for e in path)
-            for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
 def make_schedule(learning_rate, schedule=None, steps=None):
@@ -158,20 +146,3 @@ def load_checkpoint(path, optimizer, params_template) -> TrainState:
     return TrainState(params, jax.tree_util.tree_unflatten(opt_structure, opt_leaves),
                       int(tree["step"]), jnp.asarray(tree["key"]), float(tree["update_scale"]),
                       {k: jnp.asarray(v) for k, v in tree.get("warm", {}).items()})
-
-
-def match_params(loaded, template):
-    """``loaded`` (a tree from :func:`~dftjax.params_io.load_pytree`) in the structure of
-    ``template`` (lists vs tuples, leaf order), matched by path, float64."""
-    flat = flatten_pytree(loaded)
-    paths = leaf_paths(template)
-    missing = [p for p in paths if p not in flat]
-    if missing or len(flat) != len(paths):
-        raise ValueError(f"parameters {sorted(flat)} do not match the functional's {paths}")
-    template_leaves = jax.tree_util.tree_leaves(template)
-    wrong = [f"{p} {np.shape(flat[p])} (expected {np.shape(t)})"
-             for p, t in zip(paths, template_leaves) if np.shape(flat[p]) != np.shape(t)]
-    if wrong:
-        raise ValueError(f"parameter shapes do not match the functional's: {', '.join(wrong)}")
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
-                                        [jnp.asarray(flat[p], jnp.float64) for p in paths])

@@ -80,9 +80,7 @@ def _with_parameter_file(functional, path):
     """``functional`` with the parameters stored in ``path``, checked against its own."""
     from pathlib import Path
 
-    import jax
-
-    from ..params_io import load_pytree
+    from ..params_io import load_pytree, match_params
 
     resolved = Path(path).expanduser().resolve()
     key = (functional, str(resolved), resolved.stat().st_mtime_ns if resolved.is_file() else None)
@@ -91,12 +89,12 @@ def _with_parameter_file(functional, path):
         form = metadata.get("form")
         if form is not None and _key(form) != _key(functional.name):
             raise ValueError(f"parameter file {path!r} holds {form!r} parameters, not {functional.name!r}")
-        expected = jax.tree_util.tree_structure(functional.params)
-        shapes = [getattr(x, "shape", ()) for x in jax.tree_util.tree_leaves(functional.params)]
-        if (jax.tree_util.tree_structure(params) != expected
-                or [x.shape for x in jax.tree_util.tree_leaves(params)] != shapes):
-            raise ValueError(f"parameter file {path!r} does not fit {functional.name!r}: its arrays "
-                             f"differ in structure or shape from the functional's parameters")
+        # matched by path: the file keeps no tuples (a trained PBE's comes back in lists)
+        try:
+            params = match_params(params, functional.params)
+        except ValueError as error:
+            raise ValueError(f"parameter file {path!r} does not fit {functional.name!r}: "
+                             f"{error}") from None
         _parameter_files[key] = dataclasses.replace(functional, name=f"{functional.name}:{path}",
                                                     params=params)
     return _parameter_files[key]
