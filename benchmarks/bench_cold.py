@@ -35,6 +35,8 @@ import time
 
 # Angstrom. Water as examples/water.xyz; ethanol (staggered, from its microwave
 # structure); benzene D6h with C-C 1.397 and C-H 1.084; methyl radical D3h, C-H 1.079.
+# Water, ethanol and benzene are also dftjax.warmup.MOLECULES; they are written out here
+# because PySCF's worker times its whole process and must not import dftjax (~1 s).
 GEOMETRIES = {
     "water": """
 O    0.0000    0.0000    0.1173
