@@ -10,6 +10,8 @@ import traceback
 EXIT_OK = 0
 EXIT_NOT_CONVERGED = 1
 EXIT_BAD_INPUT = 2
+#: after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2)
+EXIT_INTERRUPTED = 130
 
 
 def error_message(exc: BaseException) -> str:

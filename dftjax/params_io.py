@@ -15,6 +15,7 @@ Values keep their dtype (float64 for our own files).
 """
 
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -73,8 +74,15 @@ def save_pytree(path, tree, metadata: dict = None) -> Path:
     flat = flatten_pytree(tree)
     if metadata is not None:
         flat[METADATA_KEY] = np.array(json.dumps(metadata))
-    with open(path, "wb") as handle:  # np.savez would append .npz to other suffixes
-        np.savez(handle, **flat)
+    # a temporary file, then a rename: an interrupted write (Ctrl-C during a training
+    # checkpoint) leaves the previous file whole, never half of a new one
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:  # np.savez would append .npz to other suffixes
+            np.savez(handle, **flat)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -3,6 +3,11 @@ end to end, resuming, parameters from a file, and configuration errors as one li
 exit code 2. H2 and the H atom in STO-3G on grid level 1 keep it quick."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 
 import jax.numpy as jnp
 import numpy as np
@@ -98,15 +103,63 @@ def test_train_runs_checkpoints_and_resumes(reference, capsys):
     assert float(params["alpha"]) != 1.0
     card = (run / "MODEL_CARD.md").read_text()
     assert "| h2 | H2 | 0 | 1 | sto-3g | 2 |" in card and "| h | H | 0 | 2 | sto-3g | 1 |" in card
-    assert "| atomization_energy | 1 | 10 |" in card and "- Steps: 2 (2 recorded)" in card
+    assert "| atomization_energy | 1 | 10 |" in card and "- Steps: 2 of 2 (2 recorded)" in card
     assert f"at step 1 (" in card and "Started from the functional's published parameters" in card
-    # run again: resumes at step 2, one more step
-    assert main(["train", str(config), "--steps", "1"]) == 0
+    # run again: the run has its 2 steps, so nothing more is done
+    assert main(["train", str(config)]) == 0
     out, err = capsys.readouterr()
-    assert "resuming from step 2" in err and "step     2" in err
+    assert "resuming from step 2 of 2" in err and "step     2" not in err
+    assert "trained lda_x: step 2" in out
+    # a total of 3: resumes at step 2 for the one step left
+    assert main(["train", str(config), "--steps", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert "resuming from step 2 of 3" in err and "step     2" in err and "step     3" not in err
     record = json.loads((run / "record.json").read_text())
     assert [s["step"] for s in record["steps"]] == [0, 1, 2]
-    assert "- Steps: 3 (3 recorded)" in (run / "MODEL_CARD.md").read_text()
+    assert "- Steps: 3 of 3 (3 recorded)" in (run / "MODEL_CARD.md").read_text()
+
+
+def test_ctrl_c_checkpoints_the_last_step_and_a_rerun_continues(reference, capsys):
+    """The real command in a process of its own, sent SIGINT once it has reported a
+    second step: exit status 130, the state after the last completed step checkpointed
+    (although checkpoint_every is far away) with its record, and the same command, run
+    again, continues from there."""
+    config = reference / "long.toml"
+    config.write_text(CONFIG.format(functional='name = "lda"')
+                      .replace("steps = 2", "steps = 1000").replace('output = "run"', 'output = "long"')
+                      .replace("checkpoint_every = 1", "checkpoint_every = 1000"))
+    process = subprocess.Popen([sys.executable, "-m", "dftjax.cli", "train", str(config)],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    lines, second_step = [], threading.Event()
+
+    def read():
+        for line in process.stderr:
+            lines.append(line)
+            if line.startswith("step     1 "):
+                second_step.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert second_step.wait(timeout=600), "".join(lines)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130, "".join(lines)
+    finally:
+        process.kill()
+    reader.join(timeout=10)
+    stopped = [line for line in lines if line.startswith("interrupted: the state after step")]
+    assert len(stopped) == 1, "".join(lines)
+    done = int(stopped[0].split()[5])
+    assert done >= 2
+    record = json.loads((reference / "long" / "record.json").read_text())
+    assert [s["step"] for s in record["steps"]] == list(range(done))
+    _, metadata = load_pytree(reference / "long" / "checkpoint.npz")
+    assert metadata["step"] == done
+    assert main(["train", str(config), "--steps", str(done + 1)]) == 0
+    out, err = capsys.readouterr()
+    assert f"resuming from step {done} of {done + 1}" in err and f"step {done:5d}" in err
+    assert f"step {done + 1}," in out
 
 
 def test_entry_point_and_initial_parameters(reference, capsys):

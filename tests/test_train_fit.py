@@ -8,6 +8,8 @@ Tolerance 1e-6 relative to the gradient's norm: the project's finite-difference 
 Small cases (STO-3G, grid level 1) keep compilation, the dominant cost, short.
 """
 
+import importlib
+import json
 import os
 import subprocess
 import sys
@@ -252,6 +254,38 @@ def test_resumed_run_repeats_the_next_step_exactly(hydrogen, tmp_path):
         assert float(again.params[key]) == float(full.params[key])
     np.testing.assert_array_equal(again.key, full.key)
     assert (tmp_path / "run" / "params.npz").is_file() and (tmp_path / "run" / "record.json").is_file()
+
+
+def test_interrupted_run_checkpoints_its_last_completed_step(hydrogen, tmp_path, monkeypatch):
+    """Ctrl-C in the third step: that step is abandoned, the state after the second is
+    checkpointed (the same state an uninterrupted run has there) and Interrupted names it."""
+    fit_module = importlib.import_module("dftjax.train.fit")
+
+    optimizer = make_optimizer(LDA2.params, "adam", 0.02, steps=10)
+    start = init_state(LDA2.params, optimizer, seed=3)
+    two, _ = fit(hydrogen, HYDROGEN_LOSS, optimizer, start, 2, batch_size=1, log=None)
+    real_step, calls = fit_module.train_step, []
+
+    def step_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        result = real_step(*args, **kwargs)
+        if len(calls) == 3:  # the third step's work is done, its state not yet taken
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(fit_module, "train_step", step_then_interrupt)
+    with pytest.raises(fit_module.Interrupted) as stop:
+        fit(hydrogen, HYDROGEN_LOSS, optimizer, start, 5, batch_size=1,
+            checkpoint_dir=tmp_path / "run", checkpoint_every=100, log=None)
+    assert isinstance(stop.value, KeyboardInterrupt) and stop.value.state.step == 2
+    assert [r.step for r in stop.value.history] == [0, 1]
+    saved = load_checkpoint(tmp_path / "run", optimizer, LDA2.params)
+    assert saved.step == 2
+    for key in ("a", "b"):
+        assert float(saved.params[key]) == float(two.params[key])
+    record = json.loads((tmp_path / "run" / "record.json").read_text())
+    assert [r["step"] for r in record["steps"]] == [0, 1]
+    assert not list((tmp_path / "run").glob(".*tmp"))  # no temporary files left behind
 
 
 DATA_PARALLEL = """

@@ -82,7 +82,7 @@ def model_card(run, state, history) -> str:
     batch = run.options.get("batch_size")
     lines += ["", "## Optimisation", "",
               f"- Optimiser: `{json.dumps(config.get('optimizer', {}), sort_keys=True)}`",
-              f"- Steps: {state.step} ({len(steps)} recorded), "
+              f"- Steps: {state.step} of {run.steps} ({len(steps)} recorded), "
               f"{'all loss items' if not batch else f'{batch} loss items'} per step",
               f"- Skipped steps: {skipped or 'none'}; restores of the last good state: "
               f"{restored or 'none'}"]

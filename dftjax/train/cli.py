@@ -4,14 +4,16 @@ output directory, and a summary on stdout.
 
 Exit codes as the other commands: 0 done; 1 the last step could not be applied (its
 samples failed or its update was not finite); 2 a bad configuration
-(``dftjax: error: ...``). After the steps it writes ``MODEL_CARD.md`` beside the
-parameters (:mod:`dftjax.train.card`).
+(``dftjax: error: ...``); 130 interrupted (Ctrl-C), after checkpointing the last completed
+step. After the steps it writes ``MODEL_CARD.md`` beside the parameters
+(:mod:`dftjax.train.card`). ``[train] steps`` (or ``--steps``) is the run's total: run
+again, the command continues from its checkpoint up to it.
 """
 
 import contextlib
 import sys
 
-from ..exit_codes import EXIT_NOT_CONVERGED, EXIT_OK, bad_input as _bad_input
+from ..exit_codes import EXIT_INTERRUPTED, EXIT_NOT_CONVERGED, EXIT_OK, bad_input as _bad_input
 
 
 def add_train_parser(subparsers) -> None:
@@ -21,7 +23,9 @@ def add_train_parser(subparsers) -> None:
         description="Fit a functional self-consistently: losses on converged SCFs of the "
                     "configured samples, optax updates, checkpoints.")
     train.add_argument("config", metavar="CONFIG.toml", help="the training configuration")
-    train.add_argument("--steps", type=int, help="steps to run (overrides [train] steps)")
+    train.add_argument("--steps", type=int,
+                       help="the run's total number of steps (overrides [train] steps); a "
+                            "resumed run continues up to it")
     train.add_argument("--output", help="output directory (overrides [train] output)")
     train.add_argument("--restart", action="store_true",
                        help="start afresh even if the output directory holds a checkpoint")
@@ -32,7 +36,7 @@ def add_train_parser(subparsers) -> None:
 def run_train(args) -> int:
     from .card import model_card
     from .config import load_run
-    from .fit import fit
+    from .fit import Interrupted, fit
 
     if args.steps is not None and args.steps < 0:
         return _bad_input(ValueError("--steps must be at least 0"), args)
@@ -43,12 +47,17 @@ def run_train(args) -> int:
                            resume=not args.restart, log=log)
     except (ValueError, KeyError, TypeError, FileNotFoundError, MemoryError) as error:
         return _bad_input(error, args)
-    if run.history:
-        print(f"resuming from step {run.state.step} in {run.output}", file=sys.stderr)
-    with contextlib.redirect_stdout(sys.stderr):
-        state, history = fit(run.samples, run.loss, run.optimizer, run.state, run.steps,
-                             checkpoint_dir=run.output, metadata=run.metadata, log=log,
-                             history=run.history, **run.options)
+    if run.state.step:
+        print(f"resuming from step {run.state.step} of {run.steps} in {run.output}", file=sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            state, history = fit(run.samples, run.loss, run.optimizer, run.state, run.remaining,
+                                 checkpoint_dir=run.output, metadata=run.metadata, log=log,
+                                 history=run.history, **run.options)
+    except Interrupted as stop:
+        print(f"interrupted: the state after step {stop.state.step} is checkpointed in "
+              f"{run.output}; run the same command to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
     card = run.output / "MODEL_CARD.md"
     card.write_text(model_card(run, state, history))
     last = history[-1] if history else None

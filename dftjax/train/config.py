@@ -120,12 +120,17 @@ class TrainingRun:
     loss: Loss
     optimizer: object
     state: object
-    steps: int
+    steps: int              # the run's total: the schedule spans it, a resumed run continues to it
     output: Path
     options: dict           # fit's keyword arguments: batch_size, max_failures, checkpoint_every
     metadata: dict          # goes into params.npz
     history: list           # StepReports of the run resumed (empty for a new run)
     config: dict = None     # the parsed file (for the model card)
+
+    @property
+    def remaining(self) -> int:
+        """Steps still to run: the total less the steps the resumed checkpoint holds."""
+        return max(self.steps - int(self.state.step), 0)
 
 
 def _table(config, key, where="the configuration"):
@@ -457,9 +462,11 @@ def load_loss(table, samples, base, g2_entries=()):
 
 
 def load_run(path, steps=None, output=None, resume=True, log=None) -> TrainingRun:
-    """Read a configuration file; ``steps`` and ``output`` override [train]'s. With
-    ``resume``, a checkpoint in the output directory is continued. ``log`` (a callable
-    taking a line) hears of each sample as it is built."""
+    """Read a configuration file; ``steps`` (the run's total) and ``output`` override
+    [train]'s. With ``resume``, a checkpoint in the output directory is continued, up to
+    the total (:attr:`TrainingRun.remaining`; the optimiser's schedule spans the total, so
+    a run stopped and resumed takes the steps an uninterrupted one does). ``log`` (a
+    callable taking a line) hears of each sample as it is built."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file {str(path)!r} does not exist")

@@ -150,6 +150,16 @@ def train_step(state: TrainState, samples: dict, loss, optimizer, batch_size=Non
     return new_state, report
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by the user (Ctrl-C) between or during steps: ``state`` is the state
+    after the last completed step (checkpointed, when the run has a checkpoint directory)
+    and ``history`` its reports."""
+
+    def __init__(self, state, history):
+        super().__init__(f"interrupted after step {state.step}")
+        self.state, self.history = state, history
+
+
 def fit(samples, loss, optimizer, state: TrainState, steps, *, batch_size=None,
         max_failures=3, checkpoint_dir=None, checkpoint_every=None, metadata=None, log=print,
         history=None):
@@ -166,6 +176,10 @@ def fit(samples, loss, optimizer, state: TrainState, steps, *, batch_size=None,
         end (:func:`~dftjax.train.state.save_checkpoint`); ``metadata`` goes into params.npz.
     log : called with one line per step (None: silent).
     history : reports of earlier steps (a resumed run), kept in the record.
+
+    A KeyboardInterrupt (Ctrl-C) during a step abandons that step, checkpoints the state
+    after the last completed one and raises :class:`Interrupted`: running on from the
+    checkpoint repeats what an uninterrupted run would have done.
     """
     if not isinstance(samples, dict):
         samples = {s.name: s for s in samples}
@@ -176,22 +190,31 @@ def fit(samples, loss, optimizer, state: TrainState, steps, *, batch_size=None,
         distribute(samples)
     history = list(history or [])
     last_good, failures = state, 0
-    for _ in range(steps):
-        start_state = state
-        state, report = train_step(state, samples, loss, optimizer, batch_size)
-        if report.applied:
-            last_good, failures = start_state, 0
-        else:
-            failures += 1
-            if failures >= max_failures:
-                state = dataclasses.replace(last_good, step=state.step, key=state.key,
-                                            update_scale=0.5 * state.update_scale)
-                report.restored, failures = True, 0
-        history.append(report)
-        if log is not None:
-            log(report.line())
-        if checkpoint_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
+    try:
+        for _ in range(steps):
+            start_state = state
+            new_state, report = train_step(state, samples, loss, optimizer, batch_size)
+            if report.applied:
+                last_good, failures = start_state, 0
+            else:
+                failures += 1
+                if failures >= max_failures:
+                    new_state = dataclasses.replace(last_good, step=new_state.step, key=new_state.key,
+                                                    update_scale=0.5 * new_state.update_scale)
+                    report.restored, failures = True, 0
+            history.append(report)  # before the state: an interrupt between is trimmed below
+            state = new_state
+            if log is not None:
+                log(report.line())
+            if checkpoint_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
+                save_checkpoint(checkpoint_dir, state, record(history), metadata)
+    except KeyboardInterrupt:
+        # state is replaced only once its step is done; a report appended just before the
+        # interrupt belongs to no kept state and is dropped. Checkpoint files are atomic.
+        history = [r for r in history if r.step < state.step]
+        if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, state, record(history), metadata)
+        raise Interrupted(state, history) from None
     if checkpoint_dir is not None:
         save_checkpoint(checkpoint_dir, state, record(history), metadata)
     return state, history

@@ -13,6 +13,7 @@
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -125,7 +126,10 @@ def save_checkpoint(directory, state: TrainState, record: dict, metadata: dict =
         del tree["warm"]
     path = save_pytree(directory / "checkpoint.npz", tree, {"step": state.step})
     save_pytree(directory / "params.npz", state.params, dict(metadata or {}, step=state.step))
-    (directory / "record.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
+    record_path = directory / "record.json"
+    temporary = directory / f".record.json.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    os.replace(temporary, record_path)
     return path
 
 
