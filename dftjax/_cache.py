@@ -50,14 +50,26 @@ def store_directory(name: str):
     return None if not directory else Path(directory) / name
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see all of it or nothing (a temporary
-    file, then a rename); best effort: a read-only or full disk leaves ``path`` absent."""
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see all of it or nothing, and an
+    interrupted write (a crash, Ctrl-C) leaves the previous file whole: a temporary file
+    beside it, then a rename. OSError (a read-only or full disk) propagates; the
+    temporary file is removed in any case."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
         temporary.write_bytes(data)
         os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """:func:`replace_atomically`, creating ``path``'s directory, as best effort: a
+    read-only or full disk leaves ``path`` absent (for caches, which can do without)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(path, data)
     except OSError:
         pass
 

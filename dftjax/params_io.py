@@ -14,12 +14,15 @@ The format shared by shipped functional weights, trained parameters and checkpoi
 Values keep their dtype (float64 for our own files).
 """
 
+import io
 import json
-import os
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from ._cache import replace_atomically
 
 METADATA_KEY = "__metadata__"
 
@@ -74,15 +77,10 @@ def save_pytree(path, tree, metadata: dict = None) -> Path:
     flat = flatten_pytree(tree)
     if metadata is not None:
         flat[METADATA_KEY] = np.array(json.dumps(metadata))
-    # a temporary file, then a rename: an interrupted write (Ctrl-C during a training
-    # checkpoint) leaves the previous file whole, never half of a new one
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:  # np.savez would append .npz to other suffixes
-            np.savez(handle, **flat)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    buffer = io.BytesIO()  # np.savez would append .npz to a path with another suffix
+    np.savez(buffer, **flat)
+    # an interrupted write (Ctrl-C during a training checkpoint) leaves the old file whole
+    replace_atomically(path, buffer.getvalue())
     return path
 
 
@@ -102,8 +100,6 @@ def match_params(loaded, template):
     """``loaded`` (a tree from :func:`load_pytree`) in the structure of ``template`` (lists
     vs tuples, leaf order), matched by path, as float64 arrays. ValueError naming the
     paths or shapes that differ."""
-    import jax.numpy as jnp
-
     flat = flatten_pytree(loaded)
     paths = leaf_paths(template)
     missing = [p for p in paths if p not in flat]

@@ -13,7 +13,6 @@
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import jax
@@ -22,6 +21,7 @@ import numpy as np
 import optax
 
 from .sample import as_float_arrays
+from .._cache import replace_atomically
 from ..params_io import leaf_paths, load_pytree, match_params, save_pytree
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd,
@@ -126,10 +126,8 @@ def save_checkpoint(directory, state: TrainState, record: dict, metadata: dict =
         del tree["warm"]
     path = save_pytree(directory / "checkpoint.npz", tree, {"step": state.step})
     save_pytree(directory / "params.npz", state.params, dict(metadata or {}, step=state.step))
-    record_path = directory / "record.json"
-    temporary = directory / f".record.json.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(record, indent=1, default=float) + "\n")
-    os.replace(temporary, record_path)
+    replace_atomically(directory / "record.json",
+                       (json.dumps(record, indent=1, default=float) + "\n").encode())
     return path
 
 
