@@ -12,6 +12,8 @@ EXIT_NOT_CONVERGED = 1
 EXIT_BAD_INPUT = 2
 #: after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2)
 EXIT_INTERRUPTED = 130
+#: after SIGTERM (a batch system's or ``kill``'s stop), 128 + 15
+EXIT_TERMINATED = 143
 
 
 def error_message(exc: BaseException) -> str:

@@ -119,14 +119,17 @@ def test_train_runs_checkpoints_and_resumes(reference, capsys):
     assert "- Steps: 3 of 3 (3 recorded)" in (run / "MODEL_CARD.md").read_text()
 
 
-def test_ctrl_c_checkpoints_the_last_step_and_a_rerun_continues(reference, capsys):
-    """The real command in a process of its own, sent SIGINT once it has reported a
-    second step: exit status 130, the state after the last completed step checkpointed
-    (although checkpoint_every is far away) with its record, and the same command, run
-    again, continues from there."""
-    config = reference / "long.toml"
+@pytest.mark.parametrize("stop, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_stop_checkpoints_the_last_step_and_a_rerun_continues(reference, capsys, stop, status):
+    """The real command in a process of its own, sent SIGINT (Ctrl-C) or SIGTERM (a batch
+    system's stop) once it has reported a second step: exit status 128 + the signal, the
+    state after the last completed step checkpointed (although checkpoint_every is far
+    away) with its record, and the same command, run again, continues from there."""
+    config = reference / f"long-{stop.name}.toml"  # the module's directory is shared
     config.write_text(CONFIG.format(functional='name = "lda"')
-                      .replace("steps = 2", "steps = 1000").replace('output = "run"', 'output = "long"')
+                      .replace("steps = 2", "steps = 1000")
+                      .replace('output = "run"', f'output = "long-{stop.name}"')
                       .replace("checkpoint_every = 1", "checkpoint_every = 1000"))
     process = subprocess.Popen([sys.executable, "-m", "dftjax.cli", "train", str(config)],
                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
@@ -143,8 +146,8 @@ def test_ctrl_c_checkpoints_the_last_step_and_a_rerun_continues(reference, capsy
     reader.start()
     try:
         assert second_step.wait(timeout=600), "".join(lines)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=120) == 130, "".join(lines)
+        process.send_signal(stop)
+        assert process.wait(timeout=120) == status, "".join(lines)
     finally:
         process.kill()
     reader.join(timeout=10)
@@ -152,9 +155,9 @@ def test_ctrl_c_checkpoints_the_last_step_and_a_rerun_continues(reference, capsy
     assert len(stopped) == 1, "".join(lines)
     done = int(stopped[0].split()[5])
     assert done >= 2
-    record = json.loads((reference / "long" / "record.json").read_text())
+    record = json.loads((reference / f"long-{stop.name}" / "record.json").read_text())
     assert [s["step"] for s in record["steps"]] == list(range(done))
-    _, metadata = load_pytree(reference / "long" / "checkpoint.npz")
+    _, metadata = load_pytree(reference / f"long-{stop.name}" / "checkpoint.npz")
     assert metadata["step"] == done
     assert main(["train", str(config), "--steps", str(done + 1)]) == 0
     out, err = capsys.readouterr()

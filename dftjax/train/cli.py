@@ -5,15 +5,19 @@ output directory, and a summary on stdout.
 Exit codes as the other commands: 0 done; 1 the last step could not be applied (its
 samples failed or its update was not finite); 2 a bad configuration
 (``dftjax: error: ...``); 130 interrupted (Ctrl-C), after checkpointing the last completed
-step. After the steps it writes ``MODEL_CARD.md`` beside the parameters
+step; 143 terminated (SIGTERM, as a batch system's time limit or ``kill`` stops a job),
+after the same checkpoint. After the steps it writes ``MODEL_CARD.md`` beside the parameters
 (:mod:`dftjax.train.card`). ``[train] steps`` (or ``--steps``) is the run's total: run
 again, the command continues from its checkpoint up to it.
 """
 
 import contextlib
+import signal
 import sys
+import threading
 
-from ..exit_codes import EXIT_INTERRUPTED, EXIT_NOT_CONVERGED, EXIT_OK, bad_input as _bad_input
+from ..exit_codes import (EXIT_INTERRUPTED, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_TERMINATED,
+                          bad_input as _bad_input)
 
 
 def add_train_parser(subparsers) -> None:
@@ -33,6 +37,35 @@ def add_train_parser(subparsers) -> None:
     train.set_defaults(handler=run_train)
 
 
+class _Flag:
+    def __init__(self):
+        self.set = False
+
+    def __bool__(self):
+        return self.set
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """While the steps run, SIGTERM stops them as Ctrl-C does (the last completed step is
+    checkpointed) instead of killing the process mid-write; yields a flag that says
+    whether it came. Only the main thread can own a signal handler; elsewhere a no-op."""
+    terminated = _Flag()
+    if threading.current_thread() is not threading.main_thread():
+        yield terminated
+        return
+
+    def handler(signum, frame):
+        terminated.set = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_train(args) -> int:
     from .card import model_card
     from .config import load_run
@@ -50,14 +83,14 @@ def run_train(args) -> int:
     if run.state.step:
         print(f"resuming from step {run.state.step} of {run.steps} in {run.output}", file=sys.stderr)
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), _sigterm_interrupts() as terminated:
             state, history = fit(run.samples, run.loss, run.optimizer, run.state, run.remaining,
                                  checkpoint_dir=run.output, metadata=run.metadata, log=log,
                                  history=run.history, **run.options)
     except Interrupted as stop:
         print(f"interrupted: the state after step {stop.state.step} is checkpointed in "
               f"{run.output}; run the same command to continue", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     card = run.output / "MODEL_CARD.md"
     card.write_text(model_card(run, state, history))
     last = history[-1] if history else None
