@@ -149,6 +149,38 @@ def test_retry_ladder_recovers():
     assert abs(float(result.energy) - float(case("oh_631g")["e_tot"])) < 1e-8
 
 
+def _noisy(model, size, amplitude=1e-3):
+    """``model`` with a symmetric Fock perturbation of ``amplitude`` whose sign flips with
+    the density's last digits: no step can bring |g| below ~amplitude, so DIIS circles."""
+    noise = np.random.default_rng(0).normal(size=(size, size))
+    noise = jnp.asarray(amplitude * (noise + noise.T) / 2)
+
+    def noisy(density):
+        fock, energy = model(density)
+        return fock + jnp.sin(1e7 * jnp.sum(density)) * noise, energy
+    return noisy
+
+
+def test_a_stalled_attempt_gives_way_to_the_next_rung():
+    """Each first-order attempt that has stalled (|g| not halved in STALL_WINDOW cycles,
+    the energy within STALL_ENERGY) ends early; an attempt with no next rung runs its max_cycle, as the option says."""
+    ref = case("h2o_631g")
+    model = _noisy(ref["model"], ref["S"].shape[0])
+    args = (model, ref["S"], ref["h_core"], ref["e_nuc"], ref["nalpha"], ref["nbeta"], True, ref["D0"])
+    flat, moving = [-1.0] * 35, [-1.0 - 1e-3 * k for k in range(35)]
+    assert driver.stalled([1.0] * 10 + [0.6] * 25, flat)
+    assert not driver.stalled([1.0] * 10 + [0.4] * 25, flat)  # |g| halved
+    assert not driver.stalled([1.0] * 10 + [0.6] * 25, moving)  # exploring, as HCO does
+    assert not driver.stalled([1.0] * 25, flat[:25])  # nothing to compare with yet
+    with pytest.warns(driver.SCFNotConvergedWarning):
+        laddered = run_scf(*args, max_cycle=150, second_order=False)
+    assert laddered.attempts == 1 + len(driver.RETRY_LADDER)
+    assert laddered.iterations <= 4 * 100  # 600 if each ran to 150 (245 measured)
+    with pytest.warns(driver.SCFNotConvergedWarning):
+        alone = run_scf(*args, max_cycle=60, retry=False)
+    assert alone.attempts == 1 and alone.iterations == 60
+
+
 def test_core_guess_when_no_density_given():
     result = solve("h2o_631g", D0=None)
     assert result.converged

@@ -37,6 +37,20 @@ from dftjax.scf.occupations import aufbau_occupations
 # After them, run_scf's last rung takes second-order steps (dftjax.scf.second_order).
 RETRY_LADDER = ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
 
+STALL_WINDOW = 25
+"""Cycles in which an attempt that has a next rung must at least halve its best orbital
+gradient so far or move its energy by :data:`STALL_ENERGY`; one that does neither is
+circling a point it cannot reach and gives way to the next rung instead of running to
+max_cycle. Seen with the neural functionals in def2-TZVP: DIIS circles |g| ~ 5e-4 on
+CH3CN, C3H8 and CH3OCH3, the energy within 1e-6 Ha, until max_cycle on every first-order
+rung, before the second-order rung converges (a low-density cutoff of 1e-8 changes
+nothing there). An attempt that is exploring is left alone: HCO/STO-3G, density-fitted
+UHF, wanders at |g| ~ 1e-2 for 60 cycles, its energy moving by 1e-2 Ha, then converges."""
+
+STALL_ENERGY = 1e-5
+"""Hartree: the spread of the energy over :data:`STALL_WINDOW` cycles below which an
+attempt that does not halve |g| counts as stalled."""
+
 
 class SCFNotConvergedWarning(RuntimeWarning):
     """Warned once by :func:`dftjax.scf.ladder.run_scf` when no attempt of the retry
@@ -400,9 +414,23 @@ def _final_step(step, state, settings, converged, conv_tol, conv_tol_grad, newto
     return final, converged and passed
 
 
+def stalled(gradient_norms, energies, window=STALL_WINDOW, spread=STALL_ENERGY):
+    """Whether the best of the last ``window`` orbital gradients is not below half the best
+    before them while those cycles' energies (Ha) lie within ``spread``
+    (:data:`STALL_WINDOW`)."""
+    if len(gradient_norms) <= window:
+        return False
+    recent = energies[-window:]
+    return (min(gradient_norms[-window:]) > 0.5 * min(gradient_norms[:-window])
+            and max(recent) - min(recent) < spread)
+
+
 def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occupations,
-            conv_tol, conv_tol_grad, max_cycle, diis_space, verbose=False):
+            conv_tol, conv_tol_grad, max_cycle, diis_space, verbose=False, stop_stalled=False):
     """Cycle from ``density`` on the host until converged or max_cycle; returns (state, converged).
+
+    ``stop_stalled`` (for an attempt that has a next rung) also ends the cycles once they
+    have :func:`stalled`.
 
     After convergence one more cycle without DIIS, damping or level shift gives the
     final orbitals (PySCF's conv_check); it always runs, so the orbitals returned
@@ -415,7 +443,7 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
         _log(f"SCF init E(electronic)= {float(state.energy):.12f}")
     step = lambda state, settings: _host_step(
         fock_and_energy, state, overlap, X, settings, restricted=restricted, occupations=occupations)
-    converged = False
+    converged, norms, energies = False, [], []
     for _ in range(max_cycle):
         state = step(state, settings)
         if verbose:
@@ -423,6 +451,13 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
                  f"  dE= {float(state.energy_change): .3e}  |g|= {float(state.gradient_norm):.3e}")
         converged = bool(_is_converged(*_host_checks(state), conv_tol, conv_tol_grad))
         if converged:
+            break
+        norms.append(float(state.gradient_norm))
+        energies.append(float(state.energy))
+        if stop_stalled and stalled(norms, energies):
+            if verbose:
+                _log(f"SCF stalled: |g| not halved and E within {STALL_ENERGY:g} Ha in "
+                     f"{STALL_WINDOW} cycles (best |g| {min(norms):.3e}); leaving this attempt")
             break
     final, converged = _final_step(step, state, settings, converged, conv_tol, conv_tol_grad)
     final = dataclasses.replace(final, iteration=state.iteration)

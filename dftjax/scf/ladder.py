@@ -50,7 +50,8 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     conv_tol_grad defaults to sqrt(conv_tol), as PySCF. diis_space=0 switches DIIS off.
     ``max_cycle`` bounds each attempt: if max_cycle cycles do not converge and ``retry``,
     the ladder RETRY_LADDER of (damping, level shift) restarts from D0, each rung with
-    max_cycle cycles of its own; if none converges and ``second_order``, the last rung
+    max_cycle cycles of its own (an attempt with a next rung leaves early once it has
+    stalled, :data:`~dftjax.scf.driver.STALL_WINDOW`); if none converges and ``second_order``, the last rung
     (:mod:`dftjax.scf.second_order`) takes trust-region Newton steps on the orbital
     rotations from the best state so far, at most max_cycle energy evaluations (so at
     most 5 max_cycle in all); ``converged_settings`` then reads "second-order". The result's
@@ -91,7 +92,9 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             _log(f"SCF not converged; retrying from the guess with damping={attempt_damping}"
                  f" level_shift={attempt_shift}")
         settings = make_settings(nalpha, nbeta, attempt_damping, attempt_shift)
-        state, converged = iterate(fock_and_energy, overlap, X, density, settings, **options)
+        next_rung = attempt < len(attempts) or (retry and second_order)
+        state, converged = iterate(fock_and_energy, overlap, X, density, settings,
+                                   stop_stalled=next_rung, **options)
         iterations += int(state.iteration)
         if converged:
             best = state
