@@ -38,3 +38,12 @@ def test_a_card_that_does_not_exist_yet(tmp_path):
     card = tmp_path / "card.md"
     add_evaluation(card, "G2 G2-1: f, sto-3g", summary(4.0))
     assert card.read_text().startswith("# Model card\n\n## Evaluation\n\n### G2 G2-1: f, sto-3g")
+
+
+def test_the_load_path_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from dftjax.train.card import _shown
+    monkeypatch.chdir(tmp_path)
+    assert str(_shown(tmp_path / "run" / "params.npz")) == "run/params.npz"
+    assert str(_shown("run/params.npz")) == "run/params.npz"
+    elsewhere = tmp_path.parent / "other" / "params.npz"
+    assert _shown(elsewhere) == elsewhere  # outside it: as given

@@ -22,6 +22,15 @@ import numpy as np
 EVALUATION = "## Evaluation"
 
 
+def _shown(path) -> Path:
+    """``path`` relative to the working directory when it lies below it (as a user there
+    types it, and as the card reads when the directory is moved or committed), else as is."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(path)
+
+
 def _size(params) -> int:
     return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
 
@@ -57,7 +66,7 @@ def model_card(run, state, history) -> str:
     name = table.get("name", table.get("entry_point", run.functional.name))
     lines = [f"# Model card: {name}, fitted with dftjax {__version__}", "",
              f"- Parameters: {_size(state.params)} numbers, in `params.npz` (load with "
-             f"`--xc {name}:{run.output / 'params.npz'}` where a functional name goes)",
+             f"`--xc {name}:{_shown(run.output / 'params.npz')}` where a functional name goes)",
              f"- Started from {_initialisation(table)}",
              f"- Configuration: `{run.metadata.get('config')}`", "",
              "## Training data", "",
