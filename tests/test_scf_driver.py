@@ -163,7 +163,8 @@ def _noisy(model, size, amplitude=1e-3):
 
 def test_a_stalled_attempt_gives_way_to_the_next_rung():
     """Each first-order attempt that has stalled (|g| not halved in STALL_WINDOW cycles,
-    the energy within STALL_ENERGY) ends early; an attempt with no next rung runs its max_cycle, as the option says."""
+    the energy within STALL_ENERGY) ends early; an attempt with no next rung runs its
+    max_cycle, as the option says."""
     ref = case("h2o_631g")
     model = _noisy(ref["model"], ref["S"].shape[0])
     args = (model, ref["S"], ref["h_core"], ref["e_nuc"], ref["nalpha"], ref["nbeta"], True, ref["D0"])

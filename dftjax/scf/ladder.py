@@ -51,10 +51,10 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
     ``max_cycle`` bounds each attempt: if max_cycle cycles do not converge and ``retry``,
     the ladder RETRY_LADDER of (damping, level shift) restarts from D0, each rung with
     max_cycle cycles of its own (an attempt with a next rung leaves early once it has
-    stalled, :data:`~dftjax.scf.driver.STALL_WINDOW`); if none converges and ``second_order``, the last rung
-    (:mod:`dftjax.scf.second_order`) takes trust-region Newton steps on the orbital
-    rotations from the best state so far, at most max_cycle energy evaluations (so at
-    most 5 max_cycle in all); ``converged_settings`` then reads "second-order". The result's
+    stalled, :data:`~dftjax.scf.driver.STALL_WINDOW`); if none converges and
+    ``second_order``, the last rung (:mod:`dftjax.scf.second_order`) takes trust-region
+    Newton steps on the orbital rotations from the best state so far, at most max_cycle
+    energy evaluations (so at most 5 max_cycle in all); ``converged_settings`` then reads "second-order". The result's
     ``iterations`` sums the cycles of all attempts and ``attempts`` counts them. A result
     that still has not converged is returned with converged=False and one
     :class:`SCFNotConvergedWarning`.

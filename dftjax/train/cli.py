@@ -37,31 +37,23 @@ def add_train_parser(subparsers) -> None:
     train.set_defaults(handler=run_train)
 
 
-class _Flag:
-    def __init__(self):
-        self.set = False
-
-    def __bool__(self):
-        return self.set
-
-
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """While the steps run, SIGTERM stops them as Ctrl-C does (the last completed step is
-    checkpointed) instead of killing the process mid-write; yields a flag that says
-    whether it came. Only the main thread can own a signal handler; elsewhere a no-op."""
-    terminated = _Flag()
+    checkpointed) instead of killing the process mid-write; yields a list that holds the
+    signal once it came. Only the main thread can own a signal handler; elsewhere a no-op."""
+    received = []
     if threading.current_thread() is not threading.main_thread():
-        yield terminated
+        yield received
         return
 
     def handler(signum, frame):
-        terminated.set = True
+        received.append(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield terminated
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
 
