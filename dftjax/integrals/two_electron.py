@@ -89,6 +89,12 @@ eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2))
 quick_eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2),
                                       compiler_options=QUICK_COMPILE)
 QUICK_MAX_CHUNKS = 16
+#: The same for the other classes with concrete inputs, compiled at XLA's backend
+#: optimisation level 1 rather than its default: the classes of pyridine/6-31G* compile
+#: in 4.4 s CPU instead of 5.3 s and run as fast (2.67 against 2.63 s, one core). Traced
+#: pair data take the plain kernel (options go only to the outermost jit).
+concrete_eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2),
+                                         compiler_options={"xla_backend_optimization_level": 1})
 
 
 @partial(jax.jit, donate_argnums=(0,))
@@ -304,7 +310,8 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
     # traced pair data (inside jit/grad) take the plain kernel, as compiler options may
     # only be given to the outermost jit
     few = _class_shapes(basis)[k][2] <= QUICK_MAX_CHUNKS
-    kernel = quick_eri_chunk_kernel if few and concrete else eri_chunk_kernel
+    kernel = (eri_chunk_kernel if not concrete else
+              quick_eri_chunk_kernel if few else concrete_eri_chunk_kernel)
     pending = None
     for c in range(chunks.item_ab.shape[0]):
         values = kernel(degree_ab, degree_cd, float(omega), e_ab, p, centre_p, e_cd,
