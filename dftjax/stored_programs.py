@@ -23,6 +23,7 @@ import pickle
 import threading
 import time
 import types
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property, lru_cache, wraps
 from pathlib import Path
 
@@ -101,6 +102,13 @@ def _describe_structure(structure):
     return f"{kind.__module__}.{kind.__qualname__}[{static}]({', '.join(children)})"
 
 
+@lru_cache(maxsize=1)
+def _preparer() -> ThreadPoolExecutor:
+    """The thread that :meth:`StoredKernel.prepare` compiles in (one: preparing is for
+    overlapping a compilation with the caller's own work, not for many at once)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dftjax-prepare")
+
+
 STORE = "dftjax-executables"
 """The stored programs' directory in the cache; one subdirectory per :func:`generation`."""
 
@@ -166,12 +174,48 @@ class StoredKernel:
             return self.jitted(*args)
         with self._lock:
             program = self._programs.get(key)
+        if isinstance(program, Future):  # being prepared (:meth:`prepare`): wait for it
+            program = program.result()
         if program is None:
             program = (self._load(directory / key, dynamic)
                        or self._compile(directory / key, args))
             with self._lock:
                 self._programs[key] = program
         return program(*dynamic)
+
+    def prepare(self, *args):
+        """Load or compile, in a thread beside the caller's, the program that a call with
+        arguments like ``args`` will run; returns at once. ``args`` as for a call, with
+        arrays of the same shapes and dtypes (their values are never read), so that the
+        call finds the program ready, or waits for it. A no-op where a call would take the
+        plain jitted function (see the class docstring), or when the program is there
+        already. A program prepared for arguments the call does not match is only wasted
+        work: the call compiles its own."""
+        directory = _store_directory()
+        if directory is None or traced(args):
+            return
+        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        key = self._key(args, dynamic)
+        if key is None:
+            return
+        with self._lock:
+            if key in self._programs:
+                return
+            self._programs[key] = _preparer().submit(self._prepared, key, directory / key,
+                                                     args, dynamic)
+
+    def _prepared(self, key, path, args, dynamic):
+        """:meth:`prepare`'s work: the program, also kept under ``key``; on failure the
+        key is dropped, so that the call compiles (and raises) in its own thread."""
+        try:
+            program = self._load(path, dynamic) or self._compile(path, args)
+        except Exception:
+            with self._lock:
+                self._programs.pop(key, None)
+            return None
+        with self._lock:
+            self._programs[key] = program
+        return program
 
     def _key(self, args, dynamic):
         """The program's key (a hex digest), or None when the arguments have none."""

@@ -112,6 +112,65 @@ def test_pytree_arguments_are_keyed_by_their_structure(store, salt):
     assert len(list(store.iterdir())) == 1
 
 
+def test_a_prepared_program_is_the_one_a_call_runs(store, salt):
+    """prepare compiles beside the caller from arrays of the right shapes (their values
+    unread); the call then traces and compiles nothing. Preparing again, or for a program
+    already there, does nothing; arguments of another shape are another program."""
+    traces = []
+    kernel = _kernel(traces, salt)
+    x, y = np.linspace(0.0, 1.0, 4), np.ones(4)
+    with CompileClock() as clock:
+        kernel.prepare(2, np.full(4, np.nan), np.full(4, np.nan))
+        kernel.prepare(2, np.zeros(4), np.zeros(4))
+        stored_programs._preparer().submit(lambda: None).result()  # its one thread is done
+        assert len(list(store.iterdir())) == 1  # compiled and stored before any call
+        np.testing.assert_allclose(kernel(2, x, y), np.sin(x) ** 2 + y, rtol=0, atol=1e-15)
+    # one program, compiled once: the call neither compiled again nor loaded it
+    assert traces == [2] and clock.compilations == 1 and clock.cache_hits == 0
+    kernel.prepare(2, x, y)
+    kernel(2, x[:3], y[:3])
+    assert traces == [2, 2]
+
+
+def test_a_failed_preparation_leaves_the_call_to_compile_and_raise(store):
+    def needs_a_square(x):
+        return jnp.linalg.inv(x)
+
+    kernel = StoredKernel(needs_a_square, static_argnums=())
+    kernel.prepare(np.zeros((2, 3)))
+    with pytest.raises(ValueError):
+        kernel(np.ones((2, 3)))
+    np.testing.assert_allclose(kernel(2.0 * np.eye(2)), 0.5 * np.eye(2), atol=1e-15)
+
+
+def test_the_scf_prepares_the_orbital_update_its_steps_run(store):
+    """iterate prepares the aufbau orbital update from the empty state (a first run
+    compiles it beside the energy model's first evaluation): the steps must run that very
+    program, not compile one of their own."""
+    from dftjax.scf import driver
+    from dftjax.scf.energy import hf_fock_and_energy
+
+    S = np.eye(2)
+    h_core = np.array([[-1.0, -0.2], [-0.2, -0.5]])
+    model = hf_fock_and_energy(h_core, np.zeros((2, 2, 2, 2)))
+    update = driver._stored_aufbau_update
+    events = []  # "prepare", then the key of every program asked for
+    key, prepare = update._key, update.prepare
+    update._programs.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(update, "_key", lambda *args: events.append(key(*args)) or events[-1])
+        patch.setattr(update, "prepare", lambda *args: events.append("prepare") or prepare(*args))
+        density = np.zeros((2, 2, 2))
+        density[:, 0, 0] = 1.0
+        X = np.eye(2)
+        state, converged = driver.iterate(
+            model, S, X, density, driver.make_settings(1, 1), restricted=True,
+            occupations=driver.aufbau_occupations, conv_tol=1e-10, conv_tol_grad=1e-8,
+            max_cycle=20, diis_space=4)
+    assert converged and events[0] == "prepare" and len(events) > 3
+    assert len(set(events[1:])) == 1  # prepared and every step: one program
+
+
 def test_a_stored_program_that_diagonalises_loads_in_a_fresh_process(tmp_path):
     """A loaded program calls LAPACK without JAX having lowered anything that fills in
     LAPACK's routines (a crash before _prepare_lapack): two fresh processes, the second

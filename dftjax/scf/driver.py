@@ -268,11 +268,19 @@ def _aufbau_orbital_update(state, overlap, X, settings, restricted):
 _stored_aufbau_update = StoredKernel(_aufbau_orbital_update, static_argnums=(4,))
 
 
+def _starts_from_orbitals(fock_and_energy) -> bool:
+    """Whether the model has an orbital route (density fitting), which
+    :func:`_host_start` starts through :func:`scf_init`."""
+    return getattr(fock_and_energy, "fock_and_energy_from_orbitals", None) is not None
+
+
 def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
     """:func:`scf_init` for the host loop. A model that takes the density alone is
     evaluated by the program of :func:`_host_step` (compiled once for both); one with an
-    orbital route (density fitting) starts through :func:`scf_init` and its factor."""
-    if getattr(fock_and_energy, "fock_and_energy_from_orbitals", None) is not None:
+    orbital route (density fitting) starts through :func:`scf_init` and its factor. The
+    state it returns has the shapes and dtypes of ``empty_state(density, nmo,
+    diis_space)``: what :func:`iterate` prepares the orbital update for."""
+    if _starts_from_orbitals(fock_and_energy):
         return _scf_init_jit(fock_and_energy, density, nmo=nmo, diis_space=diis_space,
                              factor=density_factor(fock_and_energy, density),
                              restricted=restricted)
@@ -438,6 +446,10 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
     state that is not aufbau keeps its shift there, see :func:`_final_step`).
     """
     fock_and_energy = as_pytree_model(fock_and_energy)
+    if occupations is aufbau_occupations and not _starts_from_orbitals(fock_and_energy):
+        # a first run compiles the orbital update beside the model's first evaluation
+        _stored_aufbau_update.prepare(empty_state(density, X.shape[1], diis_space, xp=np),
+                                      overlap, X, settings, restricted)
     state = _host_start(fock_and_energy, density, X.shape[1], diis_space, restricted)
     if verbose:
         _log(f"SCF init E(electronic)= {float(state.energy):.12f}")
