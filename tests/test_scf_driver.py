@@ -7,6 +7,7 @@ and dipoles are first order in it, so those runs converge tighter.
 """
 
 import functools
+import logging
 from pathlib import Path
 
 import jax
@@ -18,7 +19,7 @@ from dftjax.scf import (
     autodiff_fock_and_energy, hf_energy, hf_fock_and_energy, run_scf, sad_density)
 from dftjax.compile_clock import CompileClock
 from dftjax.scf import driver, ladder
-from dftjax.scf.occupations import aufbau_occupations
+from dftjax.scf.occupations import aufbau_occupations, fractional_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.stability import follow_instabilities
 
@@ -180,6 +181,26 @@ def test_a_stalled_attempt_gives_way_to_the_next_rung():
     with pytest.warns(driver.SCFNotConvergedWarning):
         alone = run_scf(*args, max_cycle=60, retry=False)
     assert alone.attempts == 1 and alone.iterations == 60
+
+
+def test_a_last_attempt_leaves_early_only_for_a_rung_sure_to_run(caplog):
+    """The second-order rung runs only from integer occupations: with aufbau occupations
+    every first-order attempt may leave once stalled; with other occupation rules (which
+    may be fractional) the last one runs its max_cycle."""
+    ref = case("h2o_631g")
+    args = (_noisy(ref["model"], ref["S"].shape[0]), ref["S"], ref["h_core"], ref["e_nuc"],
+            ref["nalpha"], ref["nbeta"], True, ref["D0"])
+    stalls = {}
+    for name, occupations in (("aufbau", aufbau_occupations),
+                              ("fractional", fractional_occupations)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="dftjax.scf"), \
+                pytest.warns(driver.SCFNotConvergedWarning):
+            run_scf(*args, max_cycle=60, occupations=occupations, verbose=True)
+        stalls[name] = sum("SCF stalled" in message for message in caplog.messages)
+    # the same attempts up to the last (both rules occupy this closed shell alike), whose
+    # stall ends it with aufbau occupations only
+    assert stalls["fractional"] >= 1 and stalls["aufbau"] == stalls["fractional"] + 1
 
 
 def test_core_guess_when_no_density_given():

@@ -92,7 +92,10 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
             _log(f"SCF not converged; retrying from the guess with damping={attempt_damping}"
                  f" level_shift={attempt_shift}")
         settings = make_settings(nalpha, nbeta, attempt_damping, attempt_shift)
-        next_rung = attempt < len(attempts) or (retry and second_order)
+        # the second-order rung runs only from integer occupations, which only aufbau
+        # occupations promise before the attempt: with others the last one runs its course
+        next_rung = attempt < len(attempts) or (
+            retry and second_order and occupations is aufbau_occupations)
         state, converged = iterate(fock_and_energy, overlap, X, density, settings,
                                    stop_stalled=next_rung, **options)
         iterations += int(state.iteration)
