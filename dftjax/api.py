@@ -30,6 +30,7 @@ from .xc.blocked import xc_grid
 from .eri_choice import choose_eri, density_fitted_integrals
 from .integrals.density_fitting import atom_eri_blocks
 from .log import verbose_logging
+from .threads import with_callers_settings
 from .tracing import traced
 from .scf.density_fit import df_fock_and_energy
 from .scf.energy import on_the_ladder, padded_size
@@ -293,7 +294,7 @@ def _started(function, *args, thread=True):
         yield lambda: function(*args)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dftjax-beside") as pool:
-        yield pool.submit(function, *args).result
+        yield pool.submit(with_callers_settings(function), *args).result
 
 
 def _no_xc_grid(*args):

@@ -34,6 +34,7 @@ from jax.experimental import serialize_executable
 
 from ._cache import on_release, store_directory, write_atomically
 from .compile_clock import count_cache_load, thread_cache_hits
+from .threads import with_callers_settings
 from .tracing import traced
 
 
@@ -201,8 +202,8 @@ class StoredKernel:
         with self._lock:
             if key in self._programs:
                 return
-            self._programs[key] = _preparer().submit(self._prepared, key, directory / key,
-                                                     args, dynamic)
+            self._programs[key] = _preparer().submit(with_callers_settings(self._prepared),
+                                                     key, directory / key, args, dynamic)
 
     def _prepared(self, key, path, args, dynamic):
         """:meth:`prepare`'s work: the program, also kept under ``key``; on failure the

@@ -24,6 +24,7 @@ loads them from disk without tracing or lowering.
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..threads import with_callers_settings
 from ..tracing import traced
 
 #: compiler options of a kernel whose run time is small next to its compile time
@@ -48,4 +49,4 @@ def map_classes(function, items, inputs=()):
     if workers <= 1 or traced(inputs):
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dftjax-class") as pool:
-        return list(pool.map(function, items))
+        return list(pool.map(with_callers_settings(function), items))
