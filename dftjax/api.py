@@ -264,9 +264,8 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         # run, compiled) in a thread while the integrals compile and run. On 2 cores,
         # which the integral kernels mostly keep busy, a first pyridine/6-31G* B3LYP run
         # gains ~1 s of its ~2.6 s grid stage; with more cores, all of it.
-        with _started(_no_xc_grid if grid is None else model_xc_grid, molecule, basis_set,
-                      functional, grid, eri.ao_memory,
-                      thread=grid is not None and not traced(molecule.coordinates)) as xc_grid_made:
+        with _beside(grid is not None and not traced(molecule.coordinates), model_xc_grid,
+                     molecule, basis_set, functional, grid, eri.ao_memory) as xc_grid_made:
             with stages("integrals"):
                 ints = chosen_integrals(molecule, basis_set, functional, eri)
             with stages("guess"):
@@ -286,20 +285,15 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
 
 
 @contextlib.contextmanager
-def _started(function, *args, thread=True):
-    """``function(*args)`` started now in a thread of its own (``thread``) or run on
-    request in the caller's: yields a function that returns its result (and raises its
-    exception)."""
-    if not thread:
-        yield lambda: function(*args)
+def _beside(start, function, *args):
+    """When ``start``, ``function(*args)`` started now in a thread of its own; yields a
+    function that returns its result (and raises its exception), or None when not started
+    (the caller then does without, or does the work itself)."""
+    if not start:
+        yield lambda: None
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dftjax-beside") as pool:
         yield pool.submit(with_callers_settings(function), *args).result
-
-
-def _no_xc_grid(*args):
-    """Hartree-Fock's XC grid: none."""
-    return None
 
 
 def _check_request(molecule, xc, unrestricted, guess):

@@ -165,14 +165,21 @@ class StoredKernel:
         return jax.jit(named, static_argnums=self.static_argnums,
                        compiler_options=self.compiler_options)
 
-    def __call__(self, *args):
+    def _stored_key(self, args):
+        """(directory, dynamic arguments, key) of the stored program for ``args``, or None
+        where the plain jitted function runs them (no store, traced, or no key)."""
         directory = _store_directory()
         if directory is None or traced(args):
-            return self.jitted(*args)
+            return None
         dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
         key = self._key(args, dynamic)
-        if key is None:
+        return None if key is None else (directory, dynamic, key)
+
+    def __call__(self, *args):
+        stored = self._stored_key(args)
+        if stored is None:
             return self.jitted(*args)
+        directory, dynamic, key = stored
         with self._lock:
             program = self._programs.get(key)
         if isinstance(program, Future):  # being prepared (:meth:`prepare`): wait for it
@@ -192,13 +199,10 @@ class StoredKernel:
         plain jitted function (see the class docstring), or when the program is there
         already. A program prepared for arguments the call does not match is only wasted
         work: the call compiles its own."""
-        directory = _store_directory()
-        if directory is None or traced(args):
+        stored = self._stored_key(args)
+        if stored is None:
             return
-        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
-        key = self._key(args, dynamic)
-        if key is None:
-            return
+        directory, dynamic, key = stored
         with self._lock:
             if key in self._programs:
                 return

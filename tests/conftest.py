@@ -31,6 +31,7 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 from dftjax import release_compiled_code  # noqa: E402  (after the cache settings)
+from dftjax.integrals._compilation import worker_count  # noqa: E402  (the cores we may use)
 from dftjax.memory import available_memory  # noqa: E402
 
 #: Memory one test worker may take: a whole default run in one process peaks at about
@@ -44,11 +45,7 @@ def pytest_xdist_auto_num_workers(config):
     0 (the tests run in pytest's own process) when that leaves fewer than two. Two
     workers on 2 cores run the default suite in 15 min instead of 25: a single process
     keeps one core busy and the other only while XLA compiles or a product runs."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    workers = min(cores, available_memory() // WORKER_MEMORY)
+    workers = min(worker_count(), available_memory() // WORKER_MEMORY)
     return workers if workers >= 2 else 0
 
 
