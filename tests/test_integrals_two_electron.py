@@ -167,6 +167,64 @@ def test_host_accumulation_matches_the_device_program():
     assert not np.allclose(host, start)
 
 
+def test_kernel_rows_round_pair_buckets_up_to_powers_of_eight():
+    from dftjax.integrals.two_electron import WIDE_PAIR_BYTES, _kernel_rows
+    assert [_kernel_rows(n, 8) for n in (1, 64, 65, 128, 512, 513, 4096)] == [
+        64, 64, 512, 512, 512, 4096, 4096]
+    # an array that would pass the memory cap keeps its own rows
+    assert _kernel_rows(1024, WIDE_PAIR_BYTES // 2048) == 1024
+
+
+def _molecule(symbols, angstrom):
+    return dftjax.Molecule(symbols, np.array(angstrom, float))
+
+
+WATER = (["O", "H", "H"], [[0, 0, 0], [0, 0.76, 0.59], [0, -0.76, 0.59]])
+METHANE = (["C", "H", "H", "H", "H"], [[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
+                                       [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
+
+
+def test_molecules_in_one_coarse_pair_bucket_share_the_eri_kernels(monkeypatch):
+    # Water and methane in STO-3G hold 128 and 256 padded (s|s) primitive pairs: in
+    # power-of-two buckets their ERI kernels would differ; the kernels see 512 rows for
+    # both, so methane runs only kernel shapes that water compiled.
+    from dftjax.integrals import two_electron
+    from dftjax.integrals.one_electron import hermite_pairs
+    seen = []
+    for name in ("quick_eri_chunk_kernel", "concrete_eri_chunk_kernel", "eri_chunk_kernel"):
+        kernel = getattr(two_electron, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            seen[-1].add((name, args[:3], tuple(np.shape(a) for a in args[3:])))
+            return kernel(*args)
+
+        monkeypatch.setattr(two_electron, name, spy)
+    raw = []
+    for symbols, angstrom in (WATER, METHANE):
+        mol = _molecule(symbols, angstrom)
+        basis = dftjax.build_basis(mol, "sto-3g")
+        pairs = hermite_pairs(basis, mol.coordinates)
+        raw.append([pair[0].shape[0] for pair in pairs])
+        seen.append(set())
+        two_electron.pair_matrix_from_pairs(basis, pairs)
+    assert raw[0] != raw[1]
+    assert seen[1] and seen[1] <= seen[0]
+
+
+def test_widened_pair_data_change_no_integral(monkeypatch):
+    from dftjax.integrals import two_electron
+    from dftjax.integrals.one_electron import hermite_pairs
+    mol = _molecule(*WATER)
+    basis = dftjax.build_basis(mol, "6-31g")
+    pairs = hermite_pairs(basis, mol.coordinates)
+    widened = two_electron._kernel_pairs(pairs)
+    assert any(w[0].shape[0] > p[0].shape[0] for w, p in zip(widened, pairs))
+    wide = np.asarray(two_electron.pair_matrix_from_pairs(basis, pairs))
+    monkeypatch.setattr(two_electron, "_kernel_pairs", lambda pairs: pairs)
+    narrow = np.asarray(two_electron.pair_matrix_from_pairs(basis, pairs))
+    np.testing.assert_array_equal(wide, narrow)  # the padding rows are never read
+
+
 def test_classes_run_in_threads_only_when_concrete():
     from dftjax.integrals._compilation import map_classes
     seen = []

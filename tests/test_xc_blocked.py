@@ -115,6 +115,43 @@ def test_new_geometry_keeps_the_shapes(dimer):
     assert second.signature == first.signature
 
 
+def _atom_grid_ao_calls(symbol, monkeypatch, blocked):
+    """The argument shapes of every AO-values program call that xc_grid makes for an atom."""
+    seen = set()
+    kernel = blocked._class_ao
+
+    def spy(*args):
+        seen.add(tuple(a.shape for a in jax.tree_util.tree_leaves(args[:4])) + args[4:])
+        return kernel(*args)
+
+    monkeypatch.setattr(blocked, "_class_ao", spy)
+    atom = dftjax.Molecule([symbol], np.zeros((1, 3)), multiplicity=4 if symbol == "N" else 3)
+    grid = build_grid(atom, level=3)
+    xcg = xc_grid(dftjax.build_basis(atom, "def2-svp"), grid, atom.coordinates, pad_to=16)
+    monkeypatch.setattr(blocked, "_class_ao", kernel)
+    return seen, grid.coords.shape[0], xcg
+
+
+def test_grids_of_different_sizes_share_the_ao_values_program(monkeypatch):
+    # The N and O atoms: the same shells and block shapes, grids of different sizes. The
+    # AO-values program reads points by index, so it is handed them padded to a power of
+    # two and one program serves both.
+    from dftjax.xc import blocked
+    nitrogen, n_points, _ = _atom_grid_ao_calls("N", monkeypatch, blocked)
+    oxygen, o_points, _ = _atom_grid_ao_calls("O", monkeypatch, blocked)
+    assert n_points != o_points
+    assert nitrogen == oxygen
+
+
+def test_padded_points_change_no_ao_value(monkeypatch):
+    from dftjax.xc import blocked
+    _, _, padded = _atom_grid_ao_calls("O", monkeypatch, blocked)
+    monkeypatch.setattr(blocked, "_points_for_ao_values", lambda points: points)
+    _, _, plain = _atom_grid_ao_calls("O", monkeypatch, blocked)
+    for a, b in zip(padded.ao, plain.ao):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_selected_shells_are_columns_of_ao_values(dimer):
     molecule, basis, grid, dense, _ = dimer
     plan = ao_plan(basis)

@@ -383,6 +383,49 @@ def electron_repulsion_from_pairs(basis, pairs, omega=0.0, screen=True):
     return expand_pair_matrix(basis.nao, pair_matrix_from_pairs(basis, pairs, omega, screen))
 
 
+#: Largest array (bytes) that :func:`_kernel_pairs` widens the pair data to.
+WIDE_PAIR_BYTES = 64 * 1024**2
+
+
+def _kernel_rows(rows: int, row_bytes: int) -> int:
+    """Rows of a pair class's data as the ERI kernels take them: ``rows`` (the pair
+    kernels' power-of-two bucket) rounded up to a power of 8 (64, 512, 4096, ...) while
+    the array stays within :data:`WIDE_PAIR_BYTES`, else ``rows``."""
+    wide = 8 ** max(2, math.ceil(math.log(max(rows, 1), 8) - 1e-9))
+    return wide if wide * row_bytes <= WIDE_PAIR_BYTES else rows
+
+
+def _kernel_pairs(pairs):
+    """Concrete pair data (p, P, E) per class, their rows padded as :func:`_kernel_rows` says.
+
+    An ERI chunk kernel is compiled per class and shape of its pair data. The items index
+    real rows only, so the padding (p = 1, P = 0, E = 0) is never read: it changes no
+    value, and molecules whose pair classes fall in the same power-of-8 bucket share the
+    kernels (the G2-1 set, def2-TZVP: 242 kernel shapes in power-of-two buckets, 128 in
+    these). Padded on the host and put back on each array's device; traced pair data
+    (one program under jit) are returned as they are.
+    """
+    if traced([pair[:3] for pair in pairs]):
+        return pairs
+    widened = []
+    for pair in pairs:
+        p, centre, e = pair[:3]
+        rows = _kernel_rows(p.shape[0], 8 * math.prod(e.shape[1:]))
+        if rows == p.shape[0]:
+            widened.append(tuple(pair[:3]))
+            continue
+        device = next(iter(p.devices())) if hasattr(p, "devices") else None
+
+        def wide(array, fill):
+            array = np.asarray(array)
+            padded = np.full((rows,) + array.shape[1:], fill, array.dtype)
+            padded[: array.shape[0]] = array
+            return jax.device_put(padded, device)
+
+        widened.append((wide(p, 1.0), wide(centre, 0.0), wide(e, 0.0)))
+    return widened
+
+
 def pair_matrix_from_pairs(basis, pairs, omega=0.0, screen=True):
     """The ERIs as the symmetric matrix of canonical AO pairs, (npair, npair).
 
@@ -393,6 +436,7 @@ def pair_matrix_from_pairs(basis, pairs, omega=0.0, screen=True):
     :func:`electron_repulsion_from_pairs`.
     """
     chunked = screened_chunks(basis, pairs) if screen else _chunked_plan(basis)
+    pairs = _kernel_pairs(pairs)
     classes = [(k, qc) for k, qc in enumerate(quartet_plan(basis)) if len(qc.pair_ab)]
     blocks = map_classes(lambda kq: _class_accumulator(basis, *kq, pairs, omega, chunked[kq[0]]),
                          classes, pairs)
