@@ -237,7 +237,7 @@ def _points_for_ao_values(points):
     above npts, for :func:`_class_ao_values`: blocks read their points by index (row npts,
     the padding slot, is zero either way), so the rows added change nothing and cost
     nothing, and molecules whose grids differ in size but whose blocks have the same
-    shapes (the N, O and F atoms; G2-1 in def2-TZVP: 60 programs -> 37) share the
+    shapes (the N, O and F atoms; G2-1 in def2-TZVP: 60 programs -> 38) share the
     program. Concrete points only (traced ones are returned as they are)."""
     if traced(points):
         return points
