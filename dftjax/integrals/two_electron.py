@@ -29,7 +29,7 @@ from ..tracing import traced
 from ..stored_programs import StoredKernel
 from ._compilation import QUICK_COMPILE, map_classes
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
-from .one_electron import ao_transform, hermite_pairs
+from .one_electron import _pad_rows, ao_transform, hermite_pairs
 from .plan import bucket, chunk_size_for, expand_ranges, pair_plan, quartet_plan
 
 
@@ -399,8 +399,7 @@ def _kernel_pairs(pairs):
     """Concrete pair data (p, P, E) per class, their rows padded as :func:`_kernel_rows` says.
 
     An ERI chunk kernel is compiled per class and shape of its pair data. The items index
-    real rows only, so the padding (p = 1, P = 0, E = 0) is never read: it changes no
-    value, and molecules whose pair classes fall in the same power-of-8 bucket share the
+    real rows only, so the padding (zeros) is never read: it changes no value, and molecules whose pair classes fall in the same power-of-8 bucket share the
     kernels (the G2-1 set, def2-TZVP: 242 kernel shapes in power-of-two buckets, 128 in
     these). Padded on the host and put back on each array's device; traced pair data
     (one program under jit) are returned as they are.
@@ -415,14 +414,7 @@ def _kernel_pairs(pairs):
             widened.append(tuple(pair[:3]))
             continue
         device = next(iter(p.devices())) if hasattr(p, "devices") else None
-
-        def wide(array, fill):
-            array = np.asarray(array)
-            padded = np.full((rows,) + array.shape[1:], fill, array.dtype)
-            padded[: array.shape[0]] = array
-            return jax.device_put(padded, device)
-
-        widened.append((wide(p, 1.0), wide(centre, 0.0), wide(e, 0.0)))
+        widened.append(tuple(jax.device_put(_pad_rows(x, rows), device) for x in (p, centre, e)))
     return widened
 
 
