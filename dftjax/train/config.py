@@ -371,24 +371,22 @@ def g2_selection(tables):
     return chosen_sets
 
 
-def g2_sample_count(tables) -> int:
-    """How many samples the [[g2]] tables make (molecules and atoms, each once)."""
-    return _sample_count(g2_selection(tables))
-
-
 def _sample_count(chosen_sets) -> int:
+    """How many samples a :func:`g2_selection` makes (molecules and atoms, each once)."""
     return len({e["name"] for chosen, atoms in chosen_sets for e in atoms + chosen})
 
 
-def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None, budget=None):
+def load_g2(tables, samples, defaults, functional, log=None, done=0, total=None, budget=None,
+            selection=None):
     """Samples (added to ``samples``) and [[loss.atomization_energy]] entries for the
     configuration's [[g2]] tables: the chosen molecules of the G2 set and the atoms they
     need, at the set's geometries, charges and multiplicities, with ``defaults``' settings.
     Two tables may share atoms; a name already among [[samples]] is an error. ``log`` gets
     a line per sample, numbered from ``done`` out of ``total``; ``budget`` as
-    :func:`load_samples`'s."""
+    :func:`load_samples`'s; ``selection``, the tables' :func:`g2_selection` where the
+    caller has made it already."""
     budget = AOBudget() if budget is None else budget
-    chosen_sets = g2_selection(tables)
+    chosen_sets = g2_selection(tables) if selection is None else selection
     total = total or done + _sample_count(chosen_sets)
     made, entries = set(), []
     for chosen, atoms in chosen_sets:
@@ -480,12 +478,13 @@ def load_run(path, steps=None, output=None, resume=True, log=None) -> TrainingRu
     functional, params = load_functional(_table(config, "functional"), base)
     defaults = _table(config, "defaults")
     listed = config.get("samples", [])
-    total = len(listed) + g2_sample_count(config.get("g2", []))
+    selection = g2_selection(config.get("g2", []))
+    total = len(listed) + _sample_count(selection)
     budget = AOBudget()
     samples = load_samples(listed, defaults, functional, base, required=not config.get("g2"),
                            log=log, total=total, budget=budget)
     g2_entries = load_g2(config.get("g2", []), samples, defaults, functional, log=log,
-                         done=len(samples), total=total, budget=budget)
+                         done=len(samples), total=total, budget=budget, selection=selection)
     loss = load_loss(_table(config, "loss"), samples, base, g2_entries)
     train = _table(config, "train")
     _unknown(train, ("steps", "output", "checkpoint_every", "max_failures", "batch_size", "seed"),
