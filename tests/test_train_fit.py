@@ -185,6 +185,19 @@ def test_density_fitted_sample_gradient(molecule, functional):
     check_gradient_by_fd({"df": sample}, loss, functional.params, seed=2)
 
 
+def test_nn_nra_gradient_on_a_chunked_grid():
+    # The seed's second step: NN-NRA started from NN-meta-GGA's weights (zero weights on
+    # log R). At grid level 3 the H atom has more points than one functional chunk, so the
+    # backward pass runs on padded chunks; zeros there made every gradient NaN.
+    from dftjax.xc.blocked import FUNCTIONAL_CHUNK
+    from dftjax.xc.neural import nn_functional, released_params, widen_params
+    params = widen_params(released_params("nn-metagga")[0], "nn-metagga", "nn-nra")
+    h = Sample("h", dftjax.Molecule(["H"], [[0, 0, 0]], multiplicity=2),
+               nn_functional("nn-nra", params=params), "sto-3g", grid_level=3, **TIGHT)
+    assert h.grid.npts > FUNCTIONAL_CHUNK
+    check_gradient_by_fd({"h": h}, Loss([total_energy({"h": -0.5})]), params, seed=4)
+
+
 @pytest.fixture(scope="module")
 def hydrogen():
     """H2 and the H atom with the two-parameter LDA (for the loop's tests)."""

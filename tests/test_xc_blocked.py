@@ -268,3 +268,23 @@ def test_one_piece_and_chunks_agree_to_every_order(dimer, monkeypatch):
     for one, split in zip(*results.values()):
         np.testing.assert_allclose(np.asarray(one), np.asarray(split), rtol=1e-12,
                                    atol=1e-13 * max(1.0, float(np.abs(split).max())))
+
+
+def test_padded_chunks_keep_parameter_derivatives_finite():
+    """A functional singular at zero features (NN-NRA reads log R; R > 0 on every real
+    point): the last chunk's padding must not put 0 * inf into d/dparams, which sums over
+    every point, padded ones included. Against the same sum without chunks."""
+    from dftjax.xc.blocked import FUNCTIONAL_CHUNK, _chunked
+    npts = FUNCTIONAL_CHUNK + 100  # two chunks of 4160 points: 120 padded
+    x = jnp.asarray(np.random.default_rng(0).uniform(0.1, 2.0, npts))
+    weights = jnp.asarray(np.random.default_rng(1).uniform(size=npts))
+    function = lambda a, x: a * jnp.log(x) ** 2
+
+    def total(a, chunked):
+        values = _chunked(function, a, (x,), npts, one_chunk=0) if chunked else function(a, x)
+        return jnp.sum(weights * values)
+
+    for order in (jax.grad, lambda f: jax.grad(jax.grad(f))):
+        chunked = float(order(lambda a: total(a, True))(1.5))
+        assert np.isfinite(chunked)
+        assert chunked == pytest.approx(float(order(lambda a: total(a, False))(1.5)), rel=1e-12)

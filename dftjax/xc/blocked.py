@@ -408,7 +408,12 @@ def _chunked(function, params, arrays, npts, one_chunk=FUNCTIONAL_CHUNK):
     training step on water/def2-SVP: 1.0 -> 1.5 s with one piece). Chunks: the fewest of
     at most FUNCTIONAL_CHUNK points, all of one size (a multiple of 64 points, the last
     padded), so they pad little (33698 points: 222, not the 7262 of fixed 8192-point
-    chunks)."""
+    chunks).
+
+    The padding repeats the last point rather than adding zeros: its outputs are cut off,
+    but a derivative with respect to ``params`` sums over every point, and at zero
+    features a functional may be singular (NN-NRA reads log R, and R = 0 only where padded):
+    0 * inf there made the training gradient NaN."""
     if npts <= FUNCTIONAL_CHUNK:
         return function(params, *arrays)
     nchunk = -(-npts // FUNCTIONAL_CHUNK)
@@ -416,7 +421,7 @@ def _chunked(function, params, arrays, npts, one_chunk=FUNCTIONAL_CHUNK):
     pad = nchunk * chunk - npts
 
     def split(x):
-        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)])
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)], mode="edge")
         return jnp.moveaxis(x.reshape(x.shape[:-1] + (nchunk, chunk)), -2, 0)
 
     def join(x):
