@@ -60,6 +60,25 @@ def test_warm_start_converges_at_once_without_recompiling(water):
     assert _forward._cache_size() == compiled
 
 
+def test_guess_and_warm_starts_share_the_forward_program():
+    # jit keys programs on whether an argument is committed to a device; converged
+    # densities (the warm starts) are, so the SAD guess and a restored warm start must be
+    # too, or every sample's first forward makes a second program (seen in CI once a
+    # test had cleared JAX's caches between water's warm start and BeH2's guess)
+    sample = Sample("h2o", dftjax.Molecule.from_xyz(WATER), "lda", "sto-3g", grid_level=1,
+                    ladder=True)
+    params = sample.functional.params
+    assert sample.guess.committed
+    sample.solve(params)  # from the SAD guess
+    compiled = _forward._cache_size()
+    assert sample.warm.committed
+    sample.solve(params)  # warm-started from the converged density
+    sample.set_warm(np.asarray(sample.warm))  # as a checkpoint restores it
+    assert sample.warm.committed
+    sample.solve(params)
+    assert _forward._cache_size() == compiled
+
+
 def test_samples_on_the_same_rungs_share_programs(water):
     """BeH2 has water's 7 basis functions in STO-3G but 6 electrons, not 10, and 10028
     grid points, not 10124: on the ladder (8 functions, 10240 points, the same block

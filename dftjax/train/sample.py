@@ -139,6 +139,14 @@ def _gradient(config, model, xc_params, overlap, e_nuc, solution, outputs_bar):
     return jax.tree_util.tree_map(jnp.add, direct, implicit), residual, rhs, ok
 
 
+def _default_device():
+    """The device that uncommitted arrays go to (``jax.default_device`` if set)."""
+    device = jax.config.jax_default_device
+    if isinstance(device, str):
+        return jax.devices(device)[0]
+    return device if device is not None else jax.devices()[0]
+
+
 def resolve_functional(functional) -> Functional:
     """A :class:`Functional` from itself or a registry name."""
     return functional if isinstance(functional, Functional) else get_functional(str(functional))
@@ -208,9 +216,9 @@ class Sample:
         self.config = SolveConfig(nalpha=None, nbeta=None, restricted=not unrestricted,
                                   conv_tol=conv_tol, conv_tol_grad=conv_tol_grad,
                                   max_cycle=max_cycle)
-        self.guess = jax.device_put(pad_matrix(sad_guess(molecule, self.basis, ints), self.size))
-        self.warm = self.guess  # the last converged density: the next forward's start
         self.device = None
+        self.guess = self._start(pad_matrix(sad_guess(molecule, self.basis, ints), self.size))
+        self.warm = self.guess  # the last converged density: the next forward's start
 
     @property
     def nao(self):
@@ -235,7 +243,7 @@ class Sample:
         """Start the next forward SCF from ``density`` (2, nao, nao) or (2, size, size)."""
         if np.shape(density)[-1] != self.size:
             density = pad_matrix(density, self.size)
-        self.warm = self.place(density)
+        self.warm = self._start(density)
 
     def to_device(self, device):
         """Keep this sample's cached arrays on ``device`` (a jax.Device); its SCFs and
@@ -244,6 +252,14 @@ class Sample:
             (self.model, self.overlap, self.e_nuc, self.guess, self.warm), device)
         self.device = device
         return self
+
+    def _start(self, density):
+        """A start density committed to the sample's device (the default one until
+        :meth:`to_device`), as the converged densities that become warm starts are: jit
+        keys its programs on whether an argument is committed, so an uncommitted guess
+        beside committed warm starts made a second forward program."""
+        device = self.device if self.device is not None else _default_device()
+        return jax.device_put(jnp.asarray(density, jnp.float64), device)
 
     def place(self, tree):
         """``tree`` as float64 arrays on this sample's device (if it has one)."""
