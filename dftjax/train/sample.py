@@ -217,7 +217,7 @@ class Sample:
                                   conv_tol=conv_tol, conv_tol_grad=conv_tol_grad,
                                   max_cycle=max_cycle)
         self.device = None
-        self.guess = self._start(pad_matrix(sad_guess(molecule, self.basis, ints), self.size))
+        self.guess = self.place(pad_matrix(sad_guess(molecule, self.basis, ints), self.size))
         self.warm = self.guess  # the last converged density: the next forward's start
 
     @property
@@ -243,7 +243,7 @@ class Sample:
         """Start the next forward SCF from ``density`` (2, nao, nao) or (2, size, size)."""
         if np.shape(density)[-1] != self.size:
             density = pad_matrix(density, self.size)
-        self.warm = self._start(density)
+        self.warm = self.place(density)
 
     def to_device(self, device):
         """Keep this sample's cached arrays on ``device`` (a jax.Device); its SCFs and
@@ -253,18 +253,14 @@ class Sample:
         self.device = device
         return self
 
-    def _start(self, density):
-        """A start density committed to the sample's device (the default one until
-        :meth:`to_device`), as the converged densities that become warm starts are: jit
-        keys its programs on whether an argument is committed, so an uncommitted guess
-        beside committed warm starts made a second forward program."""
-        device = self.device if self.device is not None else _default_device()
-        return jax.device_put(jnp.asarray(density, jnp.float64), device)
-
     def place(self, tree):
-        """``tree`` as float64 arrays on this sample's device (if it has one)."""
-        tree = as_float_arrays(tree)
-        return tree if self.device is None else jax.device_put(tree, self.device)
+        """``tree`` as float64 arrays committed to this sample's device (the default one
+        until :meth:`to_device`). Committed as jit's outputs are: jit keys its programs
+        on whether an argument is committed, so an uncommitted SAD guess beside the
+        committed converged densities that become warm starts made a second forward
+        program."""
+        device = self.device if self.device is not None else _default_device()
+        return jax.device_put(as_float_arrays(tree), device)
 
     def dispatch(self, xc_params) -> Solution:
         """Start the first forward attempt (warm start, plain DIIS) without waiting for
