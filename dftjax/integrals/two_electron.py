@@ -401,8 +401,9 @@ def _kernel_pairs(pairs):
     An ERI chunk kernel is compiled per class and shape of its pair data. The items index
     real rows only, so the padding (zeros) is never read: it changes no value, and
     molecules whose pair classes fall in the same power-of-8 bucket share the kernels (the
-    G2-1 set, def2-TZVP: 242 kernel shapes in power-of-two buckets, 128 in these). Padded on the host and put back on each array's device; traced pair data
-    (one program under jit) are returned as they are.
+    G2-1 set, def2-TZVP: 242 kernel shapes in power-of-two buckets, 128 in these). Padded
+    on the host and put back on each array's device; traced pair data (one program under
+    jit) are returned as they are.
     """
     if traced([pair[:3] for pair in pairs]):
         return pairs
