@@ -11,6 +11,7 @@ import pytest
 
 import dftjax  # noqa: F401  (enables float64)
 from dftjax.integrals import boys
+from dftjax.integrals.boys import boys_orders_host
 
 N_MAX = 20
 
@@ -30,6 +31,15 @@ def test_against_mpmath(table):
     worst = np.unravel_index(np.argmax(rel), rel.shape)
     assert rel.max() < 1e-14, (
         f"max relative error {rel.max():.2e} at T={T[worst[0]]}, n={worst[1]}")
+
+
+def test_host_version_against_mpmath(table):
+    # The NumPy twin (host-side pair data) runs the same formulas: the same 1e-14.
+    T, F = table
+    values = np.stack(boys_orders_host(N_MAX, T), axis=-1)
+    assert isinstance(values, np.ndarray)
+    rel = np.abs(values - F) / np.abs(F)
+    assert rel.max() < 1e-14, f"max relative error {rel.max():.2e}"
 
 
 @pytest.mark.parametrize("n_max", [0, 3, 8])

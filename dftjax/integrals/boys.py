@@ -55,29 +55,31 @@ def _taylor_columns(n_max: int):
             for k in range(_TAYLOR_TERMS)]
 
 
-def _boys_orders(n_max: int, t):
+def _boys_orders(n_max: int, t, xp=jnp):
     """F_0(t), ..., F_{n_max}(t) as a tuple of arrays shaped like t, no derivative rules.
 
     Written for speed (this is the inner loop of the ERIs): table columns gathered
     separately, divisions replaced by products with reciprocals (constants, or 1/(2T)
     computed once), and T and the Taylor value :func:`materialize`-d so that the gathers
-    and the n_max + 1 outputs do not each recompute them.
+    and the n_max + 1 outputs do not each recompute them. ``xp``: ``jax.numpy``, or
+    ``numpy`` for host arrays (:func:`boys_orders_host`).
     """
-    t = jnp.asarray(t, dtype=jnp.float64)
-    if n_max > 0:  # with one output, XLA fuses everything into one loop anyway
+    t = xp.asarray(t, dtype=xp.float64)
+    fuses = xp is jnp
+    if n_max > 0 and fuses:  # with one output, XLA fuses everything into one loop anyway
         t = materialize(t)
     small = t < T_SWITCH
     # Small T: Taylor expansion of F_{n_max} about the nearest table point, then the
     # stable downward recursion F_{n-1} = (2T F_n + exp(-T)) / (2n - 1).
-    t_small = jnp.where(small, t, 0.0)
-    index = jnp.round(t_small * (1.0 / _STEP)).astype(jnp.int32)
+    t_small = xp.where(small, t, 0.0)
+    index = xp.round(t_small * (1.0 / _STEP)).astype(xp.int32)
     delta = index * _STEP - t_small
     columns = _taylor_columns(n_max)
-    f = jnp.asarray(columns[-1])[index]
+    f = xp.asarray(columns[-1])[index]
     for k in range(_TAYLOR_TERMS - 2, -1, -1):  # Horner in delta
-        f = jnp.asarray(columns[k])[index] + f * delta
-    exp_t = jnp.exp(-t_small)
-    if n_max > 0:
+        f = xp.asarray(columns[k])[index] + f * delta
+    exp_t = xp.exp(-t_small)
+    if n_max > 0 and fuses:
         f, exp_t = materialize([f, exp_t])
     two_t = 2.0 * t_small
     downward = [f]
@@ -87,16 +89,16 @@ def _boys_orders(n_max: int, t):
     downward = downward[::-1]
     # Large T: F_0 = sqrt(pi/T)/2 (erf(sqrt T) = 1 to double precision for T >= 40), then
     # upward recursion, stable for 2T > 2n + 1.
-    t_large = jnp.where(small, T_SWITCH, t)
+    t_large = xp.where(small, T_SWITCH, t)
     inv_two_t = 0.5 / t_large
-    f = jnp.sqrt(jnp.pi * inv_two_t * 0.5)
+    f = xp.sqrt(np.pi * inv_two_t * 0.5)
     upward = [f]
     if n_max > 0:
-        exp_large = jnp.exp(-t_large)
+        exp_large = xp.exp(-t_large)
         for n in range(n_max):
             f = ((2 * n + 1) * f - exp_large) * inv_two_t
             upward.append(f)
-    return tuple(jnp.where(small, d, u) for d, u in zip(downward, upward))
+    return tuple(xp.where(small, d, u) for d, u in zip(downward, upward))
 
 
 def _check_order(n_max: int) -> None:
@@ -124,6 +126,13 @@ def _boys_orders_jvp(n_max, primals, tangents):
     values = boys_orders(n_max + 1, t)
     dt = jnp.asarray(dt)
     return values[:-1], tuple(-v * dt for v in values[1:])
+
+
+def boys_orders_host(n_max: int, t):
+    """:func:`boys_orders` in NumPy, for host arrays (no derivative rules, nothing to
+    compile): the same formulas, so the same values to rounding."""
+    _check_order(n_max)
+    return _boys_orders(n_max, np.asarray(t, dtype=np.float64), xp=np)
 
 
 def boys(n_max: int, t):

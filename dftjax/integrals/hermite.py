@@ -13,7 +13,7 @@ from functools import lru_cache
 import jax.numpy as jnp
 import numpy as np
 
-from .boys import boys_orders
+from .boys import boys_orders, boys_orders_host
 
 
 @lru_cache(maxsize=None)
@@ -34,7 +34,7 @@ def n_hermite(degree: int) -> int:
     return (degree + 1) * (degree + 2) * (degree + 3) // 6
 
 
-def hermite_expansion_1d(la: int, lb: int, p, x_pa, x_pb):
+def hermite_expansion_1d(la: int, lb: int, p, x_pa, x_pb, xp=jnp):
     """Coefficients E^{ij}_t of x_A^i x_B^j exp(-mu X_AB^2) in Hermite Gaussians, per direction.
 
     The Gaussian prefactor exp(-mu X_AB^2) is left out (E^{00}_0 = 1); callers fold in
@@ -48,6 +48,7 @@ def hermite_expansion_1d(la: int, lb: int, p, x_pa, x_pb):
     ----------
     p : array (...,)            total exponent alpha + beta
     x_pa, x_pb : array (..., 3) P - A and P - B
+    xp : ``jax.numpy``, or ``numpy`` for host arrays
     Returns
     -------
     array (..., 3, la+1, lb+1, la+lb+1), zero for t > i + j.
@@ -55,24 +56,24 @@ def hermite_expansion_1d(la: int, lb: int, p, x_pa, x_pb):
     size = la + lb + 1
     one_over_2p = (0.5 / p)[..., None, None]
     t_plus_1 = np.arange(1, size + 1, dtype=np.float64)
-    zero = jnp.zeros(x_pa.shape + (1,), dtype=x_pa.dtype)
+    zero = xp.zeros(x_pa.shape + (1,), dtype=x_pa.dtype)
 
     def raise_power(e, x):
-        lowered = jnp.concatenate([zero, e[..., :-1]], axis=-1)  # E_{t-1}
-        raised = jnp.concatenate([e[..., 1:], zero], axis=-1)  # E_{t+1}
+        lowered = xp.concatenate([zero, e[..., :-1]], axis=-1)  # E_{t-1}
+        raised = xp.concatenate([e[..., 1:], zero], axis=-1)  # E_{t+1}
         return one_over_2p * lowered + x[..., None] * e + t_plus_1 * raised
 
-    first = jnp.concatenate([jnp.ones_like(zero), jnp.zeros(x_pa.shape + (size - 1,))], axis=-1)
+    first = xp.concatenate([xp.ones_like(zero), xp.zeros(x_pa.shape + (size - 1,))], axis=-1)
     rows = []
     e_i0 = first
     for i in range(la + 1):
         row = [e_i0]
         for _ in range(lb):
             row.append(raise_power(row[-1], x_pb))
-        rows.append(jnp.stack(row, axis=-2))
+        rows.append(xp.stack(row, axis=-2))
         if i < la:
             e_i0 = raise_power(e_i0, x_pa)
-    return jnp.stack(rows, axis=-3)
+    return xp.stack(rows, axis=-3)
 
 
 def cartesian_hermite_matrix(powers_a: np.ndarray, powers_b: np.ndarray, e1d):
@@ -92,7 +93,7 @@ def cartesian_hermite_matrix(powers_a: np.ndarray, powers_b: np.ndarray, e1d):
     return out
 
 
-def hermite_coulomb(degree: int, alpha, r_pq):
+def hermite_coulomb(degree: int, alpha, r_pq, xp=jnp):
     """Hermite Coulomb integrals R_{tuv}(alpha, R_PQ) for t+u+v <= degree.
 
     R^{(n)}_{000} = (-2 alpha)^n F_n(alpha |R_PQ|^2), and
@@ -103,6 +104,7 @@ def hermite_coulomb(degree: int, alpha, r_pq):
     ----------
     alpha : array (...,)
     r_pq : array (..., 3)
+    xp : ``jax.numpy``, or ``numpy`` for host arrays (no derivative rules)
     Returns
     -------
     array (..., n_hermite(degree)) in :func:`hermite_indices` order.
@@ -110,13 +112,13 @@ def hermite_coulomb(degree: int, alpha, r_pq):
     x, y, z = r_pq[..., 0], r_pq[..., 1], r_pq[..., 2]
     # written out: XLA:CPU reduces over a length-3 minor axis (jnp.sum) several times slower
     t_arg = alpha * (x * x + y * y + z * z)
-    f = boys_orders(degree, t_arg)
+    f = boys_orders(degree, t_arg) if xp is jnp else boys_orders_host(degree, t_arg)
     # base[n] = R^{(n)}_{000} = (-2 alpha)^n F_n
     base, power = [f[0]], None
     for n in range(1, degree + 1):
         power = -2.0 * alpha if power is None else power * (-2.0 * alpha)
         base.append(f[n] * power)
-    return _coulomb_gathered(degree, jnp.stack(base, axis=-1), r_pq)
+    return _coulomb_gathered(degree, xp.stack(base, axis=-1), r_pq, xp)
 
 
 @lru_cache(maxsize=None)
@@ -146,7 +148,7 @@ def direction_of(herm: np.ndarray) -> np.ndarray:
     return np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), 0)
 
 
-def _coulomb_gathered(degree, base, r_pq):
+def _coulomb_gathered(degree, base, r_pq, xp=jnp):
     """R_{tuv} level by level with static gathers: O(degree) graph operations. (Written
     out term by term instead, the kernels ran up to twice faster but compiled twice slower,
     and compilation is most of a first run: water/def2-SVP's 21 ERI classes compiled in
@@ -159,5 +161,5 @@ def _coulomb_gathered(degree, base, r_pq):
         prev = level
         k = np.arange(1, size)
         grown = factor[k] * prev[..., minus2[k]] + r_dir[..., k] * prev[..., minus1[k]]
-        level = jnp.concatenate([base[..., n : n + 1], grown], axis=-1)
+        level = xp.concatenate([base[..., n : n + 1], grown], axis=-1)
     return level

@@ -8,10 +8,12 @@ coefficients of a primitive pair and p = alpha + beta,
 * kinetic         T^{ij} = -1/2 [j(j-1) S^{i,j-2} - 2b(2j+1) S^{ij} + 4b^2 S^{i,j+2}]
 * nuclear         V = -Z (2 pi/p) sum_tuv E^{ab}_{tuv} R_{tuv}(p, R_PC)    (eq. 9.9.32)
 
-One jitted kernel per pair class (l_a, l_b) handles all primitive pairs of the class at
+One function per pair class (l_a, l_b) handles all primitive pairs of the class at
 once (their number padded to a power of two, so molecules of similar size share the
 compiled code) and returns both the contracted one-electron blocks and the per-primitive
-Hermite data the electron-repulsion integrals reuse. All matrices are (nao, nao) in
+Hermite data the electron-repulsion integrals reuse. Traced coordinates (forces, jit) run
+it compiled; concrete ones run the same code in NumPy, which compiles nothing and, for
+this once-per-molecule work, runs as fast on a CPU. All matrices are (nao, nao) in
 Hartree atomic units, AO order as PySCF. Coordinates (Bohr, (natom, 3)) are traced, so
 every integral is differentiable with respect to them.
 """
@@ -37,9 +39,9 @@ def ao_transform(l: int, cartesian: bool) -> np.ndarray:
     return base * cartesian_prefactor(l)
 
 
-def _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d):
+def _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d, xp=jnp):
     """Cartesian (C, 5, ncart_a, ncart_b): overlap, kinetic, dipole x, y, z (no prefactors)."""
-    root = jnp.sqrt(jnp.pi / p)[:, None, None, None]
+    root = xp.sqrt(np.pi / p)[:, None, None, None]
     s1d = e1d[..., 0] * root
     moment = (e1d[..., : lb + 1, 1] + (centre - origin)[:, :, None, None] * e1d[..., : lb + 1, 0]) * root
     j = np.arange(lb + 1)
@@ -58,11 +60,11 @@ def _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d):
     overlap = s[0] * s[1] * s[2]
     kinetic = t[0] * s[1] * s[2] + s[0] * t[1] * s[2] + s[0] * s[1] * t[2]
     dipole = [m[0] * s[1] * s[2], s[0] * m[1] * s[2], s[0] * s[1] * m[2]]
-    return jnp.stack([overlap, kinetic] + dipole, axis=1)
+    return xp.stack([overlap, kinetic] + dipole, axis=1)
 
 
 def pair_class_values(la, lb, cartesian, npair, coords, charges, charge_positions, origin,
-                      alpha, beta, coef, atom_a, atom_b, prim_pair):
+                      alpha, beta, coef, atom_a, atom_b, prim_pair, xp=jnp):
     """All primitive pairs of one class -> Hermite data and contracted one-electron blocks.
 
     Inputs (padded length n): exponents alpha, beta, coefficient products coef (0 for
@@ -71,35 +73,56 @@ def pair_class_values(la, lb, cartesian, npair, coords, charges, charge_position
     attraction (padding has charge 0). Returns
     ``p (n,), P (n, 3), E (n, nfa*nfb, K)`` with coefficients and exp(-mu AB^2) folded
     into E, and blocks (npair, 6, nfa, nfb): overlap, kinetic, dipole xyz, nuclear.
+    ``xp``: ``jax.numpy`` (traced or jitted), or ``numpy`` for host arrays
+    (:func:`pair_class_values_host`).
     """
+    einsum = jnp.einsum if xp is jnp else partial(np.einsum, optimize=True)
     a, b = coords[atom_a], coords[atom_b]
     p = alpha + beta
     centre = (alpha[:, None] * a + beta[:, None] * b) / p[:, None]
     ab = a - b
-    weight = coef * jnp.exp(-(alpha * beta / p) * jnp.sum(ab * ab, axis=-1))
+    weight = coef * xp.exp(-(alpha * beta / p) * xp.sum(ab * ab, axis=-1))
     ta, tb = ao_transform(la, cartesian), ao_transform(lb, cartesian)
-    e1d = hermite_expansion_1d(la, lb + 2, p, centre - a, centre - b)
-    one = _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d)
+    e1d = hermite_expansion_1d(la, lb + 2, p, centre - a, centre - b, xp=xp)
+    one = _overlap_kinetic_dipole(la, lb, p, centre, a, beta, origin, e1d, xp)
     e_cart = cartesian_hermite_matrix(cartesian_powers(la), cartesian_powers(lb),
                                       e1d[..., : lb + 1, : la + lb + 1])
-    e_ao = jnp.einsum("ax,by,cxyh->cabh", ta, tb, e_cart) * weight[:, None, None, None]
+    e_ao = einsum("ax,by,cxyh->cabh", ta, tb, e_cart) * weight[:, None, None, None]
     e_ao = e_ao.reshape(len(p), ta.shape[0] * tb.shape[0], -1)
 
-    def add_charge(total, charge_and_position):
-        charge, position = charge_and_position
-        return total + charge * hermite_coulomb(la + lb, p, centre - position), None
+    def charge_potential(charge, position):
+        return charge * hermite_coulomb(la + lb, p, centre - position, xp=xp)
 
-    potential, _ = jax.lax.scan(add_charge, jnp.zeros(e_ao.shape[::2]),
-                                (charges, charge_positions))
-    nuclear = jnp.einsum("cfh,ch->cf", e_ao, potential) * (-2.0 * jnp.pi / p)[:, None]
-    one = jnp.einsum("ax,by,cqxy->cqab", ta, tb, one) * weight[:, None, None, None]
-    blocks = jnp.concatenate([one, nuclear.reshape(len(p), 1, ta.shape[0], tb.shape[0])], axis=1)
-    return p, centre, e_ao, jax.ops.segment_sum(blocks, prim_pair, npair)
+    if xp is jnp:
+        potential, _ = jax.lax.scan(lambda total, cp: (total + charge_potential(*cp), None),
+                                    jnp.zeros(e_ao.shape[::2]), (charges, charge_positions))
+    else:  # the padding's zero charges skipped
+        potential = sum((charge_potential(charge, position)
+                         for charge, position in zip(charges, charge_positions) if charge != 0.0),
+                        np.zeros(e_ao.shape[::2]))
+    nuclear = einsum("cfh,ch->cf", e_ao, potential) * (-2.0 * np.pi / p)[:, None]
+    one = einsum("ax,by,cqxy->cqab", ta, tb, one) * weight[:, None, None, None]
+    blocks = xp.concatenate([one, nuclear.reshape(len(p), 1, ta.shape[0], tb.shape[0])], axis=1)
+    if xp is jnp:
+        return p, centre, e_ao, jax.ops.segment_sum(blocks, prim_pair, npair)
+    summed = np.zeros((npair,) + blocks.shape[1:])
+    keep = prim_pair < npair
+    np.add.at(summed, prim_pair[keep], blocks[keep])
+    return p, centre, e_ao, summed
 
 
-#: :func:`pair_class_values` compiled per class. It runs once per molecule, so concrete
-#: inputs take the quickly compiled program (:data:`QUICK_COMPILE`); traced ones (inside
-#: jit/grad: compiler options may only be given to the outermost jit) the plain one.
+def pair_class_values_host(la, lb, cartesian, npair, *arrays):
+    """:func:`pair_class_values` in NumPy on host arrays: nothing to compile (a compiled
+    class costs ~0.6 s CPU even quickly compiled, six of them in an spd basis, where the
+    work itself takes milliseconds for a small molecule). Same outputs, NumPy arrays."""
+    return pair_class_values(la, lb, cartesian, npair,
+                             *(np.asarray(x) for x in arrays), xp=np)
+
+
+#: :func:`pair_class_values` compiled per class, for traced inputs (inside jit/grad).
+#: Concrete ones run in NumPy (:func:`pair_class_values_host`), or, for large work on an
+#: accelerator, the quickly compiled program (:data:`QUICK_COMPILE`: it runs once per
+#: molecule; compiler options may only be given to the outermost jit).
 pair_class_kernel = jax.jit(pair_class_values, static_argnums=(0, 1, 2, 3))
 _quick_pair_class_kernel = StoredKernel(pair_class_values, static_argnums=(0, 1, 2, 3),
                                         compiler_options=QUICK_COMPILE)
@@ -121,6 +144,25 @@ def _pad_rows(array, size: int):
     return xp.concatenate([array, xp.zeros((size - array.shape[0],) + array.shape[1:])])
 
 
+#: Most (estimated) work, :func:`host_pair_work`, that :func:`pair_data` does in NumPy
+#: on an accelerator backend (~1 s on one core); on CPU it always does, as NumPy runs as
+#: fast as the quickly compiled kernels (2 cores: benzene/def2-SVP 0.044 s against
+#: 0.039 s, decane/def2-TZVP 0.76 s against 0.77 s) and compiles nothing.
+HOST_PAIR_WORK = 2e7
+
+
+def host_pair_work(basis, ncharge: int) -> int:
+    """Estimated work of :func:`pair_data` in NumPy: primitive pairs x (charges x
+    Hermite functions + Cartesian products), summed over the pair classes."""
+    work = 0
+    for k, pc in enumerate(pair_plan(basis)):
+        n = len(padded_pair_class(basis, k).alpha)
+        degree = pc.la + pc.lb
+        work += n * (max(ncharge, 1) * (degree + 1) * (degree + 2) * (degree + 3) // 6
+                     + 5 * len(cartesian_powers(pc.la)) * len(cartesian_powers(pc.lb)))
+    return work
+
+
 def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0.0, 0.0)):
     """Run every pair-class kernel; returns a list of (p, P, E, blocks), one per class.
 
@@ -138,15 +180,26 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
     padded = [padded_pair_class(basis, k) for k in range(len(plan))]
 
     inputs = (coords, charges, charge_positions, origin)
-    kernel = pair_class_kernel if traced(inputs) else _quick_pair_class_kernel
+    on_host = not traced(inputs) and (jax.default_backend() == "cpu" or
+                                      host_pair_work(basis, ncharge) <= HOST_PAIR_WORK)
+    kernel = (pair_class_kernel if traced(inputs) else
+              _host_pair_class if on_host else _quick_pair_class_kernel)
 
     def run(k):
         pc, pp = plan[k], padded[k]
         return kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket, coords,
-                                 charges, charge_positions, origin, pp.alpha, pp.beta,
-                                 pp.coef, pp.atom_a, pp.atom_b, pp.prim_pair)
+                      charges, charge_positions, origin, pp.alpha, pp.beta,
+                      pp.coef, pp.atom_a, pp.atom_b, pp.prim_pair)
 
     return map_classes(run, range(len(plan)), inputs)
+
+
+def _host_pair_class(*args):
+    """:func:`pair_class_values_host`, its pair data (p, P, E) put on the device once for
+    the ERI kernels that read them chunk after chunk; the blocks stay on the host, where
+    they are assembled."""
+    p, centre, e_ao, blocks = pair_class_values_host(*args)
+    return (*jax.device_put((p, centre, e_ao)), blocks)
 
 
 def _assemble_pairs(basis, blocks_by_class):
