@@ -4,10 +4,10 @@ XLA compiling one program per angular-momentum class (see :mod:`.plan`) is most 
 first run. Two remedies live here.
 
 Quick compilation (:data:`QUICK_COMPILE`): without XLA's backend optimisations a kernel
-compiles in about half the time and runs about twice slower. Kernels that run once per
-molecule over its primitive pairs (the one-electron and Hermite pair data), and ERI
-classes with few chunks, take it; the ERI classes that do the work of a large molecule
-do not (measured: water/def2-SVP HF cold 20.5 -> 13.6 s CPU; benzene/def2-SVP's ERIs,
+compiles in about half the time and runs about twice slower. ERI classes with few
+chunks take it, and the pair data (one-electron integrals and Hermite data) where they
+compile at all (concrete coordinates run them in NumPy on a CPU: :mod:`.one_electron`); the
+ERI classes that do the work of a large molecule do not (measured: water/def2-SVP HF cold 20.5 -> 13.6 s CPU; benzene/def2-SVP's ERIs,
 all quick, would run 3.0 -> 5.4 s).
 
 Threads (:func:`map_classes`): XLA releases Python's lock while it compiles, so classes
