@@ -1,10 +1,14 @@
 """dftjax.scf.rotations: rotated orbitals stay orthonormal, the cheap second-order rotation
 agrees with the exact one to third order, and Hessian-vector products equal finite
-differences of the energy along the rotation (a toy quadratic-plus-quartic E(D))."""
+differences of the energy along the rotation (a toy quadratic-plus-quartic E(D)), and the
+stability analysis's finite-difference products equal them at converged SCFs."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+
+import dftjax
 
 from dftjax.scf.driver import as_pytree_model
 from dftjax.scf.rotations import _energy_along, _hessian_vector, rotated_orbitals
@@ -51,3 +55,42 @@ def test_hessian_vector_is_the_derivative_of_the_gradient():
     h = 1e-5  # central difference of the exact gradient: error O(h^2) ~ 1e-10
     numeric = (gradient(h * v) - gradient(-h * v)) / (2 * h) * mask
     np.testing.assert_allclose(product, numeric, atol=1e-8, rtol=1e-7)
+
+
+@pytest.mark.parametrize("xyz, multiplicity, xc, density_fit", [
+    ("O 0 0 0\nH 0 0 0.97", 2, "hf", False),                # UHF
+    ("O 0 0 0\nH 0 0 0.97", 2, "b3lyp", False),             # UKS, hybrid GGA
+    ("O 0 0 0\nH 0 0 0.97", 2, "m06-l", True),              # UKS, meta-GGA, density fitted
+    ("O 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692", 1, "pbe", False),  # RKS
+])
+def test_finite_difference_products_match_autodiff_at_a_converged_scf(xyz, multiplicity, xc,
+                                                                       density_fit):
+    # The stability analysis's products: central differences of the orbital gradient at
+    # rotated orbitals (one Fock build each), against forward-over-reverse autodiff of
+    # E(D). 1e-7 relative: the differences' truncation error is O(HESSIAN_STEP^2) ~ 1e-8
+    # and the gradient they difference differs from dE/dx by terms proportional to the
+    # converged SCF's residual gradient (measured here: ~5e-10).
+    from dftjax.scf.rotations import finite_difference_hessian_vector
+    from dftjax.scf.stability import _on_the_ladder
+
+    molecule = dftjax.Molecule.from_xyz(f"{len(xyz.splitlines())}\n\n{xyz}\n",
+                                        multiplicity=multiplicity)
+    calc = dftjax.scf(molecule, basis="6-31g", xc=xc, grid_level=1, conv_tol=1e-10,
+                      stability=False, density_fit=density_fit)
+    assert calc.converged
+    model, _, coeff, occ, _, nmo = _on_the_ladder(calc.model, calc.result)
+    model = as_pytree_model(model)
+    nspin = 1 if calc.result.restricted else 2
+    occupied = np.asarray(occ)[:nspin] > 0
+    mask = (~occupied[:, :, None]) & occupied[:, None, :]
+    mask[:, nmo:] = False
+    signs = np.ones(2)
+    for _ in range(2):
+        v = mask * RNG.normal(size=mask.shape)
+        v /= np.linalg.norm(v)
+        exact = np.asarray(_hessian_vector(model, coeff, occ, signs, jnp.asarray(mask, float),
+                                           jnp.asarray(v)))
+        numeric = np.asarray(finite_difference_hessian_vector(
+            model, coeff, occ, signs, jnp.asarray(mask, float), v,
+            restricted=bool(calc.result.restricted)))
+        assert np.abs(numeric - exact).max() < 1e-7 * np.abs(exact).max()
