@@ -8,12 +8,11 @@ d^2 E(D(kappa)) / d kappa^2 v come from forward-over-reverse autodiff of the ene
 model's own E(D).
 """
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from dftjax.scf.driver import density_from_orbitals, evaluate_model
+from dftjax.scf.driver import _evaluated_state_jit, density_from_orbitals, empty_state
 from dftjax.scf.energy import EnergyModel
 
 
@@ -62,28 +61,37 @@ def _energy_along(model, mo_coeff, mo_occ, signs, x):
     return _energy_function(model)(rotated_density(mo_coeff, mo_occ, _kappa(x, signs)))
 
 
-@partial(jax.jit, static_argnames=("restricted",))
-def _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, x, restricted):
+def _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, x, restricted, diis_space):
     """The orbital gradient at the rotated orbitals C' = C U(kappa), kappa_s = sign_s x:
     g_s[a, i] = 2 (C'^T F_s C')_ai (n_i - n_a), F_s = dE/dD_s the model's Fock matrix at
     D(C'), summed over spins when x has one (chain rule through kappa_s = sign_s x);
-    (1 or 2, nmo, nmo), masked. One Fock build, the SCF's own. ``restricted``: the model
-    is a restricted SCF's (so D_a = D_b must hold: not for the external rotations).
+    (1 or 2, nmo, nmo) NumPy, masked. ``restricted``: the model is a restricted SCF's
+    (so D_a = D_b must hold: not for the external rotations).
+
+    The Fock build is the SCF's own compiled step (:func:`~dftjax.scf.driver.evaluated_state`
+    on a state shaped as the SCF's, ``diis_space`` its DIIS length), so nothing new
+    compiles; the rotation and the products around it are host work (nmo^3).
 
     It is the gradient in the rotated orbitals' own coordinates, C' exp(K'), not d E / d x;
     the two differ by a linear map 1 + O(x) applied to it, so where the gradient vanishes
     (a converged SCF) their derivatives agree: d g(t v) / dt at t = 0 is the Hessian times
     v (:func:`finite_difference_hessian_vector`).
     """
-    coeff = rotated_orbitals(mo_coeff, _kappa(x, signs), exact=False)
-    density = density_from_orbitals(coeff, mo_occ)
-    fock, _, _ = evaluate_model(model, density, coeff, mo_occ, restricted)
-    fock_mo = jnp.swapaxes(coeff, -1, -2) @ fock @ coeff
-    gradient = 2.0 * fock_mo * (mo_occ[:, None, :] - mo_occ[:, :, None])
-    gradient = jnp.asarray(signs)[:, None, None] * gradient
-    if x.shape[0] == 1:
+    coeff, occ = np.asarray(mo_coeff), np.asarray(mo_occ)
+    kappa = np.asarray(signs)[:, None, None] * np.asarray(x)
+    generator = kappa - np.swapaxes(kappa, -1, -2)
+    rotation = np.eye(generator.shape[-1]) + generator + 0.5 * generator @ generator
+    coeff = coeff @ rotation  # (2, nao, nmo), second order in kappa as rotated_orbitals(exact=False)
+    density = np.einsum("sim,sm,sjm->sij", coeff, occ, coeff)
+    state = empty_state(density, coeff.shape[-1], diis_space, xp=np)
+    update = (state.fock_used, state.diis, state.mo_energy, coeff, occ, density)
+    fock = np.asarray(_evaluated_state_jit(model, state, update, restricted=restricted).fock)
+    fock_mo = np.swapaxes(coeff, -1, -2) @ fock @ coeff
+    gradient = 2.0 * fock_mo * (occ[:, None, :] - occ[:, :, None])
+    gradient = np.asarray(signs)[:, None, None] * gradient
+    if np.shape(x)[0] == 1:
         gradient = gradient.sum(axis=0, keepdims=True)
-    return gradient * mask
+    return gradient * np.asarray(mask)
 
 
 #: Step (rad, along a unit vector) of :func:`finite_difference_hessian_vector`: its
@@ -91,18 +99,21 @@ def _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, x, restricted):
 HESSIAN_STEP = 1e-4
 
 
-def finite_difference_hessian_vector(model, mo_coeff, mo_occ, signs, mask, x, restricted):
+def finite_difference_hessian_vector(model, mo_coeff, mo_occ, signs, mask, x, restricted,
+                                     diis_space=8):
     """The orbital Hessian times ``x`` (1 or 2, nmo, nmo) by central differences of
-    :func:`_rotated_gradient`: two Fock builds, in a program that compiles like one SCF
-    step (~1 s), where forward-over-reverse autodiff through E (:func:`_hessian_vector`)
-    compiles a program 3-4x larger (~4 s for a B3LYP radical in def2-SVP) and runs ~5x
+    :func:`_rotated_gradient`: two Fock builds in the SCF's own compiled step, so nothing
+    compiles, where forward-over-reverse autodiff through E (:func:`_hessian_vector`)
+    compiles a program of its own (~4 s for a B3LYP radical in def2-SVP) and runs ~5x
     slower. Exact to O(HESSIAN_STEP^2) and to the residual orbital gradient of the
     converged SCF (see :func:`_rotated_gradient`). Not for restricted models rotated
-    apart in spin (the RHF -> UHF analysis): their Fock build assumes D_a = D_b."""
-    x = jnp.asarray(x)
-    scale = float(jnp.linalg.norm(x))
+    apart in spin (the RHF -> UHF analysis): their Fock build assumes D_a = D_b.
+    ``diis_space``: the SCF's DIIS length (its step program's shapes). NumPy out."""
+    x = np.asarray(x)
+    scale = float(np.linalg.norm(x))
     if scale == 0.0:
-        return jnp.zeros_like(x)
+        return np.zeros_like(x)
     step = HESSIAN_STEP / scale
-    gradient = lambda y: _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, y, restricted)
+    gradient = lambda y: _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, y, restricted,
+                                           diis_space)
     return (gradient(step * x) - gradient(-step * x)) / (2.0 * step)
