@@ -5,7 +5,9 @@ virtual-occupied block; D_s(kappa) = C_s exp(K_s) n_s exp(-K_s) C_s^T. The stabi
 analysis (:mod:`dftjax.scf.stability`) and the second-order solver
 (:mod:`dftjax.scf.second_order`) both work in these variables: Hessian-vector products
 d^2 E(D(kappa)) / d kappa^2 v come from forward-over-reverse autodiff of the energy
-model's own E(D).
+model's own E(D) (:func:`_hessian_vector`: the descent, the RHF -> UHF analysis), or, at a
+converged SCF, from central differences of the orbital gradient, two Fock builds in the
+SCF's own compiled step (:func:`finite_difference_hessian_vector`: the internal analyses).
 """
 
 import jax
