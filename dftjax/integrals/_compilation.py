@@ -6,9 +6,9 @@ first run. Two remedies live here.
 Quick compilation (:data:`QUICK_COMPILE`): without XLA's backend optimisations a kernel
 compiles in about half the time and runs about twice slower. ERI classes with few
 chunks take it, and the pair data (one-electron integrals and Hermite data) where they
-compile at all (concrete coordinates run them in NumPy on a CPU: :mod:`.one_electron`); the
-ERI classes that do the work of a large molecule do not (measured: water/def2-SVP HF cold 20.5 -> 13.6 s CPU; benzene/def2-SVP's ERIs,
-all quick, would run 3.0 -> 5.4 s).
+compile at all (concrete coordinates run them in NumPy on a CPU: :mod:`.one_electron`);
+the ERI classes that do the work of a large molecule do not (measured: water/def2-SVP HF
+cold 20.5 -> 13.6 s CPU; benzene/def2-SVP's ERIs, all quick, would run 3.0 -> 5.4 s).
 
 Threads (:func:`map_classes`): XLA releases Python's lock while it compiles, so classes
 handed to a pool of threads compile side by side; tracing stays serial under the lock.

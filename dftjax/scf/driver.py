@@ -105,9 +105,10 @@ def make_settings(nalpha, nbeta, damping=0.0, level_shift=0.0, use_diis=True):
         use_diis=scalar(use_diis, bool))
 
 
-def density_from_orbitals(mo_coeff, mo_occ):
-    """D_s = C_s n_s C_s^T; (2, nao, nmo), (2, nmo) -> (2, nao, nao)."""
-    return jnp.einsum("sim,sm,sjm->sij", mo_coeff, mo_occ, mo_coeff)
+def density_from_orbitals(mo_coeff, mo_occ, xp=jnp):
+    """D_s = C_s n_s C_s^T; (2, nao, nmo), (2, nmo) -> (2, nao, nao). ``xp=numpy`` for
+    host arrays (nothing compiled)."""
+    return xp.einsum("sim,sm,sjm->sij", mo_coeff, mo_occ, mo_coeff)
 
 
 def diagonalize(fock, X, restricted):

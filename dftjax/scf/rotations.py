@@ -25,18 +25,19 @@ def _energy_function(model):
     return lambda density: model(density)[1]
 
 
-def rotated_orbitals(mo_coeff, kappa, exact=True):
+def rotated_orbitals(mo_coeff, kappa, exact=True, xp=jnp):
     """C_s U_s, U_s = exp(kappa_s - kappa_s^T); (2, nao, nmo).
 
     kappa (2, nmo, nmo) nonzero only in the virtual-occupied block. ``exact=False`` takes
     U to second order, 1 + K + K^2 / 2, which has the same derivatives up to second order
-    at kappa = 0 and differentiates cheaply.
+    at kappa = 0 and differentiates cheaply. ``xp=numpy``: host arrays, nothing compiled
+    (the second-order form; the exact one is JAX's expm).
     """
-    generator = kappa - jnp.swapaxes(kappa, -1, -2)
+    generator = kappa - xp.swapaxes(kappa, -1, -2)
     if exact:
         rotation = jax.vmap(jax.scipy.linalg.expm)(generator)
     else:
-        rotation = jnp.eye(kappa.shape[-1]) + generator + 0.5 * generator @ generator
+        rotation = xp.eye(kappa.shape[-1]) + generator + 0.5 * generator @ generator
     return mo_coeff @ rotation
 
 
@@ -46,8 +47,8 @@ def rotated_density(mo_coeff, mo_occ, kappa, exact=True):
     return density_from_orbitals(rotated_orbitals(mo_coeff, kappa, exact), mo_occ)
 
 
-def _kappa(x, signs):
-    return jnp.asarray(signs)[:, None, None] * x  # (1 or 2, nmo, nmo) -> (2, nmo, nmo)
+def _kappa(x, signs, xp=jnp):
+    return xp.asarray(signs)[:, None, None] * x  # (1 or 2, nmo, nmo) -> (2, nmo, nmo)
 
 
 @jax.jit
@@ -79,12 +80,10 @@ def _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, x, restricted, diis_
     (a converged SCF) their derivatives agree: d g(t v) / dt at t = 0 is the Hessian times
     v (:func:`finite_difference_hessian_vector`).
     """
-    coeff, occ = np.asarray(mo_coeff), np.asarray(mo_occ)
-    kappa = np.asarray(signs)[:, None, None] * np.asarray(x)
-    generator = kappa - np.swapaxes(kappa, -1, -2)
-    rotation = np.eye(generator.shape[-1]) + generator + 0.5 * generator @ generator
-    coeff = coeff @ rotation  # (2, nao, nmo), second order in kappa as rotated_orbitals(exact=False)
-    density = np.einsum("sim,sm,sjm->sij", coeff, occ, coeff)
+    occ = np.asarray(mo_occ)
+    coeff = rotated_orbitals(np.asarray(mo_coeff), _kappa(np.asarray(x), signs, np),
+                             exact=False, xp=np)
+    density = density_from_orbitals(coeff, occ, xp=np)
     state = empty_state(density, coeff.shape[-1], diis_space, xp=np)
     update = (state.fock_used, state.diis, state.mo_energy, coeff, occ, density)
     fock = np.asarray(_evaluated_state_jit(model, state, update, restricted=restricted).fock)
@@ -107,9 +106,10 @@ def finite_difference_hessian_vector(model, mo_coeff, mo_occ, signs, mask, x, re
     :func:`_rotated_gradient`: two Fock builds in the SCF's own compiled step, so nothing
     compiles, where forward-over-reverse autodiff through E (:func:`_hessian_vector`)
     compiles a program of its own (~4 s for a B3LYP radical in def2-SVP) and runs ~1.5x
-    slower (CH3 B3LYP/def2-SVP: 0.30 s against 0.20 s a product). Exact to O(HESSIAN_STEP^2) and to the residual orbital gradient of the
-    converged SCF (see :func:`_rotated_gradient`). Not for restricted models rotated
-    apart in spin (the RHF -> UHF analysis): their Fock build assumes D_a = D_b.
+    slower (CH3 B3LYP/def2-SVP: 0.30 s against 0.20 s a product). Exact to
+    O(HESSIAN_STEP^2) and to the residual orbital gradient of the converged SCF (see
+    :func:`_rotated_gradient`). Not for restricted models rotated apart in spin (the
+    RHF -> UHF analysis): their Fock build assumes D_a = D_b.
     ``diis_space``: the SCF's DIIS length (its step program's shapes). NumPy out."""
     x = np.asarray(x)
     scale = float(np.linalg.norm(x))

@@ -10,8 +10,8 @@ Hessian is d^2 E(D(kappa)) / d kappa^2 at kappa = 0, applied to vectors by centr
 differences of the orbital gradient at rotated orbitals, two builds of the model's own
 Fock matrix (:func:`~dftjax.scf.rotations.finite_difference_hessian_vector`; ~1e-9
 relative to forward-over-reverse autodiff of E(D), which compiles a program of its own,
-~4 s, and runs ~1.5x slower), or, for the external (RHF -> UHF) rotations, whose spin densities a
-restricted model's Fock build cannot take, by that autodiff. Either way Coulomb, exact
+~4 s, and runs ~1.5x slower), or, for the external (RHF -> UHF) rotations, whose spin
+densities a restricted model's Fock build cannot take, by that autodiff. Either way Coulomb, exact
 exchange and the XC kernel all come from the model that made the Fock matrix, nothing is
 written out by hand. Its lowest eigenvalues come from Davidson iterations on these
 products.
