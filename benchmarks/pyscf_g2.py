@@ -6,8 +6,15 @@ exchange data given through ``gto.basis.parse``, spherical functions), grid leve
 (``grids.level``; ``small_rho_cutoff = 0``, as dftjax keeps every grid point), conv_tol
 1e-9 (dftjax's default), RHF/RKS for singlets and UHF/UKS otherwise, and, for the open
 shells, PySCF's internal stability check followed until stable (at most 10 rounds), as
-dftjax's bench does. ``--density-fit`` uses PySCF's ``density_fit()`` with its default
-auxiliary basis. Each species is timed from the Mole to the stable energy.
+dftjax's bench does. Each species is timed from the Mole to the stable energy.
+
+ERIs: each species takes the path its dftjax record names (``eri_method``: dftjax
+chooses density fitting by size unless told, e.g. for the 47 largest G2-2 molecules in
+def2-TZVP on a 24 GB machine), PySCF's ``density_fit()`` with its default auxiliary
+basis given as the set dftjax used (its record's ``auxbasis``, from basis-set-exchange)
+where dftjax fitted; records without ``eri_method`` follow the run's
+``density_fit`` setting. ``--exact`` runs PySCF with exact ERIs for every species
+instead (its own default, e.g. for the MAE of the exact method).
 
 Prints, for both programs: MAE and MSE (kcal/mol) over the molecules both finished,
 failures, and total wall time; then the molecules whose atomization energies differ by
@@ -15,10 +22,9 @@ more than 0.01 kcal/mol between the programs.
 
 Usage:
     dftjax bench g2 --xc b3lyp --basis def2-tzvp --output dftjax.jsonl
-    python benchmarks/pyscf_g2.py dftjax.jsonl [--output pyscf.jsonl] [--resume]
+    python benchmarks/pyscf_g2.py dftjax.jsonl [--output pyscf.jsonl] [--resume] [--exact]
 
-The functional, basis, grid level, density fitting and species come from the dftjax
-file. Needs PySCF and basis-set-exchange (the test extra).
+The functional, basis, grid level, ERI path and species come from the dftjax file. Needs PySCF and basis-set-exchange (the test extra).
 """
 
 import argparse
@@ -38,11 +44,18 @@ CONV_TOL = 1e-9
 MAX_STABILITY_ROUNDS = 10
 
 
-def pyscf_species(entry, xc, basis_name, grid_level, density_fit):
-    """PySCF's record of one species: energy (Ha), converged, stability rounds, time_s."""
+def _parsed(name, symbols):
+    """{element: PySCF basis} of basis-set-exchange's ``name`` for ``symbols``."""
+    return {s: gto.basis.parse(basis_set_exchange.get_basis(name, elements=[s], fmt="nwchem"))
+            for s in set(symbols)}
+
+
+def pyscf_species(entry, xc, basis_name, grid_level, density_fit, auxbasis=None):
+    """PySCF's record of one species: energy (Ha), converged, stability rounds, time_s.
+    ``auxbasis``: the fitting set's basis-set-exchange name (given as data, as the basis
+    is: PySCF's default for a basis given as data is an even-tempered set)."""
     start = time.perf_counter()
-    basis = {s: gto.basis.parse(basis_set_exchange.get_basis(basis_name, elements=[s], fmt="nwchem"))
-             for s in set(entry["symbols"])}
+    basis = _parsed(basis_name, entry["symbols"])
     mol = gto.M(atom=list(zip(entry["symbols"], entry["positions_angstrom"])), basis=basis,
                 charge=entry["charge"], spin=entry["multiplicity"] - 1, cart=False, verbose=0)
     restricted = entry["multiplicity"] == 1
@@ -52,7 +65,8 @@ def pyscf_species(entry, xc, basis_name, grid_level, density_fit):
         mf = dft.RKS(mol) if restricted else dft.UKS(mol)
         mf.xc, mf.grids.level, mf.small_rho_cutoff = xc, grid_level, 0
     if density_fit:
-        mf = mf.density_fit()
+        mf = mf.density_fit(auxbasis=None if auxbasis is None else
+                            _parsed(auxbasis, entry["symbols"]))
     mf.conv_tol = CONV_TOL
     mf.kernel()
     rounds = 0
@@ -64,7 +78,20 @@ def pyscf_species(entry, xc, basis_name, grid_level, density_fit):
             mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
             rounds += 1
     return {"species": entry["name"], "energy": float(mf.e_tot), "converged": bool(mf.converged),
-            "stability_rounds": rounds, "time_s": time.perf_counter() - start, "error": None}
+            "stability_rounds": rounds, "nao": int(mol.nao),
+            "eri_method": "density-fit" if density_fit else "exact",
+            "auxbasis": auxbasis if density_fit else None,
+            "time_s": time.perf_counter() - start, "error": None}
+
+
+def fitted(record, exact=False) -> bool:
+    """Whether PySCF fits the ERIs of the species of this dftjax record: as dftjax did
+    (its ``eri_method``, else the run's ``density_fit`` setting), never when ``exact``."""
+    if exact:
+        return False
+    if record.get("eri_method") is not None:
+        return record["eri_method"] == "density-fit"
+    return bool(record.get("density_fit"))
 
 
 def main(argv=None):
@@ -72,12 +99,13 @@ def main(argv=None):
     parser.add_argument("dftjax_jsonl", help="the JSONL file of a 'dftjax bench g2' run")
     parser.add_argument("--output", help="JSONL file for PySCF's records")
     parser.add_argument("--resume", action="store_true", help="keep the records in --output")
+    parser.add_argument("--exact", action="store_true",
+                        help="exact ERIs for every species (default: the path dftjax took)")
     args = parser.parse_args(argv)
 
     ours = read_records(args.dftjax_jsonl)
     first = next(iter(ours.values()))
-    xc, basis, grid_level, density_fit = (first["xc"], first["basis"], first["grid_level"],
-                                          first["density_fit"])
+    xc, basis, grid_level = first["xc"], first["basis"], first["grid_level"]
     data = load_g2()
     entries = {entry["name"]: entry for entry in data["atoms"] + data["molecules"]}
     theirs = read_records(args.output) if args.resume and args.output and \
@@ -88,7 +116,8 @@ def main(argv=None):
         if name in theirs:
             continue
         try:
-            record = pyscf_species(entries[name], xc, basis, grid_level, density_fit)
+            record = pyscf_species(entries[name], xc, basis, grid_level,
+                                   fitted(ours[name], args.exact), ours[name].get("auxbasis"))
         except Exception as exc:  # reported, not dropped
             record = {"species": name, "converged": False, "error": f"{type(exc).__name__}: {exc}"}
         theirs[name] = record
@@ -104,8 +133,10 @@ def main(argv=None):
             for label, records in (("dftjax", ours), ("PySCF", theirs))}
     summaries = {label: summarize(rows[label], records)
                  for label, records in (("dftjax", ours), ("PySCF", theirs))}
-    print(f"G2 {xc}/{basis}, grid level {grid_level}, density fit {density_fit}: "
-          f"{len(chosen)} molecules, {len(ours)} species")
+    nfit = {label: sum(r.get("eri_method") == "density-fit" for r in records.values())
+            for label, records in (("dftjax", ours), ("PySCF", theirs))}
+    print(f"G2 {xc}/{basis}, grid level {grid_level}: {len(chosen)} molecules, "
+          f"{len(ours)} species; density fitted: dftjax {nfit['dftjax']}, PySCF {nfit['PySCF']}")
     print(f"{'':8} {'MAE':>7} {'MSE':>7} {'in MAE':>7} {'failed':>7} {'wall s':>9}")
     for label, summary in summaries.items():
         mae = "-" if summary["MAE"] is None else f"{summary['MAE']:7.3f}"

@@ -70,6 +70,9 @@ def test_energies_and_atomization_energy_match_pyscf(first_run):
         assert abs(record["energy"] - REFERENCE[name]) < 1e-8, name
     assert records["Li"]["stability_checked"] and not records["LiH"]["stability_checked"]
     assert abs(records["Li"]["s2"] - 0.75) < 1e-6
+    # STO-3G: H 1, Li 5, LiH 6 functions; this size takes the exact integrals
+    assert [records[n]["nao"] for n in ("H", "Li", "LiH")] == [1, 5, 6]
+    assert {(r["eri_method"], r["auxbasis"]) for r in records.values()} == {("exact", None)}
     (row,) = g2.atomization_energies(chosen, records)
     expected = (REFERENCE["H"] + REFERENCE["Li"] - REFERENCE["LiH"]) * 627.509474
     assert abs(row["De"] - expected) < 1e-8 * 627.509474

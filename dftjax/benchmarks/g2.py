@@ -67,8 +67,10 @@ def _finite(value):
 
 
 def run_species(entry: dict, settings: dict, stability=None) -> dict:
-    """One species' SCF as a record: energy (Ha), converged, iterations, s2, stability,
-    timings; an exception becomes ``error`` (the species then counts as failed)."""
+    """One species' SCF as a record: energy (Ha), converged, iterations, s2, basis size,
+    the ERI path taken (``eri_method``: "exact" or "density-fit", chosen by size unless
+    ``density_fit`` says; ``auxbasis``), stability, timings; an exception becomes
+    ``error`` (the species then counts as failed)."""
     record = {"species": entry["name"], "kind": "atom" if "subset" not in entry else "molecule",
               **settings}
     start = time.perf_counter()
@@ -87,7 +89,8 @@ def run_species(entry: dict, settings: dict, stability=None) -> dict:
         energy=float(result.energy), converged=bool(result.converged),
         iterations=int(result.iterations), converged_settings=result.converged_settings,
         s2=float(result.s2),
-        unrestricted=not result.restricted,
+        unrestricted=not result.restricted, nao=int(result.nao),
+        eri_method=result.eri_method, auxbasis=result.auxbasis,
         stability_checked=report.checked, stability_stable=report.stable,
         stability_rounds=report.rounds, stability_eigenvalue=_finite(report.lowest_eigenvalue),
         time_s=time.perf_counter() - start, compile_s=float(result.timings["compile"]),
