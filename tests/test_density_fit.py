@@ -307,6 +307,33 @@ def test_new_geometry_does_not_recompile():
     assert compiles == []
 
 
+
+def test_a_molecule_of_similar_size_reuses_the_three_center_kernels():
+    """Kernel shapes are bucketed (:func:`~dftjax.integrals.three_center.segment_bucket`):
+    after CH3Cl, C2H4 in def2-SVP (found by listing G2-1's plans) needs no new (ij|P) or
+    (P|Q) kernel; with the 1/8-waste buckets used before, it needed its own."""
+    from dftjax.integrals.three_center import class_block, three_center_blocks, two_center_blocks
+
+    from dftjax.benchmarks.g2 import load_g2
+    from dftjax.xc.registry import get_functional
+
+    geometries = {m["name"]: m for m in load_g2()["molecules"]}
+
+    def blocks(name):
+        entry = geometries[name]
+        mol = dftjax.Molecule(entry["symbols"], np.array(entry["positions_angstrom"]))
+        basis = dftjax.basis.build_basis(mol, "def2-svp")
+        aux = build_auxbasis(mol, resolve_auxbasis(mol, "def2-svp", None, get_functional("b3lyp")))
+        coords = np.asarray(mol.coordinates)
+        pairs = [d[:3] for d in pair_data(basis, coords)]
+        return jax.block_until_ready((three_center_blocks(basis, aux, pairs, coords),
+                                      two_center_blocks(aux, coords, basis=basis)))
+
+    blocks("CH3Cl")
+    kernels = class_block._cache_size()
+    blocks("C2H4")
+    assert class_block._cache_size() == kernels
+
 # ---------------------------------------------------------------------------------------
 # Choice of method and memory
 
