@@ -57,10 +57,10 @@ def segment_bucket(n: int) -> int:
     molecules of similar size share kernels; beyond, the next m 2^e >= n with 8 <= m < 16
     (at most 1/8 padding), so that large blocks stay close to their size.
 
-    The 47 density-fitted G2-2 molecules in def2-TZVP (135-222 AOs) need 285 distinct
-    kernels with this, 602 with 1/8 padding throughout; their blocks take up to 2.6x the
-    fitted tensor's size instead of 1.1x (at most 320 MB here). The integrals' work
-    scales with the primitives, not the slots.
+    The 47 density-fitted G2-2 molecules in def2-TZVP (135-222 AOs) have 288 distinct
+    kernel shapes with this, 602 with 1/8 padding throughout; their blocks take up to 2.6x
+    the fitted tensor's size instead of 1.1x (at most 300 MB there). The integrals' work
+    scales with the primitives, not the slots: warm integrals took as long.
     """
     n = max(int(n), 1)
     if n <= POWER_SLOTS:
