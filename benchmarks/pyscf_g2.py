@@ -8,13 +8,12 @@ exchange data given through ``gto.basis.parse``, spherical functions), grid leve
 shells, PySCF's internal stability check followed until stable (at most 10 rounds), as
 dftjax's bench does. Each species is timed from the Mole to the stable energy.
 
-ERIs: each species takes the path its dftjax record names (``eri_method``: dftjax
+ERIs: each species takes the path its dftjax record names (``eri_method``; dftjax
 chooses density fitting by size unless told, e.g. for the 47 largest G2-2 molecules in
-def2-TZVP on a 24 GB machine), PySCF's ``density_fit()`` with its default auxiliary
-basis given as the set dftjax used (its record's ``auxbasis``, from basis-set-exchange)
-where dftjax fitted; records without ``eri_method`` follow the run's
-``density_fit`` setting. ``--exact`` runs PySCF with exact ERIs for every species
-instead (its own default, e.g. for the MAE of the exact method).
+def2-TZVP on a 24 GB machine). Where dftjax fitted, PySCF runs ``density_fit()`` with
+the fitting set of the record (``auxbasis``), given as basis-set-exchange data as the
+basis is. Records without ``eri_method`` follow the run's ``density_fit`` setting.
+``--exact`` runs every species with exact ERIs instead (PySCF's own default).
 
 Prints, for both programs: MAE and MSE (kcal/mol) over the molecules both finished,
 failures, and total wall time; then the molecules whose atomization energies differ by
@@ -24,7 +23,8 @@ Usage:
     dftjax bench g2 --xc b3lyp --basis def2-tzvp --output dftjax.jsonl
     python benchmarks/pyscf_g2.py dftjax.jsonl [--output pyscf.jsonl] [--resume] [--exact]
 
-The functional, basis, grid level, ERI path and species come from the dftjax file. Needs PySCF and basis-set-exchange (the test extra).
+The functional, basis, grid level, ERI paths and species come from the dftjax file.
+Needs PySCF and basis-set-exchange (the test extra).
 """
 
 import argparse

@@ -307,7 +307,6 @@ def test_new_geometry_does_not_recompile():
     assert compiles == []
 
 
-
 def test_a_molecule_of_similar_size_reuses_the_three_center_kernels():
     """Kernel shapes are bucketed (:func:`~dftjax.integrals.three_center.segment_bucket`):
     after CH3Cl, C2H4 in def2-SVP (found by listing G2-1's plans) needs no new (ij|P) or
