@@ -60,7 +60,8 @@ def segment_bucket(n: int) -> int:
     The 47 density-fitted G2-2 molecules in def2-TZVP (135-222 AOs) have 288 distinct
     kernel shapes with this, 602 with 1/8 padding throughout; their blocks take up to 2.6x
     the fitted tensor's size instead of 1.1x (at most 300 MB there). The integrals' work
-    scales with the primitives, not the slots: warm integrals took as long.
+    scales with the primitives, not the slots: on 41 of them in one process, the first
+    integrals took 244 s instead of 333 s, and warm ones 8 % longer.
     """
     n = max(int(n), 1)
     if n <= POWER_SLOTS:
