@@ -37,6 +37,7 @@ import basis_set_exchange
 import numpy as np
 from pyscf import dft, gto, scf
 
+from bench_df import pyscf_auxbasis  # the fitting set as dftjax builds it (cc-pVDZ-JKFIT)
 from dftjax.benchmarks.g2 import (KCAL_PER_HARTREE, atomization_energies, load_g2,
                                   read_records, summarize)
 
@@ -66,7 +67,7 @@ def pyscf_species(entry, xc, basis_name, grid_level, density_fit, auxbasis=None)
         mf.xc, mf.grids.level, mf.small_rho_cutoff = xc, grid_level, 0
     if density_fit:
         mf = mf.density_fit(auxbasis=None if auxbasis is None else
-                            _parsed(auxbasis, entry["symbols"]))
+                            pyscf_auxbasis(entry["symbols"], auxbasis))
     mf.conv_tol = CONV_TOL
     mf.kernel()
     rounds = 0
