@@ -8,7 +8,7 @@ what was computed along the way (dipole, timings, basis). Atomic units throughou
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import jax
@@ -20,7 +20,7 @@ from .compile_clock import CompileClock
 from .basis import BasisSet, build_basis
 from .integrals.one_electron import one_electron_from_pairs, pair_data
 from .integrals.two_electron import (electron_repulsion_from_pairs, expand_pair_matrix,
-                                     pair_matrix_from_pairs)
+                                     pair_matrix_block, pair_matrix_from_pairs)
 from .molecule import Molecule
 from .grid import build_grid
 from .scf import SCFResult, hf_fock_and_energy, run_scf, sad_density
@@ -42,29 +42,49 @@ from .scf.stability import StabilityReport, analyse, follow_instabilities
 class Integrals:
     """Integrals of one molecule in one basis (Hartree atomic units, PySCF AO order).
 
-    overlap, kinetic, nuclear : (nao, nao); eri : (nao, nao, nao, nao) = (ij|kl);
-    dipole : (3, nao, nao) = <i|r|j> about the origin;
-    eri_long_range : erf-attenuated ERIs, only for range-separated functionals.
-    df, df_long_range : with density fitting (then eri is None), the fitted tensors B
-    (nao, nao, naux), (ij|kl) ~ sum_P B_ijP B_klP (:mod:`dftjax.integrals.density_fitting`).
-    eri_pairs : the same ERIs as the symmetric matrix of canonical AO pairs (npair, npair),
-    npair = nao (nao + 1) / 2 (:func:`~dftjax.integrals.two_electron.pair_matrix_from_pairs`);
-    the SCF takes J from it.
+    overlap, kinetic, nuclear : (nao, nao); dipole : (3, nao, nao) = <i|r|j> about the
+    origin.
+    eri_pairs : the exact ERIs as the symmetric matrix of canonical AO pairs (npair,
+    npair), npair = nao (nao + 1) / 2
+    (:func:`~dftjax.integrals.two_electron.pair_matrix_from_pairs`): what the SCF takes J
+    and K from. ``eri`` (nao, nao, nao, nao) = (ij|kl), the full tensor, is expanded from
+    it on first use and kept (4x its size: benzene/def2-SVP 1.35 GB, ~1 s; the SCF never
+    reads it, correlated methods and users do). None with density fitting.
+    eri_long_range : erf-attenuated ERIs (nao,)*4, only for range-separated functionals.
+    df, df_long_range : with density fitting (then eri and eri_pairs are None), the fitted
+    tensors B (nao, nao, naux), (ij|kl) ~ sum_P B_ijP B_klP
+    (:mod:`dftjax.integrals.density_fitting`).
     """
 
     overlap: jnp.ndarray
     kinetic: jnp.ndarray
     nuclear: jnp.ndarray
-    eri: jnp.ndarray
     dipole: jnp.ndarray
+    eri_pairs: jnp.ndarray = None
     eri_long_range: jnp.ndarray = None
     df: jnp.ndarray = None
     df_long_range: jnp.ndarray = None
-    eri_pairs: jnp.ndarray = None
+    #: the full tensor when already made (traced integrals make it at once); else None
+    #: until ``eri`` is read
+    _eri: jnp.ndarray = field(default=None, repr=False)
 
     @property
     def h_core(self):
         return self.kinetic + self.nuclear
+
+    @property
+    def exact(self) -> bool:
+        """Whether the two-electron integrals are exact (else density fitted)."""
+        return self.eri_pairs is not None or self._eri is not None
+
+    @property
+    def eri(self):
+        """(ij|kl) (nao,)*4, or None with density fitting; expanded from ``eri_pairs`` on
+        first use and kept."""
+        if self._eri is None and self.eri_pairs is not None:
+            object.__setattr__(self, "_eri", expand_pair_matrix(self.overlap.shape[-1],
+                                                                self.eri_pairs))
+        return self._eri
 
 
 def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
@@ -72,7 +92,9 @@ def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
     """All integrals HF needs; ``coordinates`` (Bohr) default to the molecule's.
 
     ``omega`` > 0 also computes the long-range ERIs erf(omega r12)/r12 (``eri_long_range``)
-    from the same pair data.
+    from the same pair data. The full ERI tensor is made when first read
+    (:attr:`Integrals.eri`), except for traced coordinates (inside jit or grad), where it
+    is made here so that no tracer outlives its trace.
     """
     coords = molecule.coordinates if coordinates is None else coordinates
     if not traced(coords):  # NumPy: jnp.asarray compiles a copy
@@ -81,9 +103,10 @@ def compute_integrals(molecule: Molecule, basis: BasisSet, coordinates=None,
     overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
     pairs = [d[:3] for d in data]
     eri_pairs = pair_matrix_from_pairs(basis, pairs)
-    eri = expand_pair_matrix(basis.nao, eri_pairs)
+    eri = expand_pair_matrix(basis.nao, eri_pairs) if traced(coords) else None
     eri_long_range = electron_repulsion_from_pairs(basis, pairs, omega) if omega > 0.0 else None
-    return Integrals(overlap, kinetic, nuclear, eri, dipole, eri_long_range, eri_pairs=eri_pairs)
+    return Integrals(overlap, kinetic, nuclear, dipole, eri_pairs=eri_pairs,
+                     eri_long_range=eri_long_range, _eri=eri)
 
 
 def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
@@ -96,7 +119,7 @@ def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
     """
     ranges = basis.atom_ao_ranges()
     overlap, kinetic = np.asarray(ints.overlap), np.asarray(ints.kinetic)
-    eri = np.asarray(ints.eri) if ints.eri is not None else None
+    eri_pairs = None if ints.eri_pairs is None else np.asarray(ints.eri_pairs)
     coords = np.asarray(molecule.coordinates, np.float64)  # (jnp.asarray compiles a copy)
 
     def atom_integrals(symbol):
@@ -108,7 +131,7 @@ def _atom_integrals_fn(molecule: Molecule, basis: BasisSet, ints: Integrals):
         own_nucleus = np.asarray(one_electron_from_pairs(basis, pair_data(basis, coords, charges, coords))[3])
         return {"S": overlap[block, block], "T": kinetic[block, block],
                 "V": own_nucleus[block, block],
-                "eri": eri[block, block, block, block] if eri is not None
+                "eri": pair_matrix_block(eri_pairs, start, stop) if eri_pairs is not None
                 else atom_eri_blocks(ints.df, start, stop),  # density fitted
                 "nelectron": int(molecule.atomic_numbers[atom])}
 
@@ -191,22 +214,24 @@ def model_xc_grid(molecule: Molecule, basis: BasisSet, functional: Functional, g
 def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functional: Functional,
                  grid, restricted: bool, xc_params=None, ao_memory=None, ladder=True, ao=None):
     """The SCF's :class:`~dftjax.scf.energy.EnergyModel` from computed integrals: HF or
-    Kohn-Sham, exact or density-fitted (``ints.eri`` None), the AO values on ``grid``
+    Kohn-Sham, exact or density-fitted (``ints.exact``), the AO values on ``grid``
     (a :class:`~dftjax.grid.Grid`, unused for HF) kept up to ``ao_memory`` bytes.
     ``ladder``: the model will be padded onto the ladder of basis sizes
     (:func:`~dftjax.scf.energy.on_the_ladder`), so its grid is laid out for that size.
     ``ao``: that XC grid already made (:func:`model_xc_grid`)."""
     n_occupied = max(molecule.nalpha, molecule.nbeta)
+    # A model padded onto the ladder takes J and K from the pair matrix alone, so only a
+    # model that runs as it is gets the full tensor (made then: Integrals.eri).
+    eri = ints.eri if ints.exact and (not ladder or traced(ints.eri_pairs)) else None
     if functional.name == "hf":
-        if ints.eri is not None:
-            # the SCF runs the padded model (on_the_ladder), which builds its own K matrix
-            return hf_fock_and_energy(ints.h_core, ints.eri, eri_pairs=ints.eri_pairs,
+        if ints.exact:
+            return hf_fock_and_energy(ints.h_core, eri, eri_pairs=ints.eri_pairs,
                                       exchange_matrix_too=False)
         return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     if ao is None:
         ao = model_xc_grid(molecule, basis, functional, grid, ao_memory, ladder)
-    if ints.eri is not None:
-        return ks_fock_and_energy(functional, ints.h_core, ints.eri, ao, restricted=restricted,
+    if ints.exact:
+        return ks_fock_and_energy(functional, ints.h_core, eri, ao, restricted=restricted,
                                   eri_long_range=ints.eri_long_range, xc_params=xc_params,
                                   eri_pairs=ints.eri_pairs)
     return df_fock_and_energy(ints.h_core, ints.df, n_occupied, functional, ao,
@@ -358,9 +383,9 @@ def chosen_integrals(molecule, basis_set, functional, eri) -> Integrals:
     else:
         overlap, kinetic, nuclear, dipole_ints, factor, factor_lr, _ = density_fitted_integrals(
             molecule, basis_set, eri.auxbasis, omega)
-        ints = Integrals(overlap, kinetic, nuclear, None, dipole_ints, df=factor,
+        ints = Integrals(overlap, kinetic, nuclear, dipole_ints, df=factor,
                          df_long_range=factor_lr)
-    jax.block_until_ready((ints.eri, ints.df))
+    jax.block_until_ready((ints.eri_pairs, ints.df))
     return ints
 
 

@@ -281,3 +281,38 @@ def test_surviving_items_match_brute_force_on_random_bounds():
         expected = sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
         assert sorted(zip(items[2], items[0], items[1])) == expected
         assert np.all(np.diff(items[2]) >= 0)
+
+
+def test_pair_matrix_block_is_the_full_tensors_block():
+    # an atom's ERIs (the SAD guess) gathered from the pair matrix, against the full
+    # tensor's diagonal block: the same numbers, copied (exact equality)
+    from dftjax.integrals.two_electron import pair_matrix_block, pair_matrix_from_pairs
+    from dftjax.integrals.one_electron import hermite_pairs
+
+    mol, basis = setup("nh3_def2svp")
+    eri = computed("nh3_def2svp")
+    pairs = pair_matrix_from_pairs(basis, hermite_pairs(basis, np.asarray(mol.coordinates)))
+    for start, stop in basis.atom_ao_ranges():
+        block = pair_matrix_block(pairs, start, stop)
+        assert block.shape == (stop - start,) * 4
+        np.testing.assert_array_equal(block, eri[start:stop, start:stop, start:stop, start:stop])
+
+
+def test_compute_integrals_makes_the_full_tensor_when_first_read():
+    # Integrals.eri is expanded from the pair matrix on first use and kept; the same
+    # values as electron_repulsion (1e-10, the integral tolerance; both are one
+    # calculation, so in practice equal)
+    mol, basis = setup("nh3_def2svp")
+    ints = dftjax.compute_integrals(mol, basis)
+    assert ints.exact and ints._eri is None
+    eri = ints.eri
+    assert ints.eri is eri  # kept
+    np.testing.assert_allclose(np.asarray(eri), computed("nh3_def2svp"), rtol=0, atol=ATOL)
+
+
+def test_scf_never_makes_the_full_tensor():
+    # the SCF, its guess and its padded model need only the pair matrix: the nao^4 tensor
+    # (4x the pair matrix's memory) is made only for a caller who reads it
+    mol, _ = setup("nh3_def2svp")
+    result = dftjax.scf(mol, basis="def2-svp", xc="b3lyp")
+    assert result.converged and result.integrals._eri is None

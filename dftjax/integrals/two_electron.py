@@ -500,6 +500,16 @@ def _expanded_pair_matrix(nao, pair_matrix):
     return full.reshape(nao, nao, nao, nao)
 
 
+def pair_matrix_block(pair_matrix, start: int, stop: int) -> np.ndarray:
+    """The block (ij|kl), i, j, k, l in [start, stop), (n,)*4 with n = stop - start, of
+    the full tensor, gathered on the host from the canonical pair matrix (npair, npair)
+    (an atom's ERIs, e.g. for the SAD guess, without the full tensor)."""
+    ao = np.arange(start, stop)
+    high, low = np.maximum.outer(ao, ao), np.minimum.outer(ao, ao)
+    index = high * (high + 1) // 2 + low
+    return np.asarray(pair_matrix)[index[:, :, None, None], index[None, None, :, :]]
+
+
 #: :func:`_expanded_pair_matrix`, stored (:class:`~dftjax.stored_programs.StoredKernel`)
 expand_pair_matrix = StoredKernel(_expanded_pair_matrix, static_argnums=(0,))
 

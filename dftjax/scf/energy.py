@@ -144,6 +144,8 @@ def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None, exchan
     ``eri_pairs`` (npair, npair), the pair matrix, gives J (:func:`coulomb_from_pair_matrix`);
     ``eri_exchange`` (npair, nao^2), from :func:`exchange_matrix`, gives K as one
     matrix product (:func:`exchange_from_exchange_matrix`; densities must be symmetric).
+    With ``eri_pairs`` alone (``eri`` None), K is that product with the exchange matrix
+    gathered in the call (correct, but a gather per call: models that run often keep it).
     """
     nao = density.shape[-1]
     flat = density.reshape(2, nao * nao)
@@ -155,6 +157,9 @@ def coulomb_and_exchange(eri, density, eri_pairs=None, eri_exchange=None, exchan
         return coulomb_total, None
     if eri_exchange is not None:
         return coulomb_total, exchange_from_exchange_matrix(eri_exchange, density)
+    if eri is None:  # the pair matrix alone: its exchange matrix gathered in this call
+        return coulomb_total, exchange_from_exchange_matrix(exchange_matrix(eri_pairs, nao),
+                                                            density)
     rows = jnp.broadcast_to(flat[None], (nao, 2, nao * nao))
     exchange_spin = jax.lax.dot_general(rows, eri.reshape(nao, nao * nao, nao),
                                         (((2,), (1,)), ((0,), (0,))))  # (i, s, l)
@@ -317,9 +322,11 @@ def hf_fock_and_energy(h_core, eri, eri_pairs=None, exchange_matrix_too=True):
     pyrrole/def2-SVP), which makes each Fock build about 2.5 times faster
     (:func:`coulomb_and_exchange`). Densities must then be symmetric, as SCF densities
     are. A model that will only run padded (``dftjax.scf``: :func:`on_the_ladder` builds
-    the padded model's own) skips it with ``exchange_matrix_too=False``.
+    the padded model's own) skips it with ``exchange_matrix_too=False``, and may be given
+    ``eri`` None (the padded model takes J and K from the pair matrix alone).
     """
-    params = {"h_core": as_device(h_core), "eri": as_device(eri)}
+    _need_eri(eri, eri_pairs)
+    params = {"h_core": as_device(h_core), "eri": None if eri is None else as_device(eri)}
     if eri_pairs is not None:
         params["eri_pairs"] = as_device(eri_pairs)
         if exchange_matrix_too:
@@ -327,6 +334,12 @@ def hf_fock_and_energy(h_core, eri, eri_pairs=None, exchange_matrix_too=True):
         return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy,
                            pad=_pad_hf_model)
     return EnergyModel(_hf_energy_jk, _hf_fock_jk, params, _hf_fock_and_energy)
+
+
+def _need_eri(eri, eri_pairs):
+    if eri is None and eri_pairs is None:
+        raise ValueError("an exact-ERI energy model needs the ERIs: the full tensor or "
+                         "the pair matrix (eri_pairs)")
 
 
 def pad_matrix(matrix, size, diagonal=0.0):

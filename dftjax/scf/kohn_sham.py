@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from ..tracing import traced
 from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
                           xc_energy_and_potential, xc_energy_blocked)
-from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel,
+from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel, _need_eri,
                      coulomb_and_exchange, pad_matrix,
                      padded_pair_params, padded_size, pair_matrix)
 
@@ -110,10 +110,13 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
     ``restricted=True`` promises densities with D_a = D_b (restricted SCF): the Fock
     matrix then costs one spin's XC potential. ``eri_pairs``: optionally the same ERIs as
     the pair matrix (npair, npair), which then gives J, and the padded model's J and K
-    without a gather from the full tensor.
+    without a gather from the full tensor; ``eri`` may then be None (a model that is
+    padded before it runs, :func:`~dftjax.scf.energy.on_the_ladder`, never reads it).
     """
     grid = ao if isinstance(ao, XCGrid) else dense_xc_grid(ao, weights)
-    params = {"h_core": jnp.asarray(h_core, jnp.float64), "eri": jnp.asarray(eri, jnp.float64),
+    _need_eri(eri, eri_pairs)
+    params = {"h_core": jnp.asarray(h_core, jnp.float64),
+              "eri": None if eri is None else jnp.asarray(eri, jnp.float64),
               "xc_grid": grid, "xc": functional.params if xc_params is None else xc_params}
     if functional.hf_long_range != 0.0:
         if eri_long_range is None:
