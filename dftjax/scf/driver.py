@@ -172,7 +172,7 @@ def empty_state(density, nmo, diis_space, xp=jnp):
     (the host loop: nothing to compile)."""
     nao = density.shape[-1]
     zeros = xp.zeros(density.shape)
-    infinite = xp.full((), xp.inf)
+    infinite = xp.full((), xp.inf, dtype=xp.float64)  # not weakly typed: as a step leaves it
     return SCFState(
         density=density, fock=zeros, energy=xp.zeros(()), energy_change=infinite,
         gradient_norm=infinite, fock_used=zeros, mo_energy=xp.zeros((2, nmo)),
