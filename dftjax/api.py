@@ -26,7 +26,7 @@ from .grid import build_grid
 from .scf import SCFResult, hf_fock_and_energy, run_scf, sad_density
 from .scf.kohn_sham import ks_fock_and_energy, ks_xc_energy
 from .xc import Functional, get_functional
-from .xc.blocked import xc_grid
+from .xc.blocked import XCGrid, can_pad, xc_grid
 from .eri_choice import choose_eri, density_fitted_integrals
 from .integrals.density_fitting import atom_eri_blocks
 from .log import verbose_logging
@@ -220,23 +220,28 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
     (:func:`~dftjax.scf.energy.on_the_ladder`), so its grid is laid out for that size.
     ``ao``: that XC grid already made (:func:`model_xc_grid`)."""
     n_occupied = max(molecule.nalpha, molecule.nbeta)
-    # A model padded onto the ladder takes J and K from the pair matrix alone, so only a
-    # model that runs as it is gets the full tensor (made then: Integrals.eri).
-    eri = ints.eri if ints.exact and (not ladder or traced(ints.eri_pairs)) else None
     if functional.name == "hf":
         if ints.exact:
-            return hf_fock_and_energy(ints.h_core, eri, eri_pairs=ints.eri_pairs,
-                                      exchange_matrix_too=False)
+            return hf_fock_and_energy(ints.h_core, _eri_unless_padded(ints, ladder),
+                                      eri_pairs=ints.eri_pairs, exchange_matrix_too=False)
         return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     if ao is None:
         ao = model_xc_grid(molecule, basis, functional, grid, ao_memory, ladder)
     if ints.exact:
+        eri = _eri_unless_padded(ints, ladder and isinstance(ao, XCGrid) and can_pad(ao))
         return ks_fock_and_energy(functional, ints.h_core, eri, ao, restricted=restricted,
                                   eri_long_range=ints.eri_long_range, xc_params=xc_params,
                                   eri_pairs=ints.eri_pairs)
     return df_fock_and_energy(ints.h_core, ints.df, n_occupied, functional, ao,
                               factor_long_range=ints.df_long_range, xc_params=xc_params,
                               restricted=restricted)
+
+
+def _eri_unless_padded(ints: Integrals, padded: bool):
+    """The full tensor for a model that runs as it is (made then: ``Integrals.eri``); None
+    for one that :func:`~dftjax.scf.energy.on_the_ladder` will pad (``padded``, concrete
+    integrals), which takes J and K from the pair matrix alone."""
+    return None if padded and not traced(ints.eri_pairs) else ints.eri
 
 
 def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,

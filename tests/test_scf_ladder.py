@@ -179,3 +179,18 @@ def test_the_start_state_has_the_types_a_cycle_leaves(density_fit):
     types = lambda state: jax.tree_util.tree_map(  # noqa: E731
         lambda x: (jnp.shape(x), jnp.result_type(x), jax.typeof(x).weak_type), state)
     assert types(start) == types(prepared) == types(cycled)
+
+
+def test_a_hybrid_model_that_cannot_pad_keeps_the_full_tensor():
+    """Only a model that on_the_ladder will pad goes without the full ERI tensor (its J and
+    K come from the pair matrix): a hybrid whose AO values are not kept (ao_memory=0: its
+    grid cannot pad) runs as it is, and takes K from the tensor, not from an exchange
+    matrix gathered in every Fock build."""
+    functional, _ = api._check_request(WATER, "b3lyp", None, "sad")
+    basis_set = dftjax.build_basis(WATER, "sto-3g")
+    grid = build_grid(WATER, level=0)
+    ints = api.compute_integrals(WATER, basis_set)
+    kept = api.energy_model(WATER, basis_set, ints, functional, grid, True)
+    unkept = api.energy_model(WATER, basis_set, ints, functional, grid, True, ao_memory=0)
+    assert kept.pad is not None and kept.params["eri"] is None
+    assert unkept.pad is None and unkept.params["eri"] is not None
