@@ -217,7 +217,7 @@ def test_g2_table_errors_name_the_problem():
         load_g2([{"molecules": ["H2"]}], {"H": object()}, {}, None)
 
 
-@pytest.mark.parametrize("name", ["nn_metagga.toml", "nn_nra.toml"])
+@pytest.mark.parametrize("name", ["nn_metagga.toml", "nn_nra.toml", "nn_metagga_prefit.toml"])
 def test_shipped_seed_protocol_configurations_are_consistent(name, tmp_path):
     """The shipped seed-protocol files name the packaged data they train on; checked
     without building their samples (that is the benchmark's job)."""
@@ -233,6 +233,10 @@ def test_shipped_seed_protocol_configurations_are_consistent(name, tmp_path):
     assert {e["sample"] for e in config["loss"]["density"]} == {"h2o", "nh3", "no"}
     if "random_seed" in config["functional"]:
         assert config["functional"]["name"] == "nn-metagga"
+        prefit = config["functional"].get("prefit")
+        if prefit is not None:
+            teacher = get_functional(prefit["teacher"])
+            assert not teacher.is_hybrid and set(teacher.needs) <= {"rho", "sigma", "tau"}
     else:
         assert config["functional"]["params_form"] == "nn-metagga"
 

@@ -39,6 +39,12 @@ def test_schedules():
     warm = make_schedule(1.0, {"kind": "warmup_cosine", "warmup_steps": 2}, steps=10)
     assert float(warm(1)) == pytest.approx(0.5)
     assert make_schedule(0.3) == 0.3
+    # a run shorter than its warm-up (0 steps: a pre-fit alone) warms up while it runs
+    for steps in (0, 3):
+        short = make_schedule(1.0, {"kind": "warmup_cosine", "warmup_steps": 5}, steps=steps)
+        assert float(short(2)) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="above warmup_steps"):
+        make_schedule(1.0, {"kind": "warmup_cosine", "warmup_steps": 5, "decay_steps": 4})
     with pytest.raises(ValueError, match="unknown schedule"):
         make_schedule(1.0, {"kind": "zigzag"})
     with pytest.raises(ValueError, match="unknown optimizer"):

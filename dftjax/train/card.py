@@ -37,11 +37,39 @@ def _size(params) -> int:
 
 def _initialisation(table: dict) -> str:
     if "random_seed" in table:
-        return f"a random network (PRNG seed {table['random_seed']})"
-    if "params" in table:
+        start = f"a random network (PRNG seed {table['random_seed']})"
+    elif "params" in table:
         form = f", widened from the {table['params_form']} form" if "params_form" in table else ""
-        return f"the parameters in `{table['params']}`{form}"
-    return "the functional's published parameters"
+        start = f"the parameters in `{table['params']}`{form}"
+    else:
+        start = "the functional's published parameters"
+    prefit = table.get("prefit")
+    if isinstance(prefit, dict) and "teacher" in prefit:
+        start += (f", pre-fitted to {prefit['teacher']}'s energy density on its own SCF "
+                  "densities of the samples (`prefit.npz`; see Pre-fit below)")
+    return start
+
+
+def _prefit_section(output) -> list:
+    """The pre-fit's report from ``output/prefit.npz``, or nothing."""
+    path = Path(output) / "prefit.npz"
+    if not path.is_file():
+        return []
+    from ..params_io import load_pytree
+    report = load_pytree(path)[1].get("report")
+    if not report:
+        return []
+    kcal = 627.509474
+    lines = ["", "## Pre-fit", "",
+             f"- Teacher {report['teacher']}: {report['iterations']} L-BFGS iterations on "
+             f"{report['npts']} grid points, {report['seconds']:.0f} s; pointwise term "
+             f"{report['pointwise_start']:.3e} -> {report['pointwise']:.3e}", "",
+             "| sample | XC energy error against the teacher, start (kcal/mol) | after |",
+             "|---|---|---|"]
+    for name, error in report["xc_errors"].items():
+        lines.append(f"| {name} | {report['xc_errors_start'][name] * kcal:+.2f} | "
+                     f"{error * kcal:+.3f} |")
+    return lines
 
 
 def _formula(symbols) -> str:
@@ -80,6 +108,7 @@ def model_card(run, state, history) -> str:
     lines += ["", "| loss term | items | weight |", "|---|---|---|"]
     for term in run.loss.terms:
         lines.append(f"| {term.name} | {len(term.items)} | {term.weight:g} |")
+    lines += _prefit_section(run.output)
     g2 = config.get("g2", [])
     if g2:
         lines += ["", "Atomization-energy targets of the [[g2]] tables: the experimental De plus "

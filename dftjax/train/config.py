@@ -12,6 +12,12 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
     # random_seed = 0                  a neural form's network freshly initialised from
     #                                    this PRNG seed instead of the published weights
 
+    [functional.prefit]                 # optional: before the first step, fit the initial
+    teacher = "r2scan"                 # parameters to a semi-local teacher's energy density
+    iterations = 400                   # on the teacher's SCF densities of the samples
+    energy_weight = 10.0               # (L-BFGS; dftjax.train.prefit); kept in the output
+    # samples = ["h2o", "nh3"]         # directory as prefit.npz and reused; default: all
+
     [defaults]                          # every sample's settings unless it sets its own
     basis = "sto-3g"
     grid_level = 1                      # also: conv_tol, conv_tol_grad, max_cycle,
@@ -87,10 +93,11 @@ from ..benchmarks.g2 import KCAL_PER_HARTREE, select
 from ..correlated.reference_data import packaged_reference, read_reference
 from ..memory import format_bytes, kept_ao_budget
 from ..molecule import Molecule
-from ..params_io import load_pytree
+from ..params_io import load_pytree, save_pytree
 from ..xc import Functional, get_functional
 from ..xc.neural import FORMS, init_params, widen_params
 from .fit import StepReport
+from .prefit import PrefitError, prefit, teacher_points
 from .losses import DensityReference, Loss, atomization_energy, density_error, total_energy
 from .sample import Sample
 from .state import init_state, load_checkpoint, make_optimizer, match_params
@@ -148,8 +155,8 @@ def _unknown(table, allowed, where):
 
 def load_functional(table: dict, base: Path):
     """(Functional, initial params) from the [functional] table."""
-    _unknown(table, ("name", "entry_point", "params", "params_form", "random_seed", "options"),
-             "[functional]")
+    _unknown(table, ("name", "entry_point", "params", "params_form", "random_seed", "options",
+                     "prefit"), "[functional]")
     if ("name" in table) == ("entry_point" in table):
         raise ConfigError("[functional] needs exactly one of 'name' and 'entry_point'")
     if "name" in table:
@@ -192,6 +199,63 @@ def load_functional(table: dict, base: Path):
     elif "params_form" in table:
         raise ConfigError("[functional] params_form needs params")
     return functional, params
+
+
+PREFIT_KEYS = ("teacher", "iterations", "energy_weight", "samples")
+
+
+def _prefitted(table, functional, params, samples, output, log=None):
+    """The initial parameters pre-fitted as ``[functional.prefit]`` says
+    (:mod:`dftjax.train.prefit`), or those of ``output/prefit.npz`` when it holds a pre-fit
+    with the same settings from the same initial parameters. Writes that file."""
+    if not isinstance(table, dict):
+        raise ConfigError("[functional.prefit] must be a table")
+    _unknown(table, PREFIT_KEYS, "[functional.prefit]")
+    if "teacher" not in table:
+        raise ConfigError("[functional.prefit] needs a 'teacher' (a semi-local functional name)")
+    try:
+        teacher = get_functional(str(table["teacher"]))
+    except (KeyError, ValueError) as error:
+        raise ConfigError(f"[functional.prefit] teacher: {error}") from None
+    iterations = int(table.get("iterations", 400))
+    energy_weight = float(table.get("energy_weight", 10.0))
+    if iterations < 1 or not energy_weight >= 0.0:
+        raise ConfigError("[functional.prefit] needs iterations >= 1 and energy_weight >= 0")
+    names = [str(n) for n in table.get("samples", list(samples))]
+    unknown = [n for n in names if n not in samples]
+    if unknown or not names:
+        raise ConfigError(f"[functional.prefit] samples: {unknown or 'none'} not among the "
+                          f"samples ({', '.join(samples)})")
+    settings = {"teacher": teacher.name, "iterations": iterations,
+                "energy_weight": energy_weight, "samples": names,
+                "start": _fingerprint(params)}
+    path = Path(output) / "prefit.npz"
+    if path.is_file():
+        loaded, saved = load_pytree(path)
+        if saved.get("settings") == settings:
+            if log is not None:
+                log(f"pre-fit: reusing {path} ({settings['teacher']}, {iterations} iterations)")
+            return match_params(loaded, functional.params)
+    try:
+        points = teacher_points([samples[n] for n in names], teacher, log=log)
+        fitted, report = prefit(functional, params, points, iterations, energy_weight,
+                                teacher_name=teacher.name, log=log)
+    except PrefitError as error:
+        raise ConfigError(str(error)) from None
+    for line in report.lines() if log is not None else ():
+        log(line)
+    Path(output).mkdir(parents=True, exist_ok=True)
+    save_pytree(path, fitted, {"settings": settings, "report": dataclasses.asdict(report)})
+    return fitted
+
+
+def _fingerprint(params) -> str:
+    """A digest of parameter values: a saved pre-fit is reused only from the same start."""
+    import hashlib
+    digest = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(params):
+        digest.update(np.ascontiguousarray(np.asarray(leaf, np.float64)).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _neural_form(functional, key):
@@ -503,6 +567,9 @@ def load_run(path, steps=None, output=None, resume=True, log=None) -> TrainingRu
         if record.is_file():
             history = [StepReport(**step) for step in json.loads(record.read_text())["steps"]]
     else:
+        prefit_table = _table(config, "functional").get("prefit")
+        if prefit_table is not None:
+            params = _prefitted(prefit_table, functional, params, samples, output, log)
         state = init_state(params, optimizer, seed=int(train.get("seed", 0)))
     options = {"batch_size": int(train.get("batch_size", 0)) or None,
                "max_failures": int(train.get("max_failures", 3)),

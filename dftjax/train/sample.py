@@ -198,6 +198,7 @@ class Sample:
         self.basis = build_basis(molecule, basis)
         self.basis_name = basis
         self.grid = build_grid(molecule, level=grid_level)
+        self.grid_level = grid_level
         self.eri = choose_eri(molecule, self.basis, basis, self.functional, density_fit,
                               auxbasis, int(self.grid.weights.shape[0]))
         self.memory_estimate = self.eri.peak_bytes

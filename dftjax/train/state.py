@@ -37,6 +37,7 @@ def make_schedule(learning_rate, schedule=None, steps=None):
         return learning_rate
     options = dict(schedule) if isinstance(schedule, dict) else {"kind": schedule}
     kind = options.pop("kind", "constant")
+    explicit = "decay_steps" in options
     decay_steps = int(options.pop("decay_steps", steps or 1))
     if kind == "constant":
         schedule_fn = optax.constant_schedule(learning_rate)
@@ -48,8 +49,16 @@ def make_schedule(learning_rate, schedule=None, steps=None):
                                               int(options.pop("transition_steps", 1)),
                                               float(options.pop("decay_rate", 0.99)))
     elif kind == "warmup_cosine":
+        warmup_steps = int(options.pop("warmup_steps", 0))
+        if decay_steps <= warmup_steps:
+            if explicit:
+                raise ValueError(f"the warmup_cosine schedule needs decay_steps ({decay_steps}, "
+                                 f"warm-up included) above warmup_steps ({warmup_steps})")
+            # a run shorter than its warm-up (a quick try, or 0 steps after a pre-fit)
+            # warms up for as long as it runs
+            decay_steps = warmup_steps + 1
         schedule_fn = optax.warmup_cosine_decay_schedule(
-            0.0, learning_rate, int(options.pop("warmup_steps", 0)), decay_steps,
+            0.0, learning_rate, warmup_steps, decay_steps,
             end_value=float(options.pop("end_value", 0.0)))
     else:
         raise ValueError(f"unknown schedule kind {kind!r}: use constant, cosine, exponential "
