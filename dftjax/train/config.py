@@ -79,6 +79,7 @@ Relative paths are relative to the file. Energies in Hartree, geometries in Angs
 """
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import sys
@@ -251,7 +252,6 @@ def _prefitted(table, functional, params, samples, output, log=None):
 
 def _fingerprint(params) -> str:
     """A digest of parameter values: a saved pre-fit is reused only from the same start."""
-    import hashlib
     digest = hashlib.sha256()
     for leaf in jax.tree_util.tree_leaves(params):
         digest.update(np.ascontiguousarray(np.asarray(leaf, np.float64)).tobytes())
