@@ -19,6 +19,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ..benchmarks.g2 import KCAL_PER_HARTREE
+
 EVALUATION = "## Evaluation"
 
 
@@ -59,7 +61,6 @@ def _prefit_section(output) -> list:
     report = load_pytree(path)[1].get("report")
     if not report:
         return []
-    kcal = 627.509474
     lines = ["", "## Pre-fit", "",
              f"- Teacher {report['teacher']}: {report['iterations']} L-BFGS iterations on "
              f"{report['npts']} grid points, {report['seconds']:.0f} s; pointwise term "
@@ -67,8 +68,8 @@ def _prefit_section(output) -> list:
              "| sample | XC energy error against the teacher, start (kcal/mol) | after |",
              "|---|---|---|"]
     for name, error in report["xc_errors"].items():
-        lines.append(f"| {name} | {report['xc_errors_start'][name] * kcal:+.2f} | "
-                     f"{error * kcal:+.3f} |")
+        lines.append(f"| {name} | {report['xc_errors_start'][name] * KCAL_PER_HARTREE:+.2f} | "
+                     f"{error * KCAL_PER_HARTREE:+.3f} |")
     return lines
 
 

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..benchmarks.g2 import KCAL_PER_HARTREE
 from ..grid.ao_values import ao_values
 from ..xc import Functional
 from ..xc.features import density_features
@@ -89,8 +90,7 @@ class PrefitReport:
     xc_errors: dict
 
     def lines(self):
-        kcal = 627.509474
-        errors = ", ".join(f"{k} {v * kcal:+.2f}" for k, v in self.xc_errors.items())
+        errors = ", ".join(f"{k} {v * KCAL_PER_HARTREE:+.2f}" for k, v in self.xc_errors.items())
         return [f"pre-fit to {self.teacher}: {self.iterations} L-BFGS iterations on "
                 f"{self.npts} points in {self.seconds:.1f} s; pointwise term "
                 f"{self.pointwise_start:.3e} -> {self.pointwise:.3e}",
@@ -227,7 +227,7 @@ def prefit(functional: Functional, params, points: TeacherPoints, iterations=400
         if log is not None and log_every and (iteration + 1) % log_every == 0:
             pointwise, errors = aux(params)
             log(f"pre-fit iteration {iteration + 1:5d}: loss {float(loss):.4e} pointwise "
-                f"{float(pointwise):.4e} max |dE_xc| {float(jnp.max(jnp.abs(errors))) * 627.509474:.3f} kcal/mol")
+                f"{float(pointwise):.4e} max |dE_xc| {float(jnp.max(jnp.abs(errors))) * KCAL_PER_HARTREE:.3f} kcal/mol")
     pointwise, errors = aux(params)
     report = PrefitReport(teacher_name, iterations, time.perf_counter() - start, points.npts,
                           float(pointwise_start), float(pointwise),
