@@ -191,6 +191,25 @@ class StoredKernel:
                 self._programs[key] = program
         return program(*dynamic)
 
+    def ready(self, *args):
+        """Load or compile, in the calling thread, the program that a call with arguments
+        like ``args`` runs, without running it (where a call would take the plain jitted
+        function, run it): for compiling a set of programs side by side in threads
+        before they are used."""
+        stored = self._stored_key(args)
+        if stored is None:
+            jax.block_until_ready(self.jitted(*args))
+            return
+        directory, dynamic, key = stored
+        with self._lock:
+            program = self._programs.get(key)
+        if isinstance(program, Future):
+            program.result()
+        elif program is None:
+            program = self._load(directory / key, dynamic) or self._compile(directory / key, args)
+            with self._lock:
+                self._programs[key] = program
+
     def prepare(self, *args):
         """Load or compile, in a thread beside the caller's, the program that a call with
         arguments like ``args`` will run; returns at once. ``args`` as for a call, with

@@ -307,6 +307,52 @@ def test_new_geometry_does_not_recompile():
     assert compiles == []
 
 
+def _tiled_and_grouped(name, basis_name, monkeypatch):
+    """(ij|P) blocks of a G2 molecule by the tiled kernels (TILED_MIN_NAO lowered to 0)
+    and by the grouped ones, both screened."""
+    from dftjax.benchmarks.g2 import load_g2
+    from dftjax.integrals import three_center
+    from dftjax.xc.registry import get_functional
+
+    entry = {m["name"]: m for m in load_g2()["molecules"]}[name]
+    mol = dftjax.Molecule(entry["symbols"], np.array(entry["positions_angstrom"]))
+    basis = dftjax.basis.build_basis(mol, basis_name)
+    aux = build_auxbasis(mol, resolve_auxbasis(mol, basis_name, None, get_functional("b3lyp")))
+    coords = np.asarray(mol.coordinates)
+    pairs = [d[:3] for d in pair_data(basis, coords)]
+    monkeypatch.setattr(three_center, "TILED_MIN_NAO", 0)
+    tiled = three_center.three_center_blocks(basis, aux, pairs, coords)
+    monkeypatch.setattr(three_center, "TILED_MIN_NAO", 10**9)
+    grouped = three_center.three_center_blocks(basis, aux, pairs, coords)
+    return tiled, grouped
+
+
+@pytest.mark.parametrize("name, basis_name", [("CH3Cl", "6-31g*"), ("CO", "def2-tzvp")])
+def test_tiled_three_center_kernels_equal_the_grouped_ones(name, basis_name, monkeypatch):
+    """The tiled (ij|P) path (fixed tiles and ket chunks, shells contracted per tile and
+    added on the host) gives the grouped kernels' blocks to rounding (1e-13 on integrals of
+    size ~10): Cartesian d (6-31G*), spherical f on both sides and contracted auxiliary
+    shells (def2-TZVP), tiles that cross shell pairs and chunks that cross shells."""
+    tiled, grouped = _tiled_and_grouped(name, basis_name, monkeypatch)
+    for row_tiled, row_grouped in zip(tiled, grouped):
+        for a, b in zip(row_tiled, row_grouped):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-13)
+
+
+def test_tiled_three_center_kernels_do_not_depend_on_the_molecule(monkeypatch):
+    """After one molecule, another of the same elements but a different size runs the
+    tiled (ij|P) path without a single new kernel (grouped kernels: C2H6 after C2H4 in
+    def2-SVP needs new ones)."""
+    from dftjax.integrals import three_center
+
+    _tiled_and_grouped("C2H4", "def2-svp", monkeypatch)
+    programs = len(three_center.tiled_kernel._programs), three_center.tiled_kernel.jitted._cache_size()
+    _tiled_and_grouped("C2H6", "def2-svp", monkeypatch)
+    assert (len(three_center.tiled_kernel._programs),
+            three_center.tiled_kernel.jitted._cache_size()) == programs
+
+
 def test_a_molecule_of_similar_size_reuses_the_three_center_kernels():
     """Kernel shapes are bucketed (:func:`~dftjax.integrals.three_center.segment_bucket`):
     after CH3Cl, C2H4 in def2-SVP (found by listing G2-1's plans) needs no new (ij|P) or

@@ -24,6 +24,14 @@ Coulomb integrals (and Boys function) are the four-centre code's
 (:func:`~dftjax.integrals.hermite.hermite_coulomb`). No Python loop over shells; a new
 geometry of the same molecule reuses every compiled kernel.
 
+Those kernels' shapes follow the molecule's size, so a new molecule compiles its own (the
+density-fitted G2-2 molecules in def2-TZVP: 14-84 kernels, 10-25 s each molecule). From
+:data:`TILED_MIN_NAO` basis functions, on a CPU and with concrete (screened) pair data,
+(ij|P) runs instead in tiles whose shapes depend only on the angular momenta
+(:func:`_tiled_blocks`): one stored kernel per pair class and auxiliary angular momentum,
+shared by every molecule of the basis family and by later processes, at ~25 % more run
+time than the grouped kernels. Traced pair data (gradients) take the grouped kernels.
+
 Auxiliary functions are kept in *group order* (by group, shell, component): the fitted
 tensors never need PySCF's AO order, and :func:`aux_ao_order_of` maps group order to it
 for comparisons (:func:`three_center_integrals` and :func:`two_center_integrals` return
@@ -41,6 +49,8 @@ from ..basis.spherical import cartesian_powers
 from .hermite import hermite_coulomb, hermite_indices, n_hermite
 from .one_electron import ao_transform
 from .plan import bucket, padded_pair_class, pair_plan
+from ..stored_programs import StoredKernel
+from ._compilation import map_classes
 from .two_electron import _pair_class_bounds, primitive_pair_bounds
 
 #: Elements (doubles) per intermediate array of one tile (~16 MB): bounds kernel memory.
@@ -474,10 +484,16 @@ def three_center_blocks(basis, auxbasis, pairs, coords, omega=0.0, screen=True):
     :func:`~dftjax.integrals.one_electron.pair_data`. With concrete pair data and
     ``screen``, primitive pairs below the Schwarz threshold (:func:`screened_rows`) are
     skipped; which survive is decided here, per geometry, without changing any shape.
+    On a CPU, concrete pair data run in tiles of fixed shape (:func:`_tiled_blocks`),
+    whose programs every molecule of the basis family shares.
     """
     plan = df_plan(basis, auxbasis)
-    coords = jnp.asarray(coords, dtype=jnp.float64)
     survivors = screened_rows(basis, auxbasis, pairs) if screen else None
+    if (survivors is not None and basis.nao >= TILED_MIN_NAO
+            and jax.default_backend() == "cpu"):
+        return _tiled_blocks(basis, auxbasis, plan, pairs, np.asarray(coords, dtype=np.float64), omega,
+                             survivors)
+    coords = jnp.asarray(coords, dtype=jnp.float64)
     out = []
     for i, (group, tiles) in enumerate(zip(plan.pair_groups, plan.tiles)):
         bra = tuple((pairs[k][2], pairs[k][0], pairs[k][1]) for k in group.classes)
@@ -497,6 +513,143 @@ def three_center_blocks(basis, auxbasis, pairs, coords, omega=0.0, screen=True):
                 tile=tile, nseg_bra=group.nseg, nseg_ket=g.nseg, contracted=g.contracted))
         out.append(row)
     return out
+
+
+#: Auxiliary primitives per ket chunk of :func:`_tiled_blocks`, by angular momentum: fixed,
+#: so that no kernel shape depends on the molecule; smaller for high l, of which a
+#: molecule has few primitives (def2-universal-jkfit: a few f and g per heavy atom) and
+#: whose kernels do the most work per primitive.
+KET_CHUNK = {0: 128, 1: 64, 2: 32}
+KET_CHUNK_HIGH_L = 8
+#: Basis functions from which :func:`three_center_blocks` takes the tiled kernels: below,
+#: the grouped kernels of :func:`df_plan` (a handful per molecule, compiled in a few
+#: seconds) cost less than the tiled ones of a whole basis family (~50 in def2-TZVP);
+#: above, a molecule's grouped kernels number in the tens and the next molecule rarely
+#: shares them (the density-fitted G2-2 molecules: 14-84 kernels each).
+TILED_MIN_NAO = 100
+
+
+def ket_chunk(l: int) -> int:
+    """Auxiliary primitives of angular momentum ``l`` per ket chunk of :func:`_tiled_blocks`."""
+    return KET_CHUNK.get(l, KET_CHUNK_HIGH_L)
+#: Most primitive pairs per bra tile of :func:`_tiled_blocks`: only a class's last tile is
+#: partly padding.
+BRA_TILE = 512
+
+
+def tile_block(degree_bra, degree_ket, omega, e_bra, p, centre_p, seg_bra, e_ket, q, centre_q,
+               seg_ket):
+    """Integrals of a tile of bra primitive pairs against a chunk of auxiliary primitives,
+    contracted into shells on both sides: (A, nb, N, nk) for e_bra (A, nb, Kb), p (A,),
+    centre_p (A, 3), e_ket (N, nk, Kk), q (N,), centre_q (N, 3); seg_bra (A,) and seg_ket
+    (N,), sorted, the tile-local shell (pair) of each primitive (padding: zero E, any
+    sorted id). Row s of the result is local shell s (at most A, N of them)."""
+    values = tile_values(degree_bra, degree_ket, omega, e_bra, p, centre_p, e_ket, q, centre_q)
+    values = jax.ops.segment_sum(jnp.moveaxis(values, 2, 0), seg_ket, e_ket.shape[0],
+                                 indices_are_sorted=True)  # (N, A, nb, nk)
+    values = jax.ops.segment_sum(jnp.moveaxis(values, 1, 0), seg_bra, e_bra.shape[0],
+                                 indices_are_sorted=True)  # (A, N, nb, nk)
+    return jnp.moveaxis(values, 2, 1)
+
+
+#: :func:`tile_block` for concrete inputs, keyed by dftjax (loaded without tracing by a
+#: later process) and compiled at XLA's backend optimisation level 1, as the concrete ERI
+#: chunk kernels are.
+tiled_kernel = StoredKernel(tile_block, static_argnums=(0, 1, 2),
+                            compiler_options={"xla_backend_optimization_level": 1})
+
+
+def _ket_pieces(auxbasis, group, coords):
+    """An aux group cut into chunks of KET_CHUNK primitives of one angular momentum each:
+    (l, nfunc(l), first shell slot, shells in the chunk, E (N, nfunc, K), q (N,),
+    centres (N, 3), local shell (N,)), padded to N = KET_CHUNK with zero E."""
+    pieces = []
+    nprim = group.nprim
+    prim_l = np.asarray(auxbasis.shell_l)[group.shells][group.prim_shell[:nprim]]
+    for l in sorted(set(prim_l.tolist())):
+        prims = np.flatnonzero(prim_l == l)
+        nf = int(group.nfunc[group.prim_shell[prims[0]]])
+        size = ket_chunk(l)
+        for begin in range(0, len(prims), size):
+            rows = prims[begin: begin + size]
+            shells = group.prim_shell[rows]
+            first = int(shells[0])
+            local = np.full(size, shells[-1] - first, dtype=np.int32)
+            local[: len(rows)] = shells - first
+            e = np.zeros((size, nf, n_hermite(l)))
+            e[: len(rows)] = group.hermite[rows, :nf, : n_hermite(l)]
+            q = np.ones(size)
+            q[: len(rows)] = group.exponent[rows]
+            centre = np.zeros((size, 3))
+            centre[: len(rows)] = coords[group.atom[rows]]
+            pieces.append((l, nf, first, int(shells[-1]) - first + 1, e, q, centre, local))
+    return pieces
+
+
+def _tiled_blocks(basis, auxbasis, plan, pairs, coords, omega, survivors):
+    """:func:`three_center_blocks` for concrete pair data on a CPU: per pair class and aux
+    angular momentum, tiles of at most BRA_TILE surviving primitive pairs against chunks of
+    :func:`ket_chunk` auxiliary primitives, each contracted into shells by
+    :func:`tile_block` and added into the blocks in NumPy. The tile and chunk sizes depend
+    only on the angular momenta, so the kernels are shared by every molecule of a basis
+    family (and stored: a later process loads them); the distinct ones compile first, side
+    by side (:func:`~dftjax.integrals._compilation.map_classes`)."""
+    pair_classes = pair_plan(basis)
+    kets = [_ket_pieces(auxbasis, g, coords) for g in plan.aux_groups]
+    blocks = [[np.zeros((grp.nseg, grp.width, g.nseg, g.width)) for g in plan.aux_groups]
+              for grp in plan.pair_groups]
+    work, kernels = [], {}
+    for i, grp in enumerate(plan.pair_groups):
+        offset = 0
+        for k in grp.classes:
+            n_rows = len(padded_pair_class(basis, k).alpha)
+            rows = survivors[i][(survivors[i] >= offset) & (survivors[i] < offset + n_rows)]
+            segs = grp.seg[rows]
+            rows, segs = rows[segs < grp.nseg] - offset, segs[segs < grp.nseg]
+            offset += n_rows
+            if len(rows) == 0:
+                continue
+            pc = pair_classes[k]
+            degree, nb, kb = pc.la + pc.lb, _pair_width(basis, pc), n_hermite(pc.la + pc.lb)
+            for j in range(len(plan.aux_groups)):
+                for piece in kets[j]:
+                    l, nf, e_ket = piece[0], piece[1], piece[4]
+                    tile = min(BRA_TILE, _tile_size(len(e_ket), kb, n_hermite(l), nb, nf, degree + l))
+                    work.append((i, j, k, rows, segs, degree, nb, tile, piece))
+                    kernels[degree, l, nb, kb, tile, e_ket.shape] = (
+                        degree, l, float(omega), np.zeros((tile, nb, kb)), np.ones(tile),
+                        np.zeros((tile, 3)), np.zeros(tile, np.int32), np.zeros(e_ket.shape),
+                        np.ones(len(e_ket)), np.zeros((len(e_ket), 3)),
+                        np.zeros(len(e_ket), np.int32))
+    map_classes(lambda args: tiled_kernel.ready(*args), kernels.values())
+
+    pending = []
+
+    def flush(limit):
+        while len(pending) > limit:
+            block, shells, nb, col0, ncol, nf, out = pending.pop(0)
+            block[shells, :nb, col0: col0 + ncol, :nf] += np.asarray(out)[: len(shells), :, :ncol]
+
+    for i, j, k, rows, segs, degree, nb, tile, piece in work:
+        p_all, centre_all, e_all = (np.asarray(x) for x in pairs[k][:3])
+        l, nf, col0, ncol, e_ket, q, centre_q, seg_ket = piece
+        for begin in range(0, len(rows), tile):
+            r = rows[begin: begin + tile]
+            shells, inverse = np.unique(segs[begin: begin + tile], return_inverse=True)
+            local = np.full(tile, len(shells) - 1, dtype=np.int32)
+            local[: len(r)] = inverse
+            e = np.zeros((tile, nb, e_all.shape[2]))
+            e[: len(r)] = e_all[r, :nb]
+            p = np.ones(tile)
+            p[: len(r)] = p_all[r]
+            centre = np.zeros((tile, 3))
+            centre[: len(r)] = centre_all[r]
+            out = tiled_kernel(degree, l, float(omega), e, p, centre, local, e_ket, q, centre_q,
+                               seg_ket)
+            pending.append((blocks[i][j], shells, nb, col0, ncol, nf, out))
+            flush(2)  # add earlier tiles while this one runs
+    flush(0)
+    return blocks
 
 
 def two_center_blocks(auxbasis, coords, omega=0.0, basis=None):
