@@ -198,14 +198,15 @@ def sad_guess(molecule: Molecule, basis: BasisSet, ints: Integrals):
 
 
 def model_xc_grid(molecule: Molecule, basis: BasisSet, functional: Functional, grid,
-                  ao_memory=None, ladder=True):
+                  ao_memory=None, ladder=True, density_fitted=False):
     """The Kohn-Sham model's :class:`~dftjax.xc.blocked.XCGrid` on ``grid`` (a
     :class:`~dftjax.grid.Grid`): blocks, and AO values kept up to ``ao_memory`` bytes.
     ``ladder``: laid out for the basis size on the SCF's ladder
-    (:func:`~dftjax.scf.energy.on_the_ladder`). Needs no integrals."""
+    (:func:`~dftjax.scf.energy.on_the_ladder`; ``density_fitted``: a density-fitted
+    model's). Needs no integrals."""
     options = {} if ao_memory is None else {"ao_memory": ao_memory}
     if ladder:
-        options["pad_to"] = padded_size(basis.nao)
+        options["pad_to"] = padded_size(basis.nao, density_fitted)
     return xc_grid(basis, grid, np.asarray(molecule.coordinates, np.float64),
                    deriv=0 if functional.family == "lda" else 1,
                    precompute_nra="nra" in functional.needs, **options)
@@ -226,7 +227,7 @@ def energy_model(molecule: Molecule, basis: BasisSet, ints: Integrals, functiona
                                       eri_pairs=ints.eri_pairs, exchange_matrix_too=False)
         return df_fock_and_energy(ints.h_core, ints.df, n_occupied)
     if ao is None:
-        ao = model_xc_grid(molecule, basis, functional, grid, ao_memory, ladder)
+        ao = model_xc_grid(molecule, basis, functional, grid, ao_memory, ladder, not ints.exact)
     if ints.exact:
         eri = _eri_unless_padded(ints, ladder and isinstance(ao, XCGrid) and can_pad(ao))
         return ks_fock_and_energy(functional, ints.h_core, eri, ao, restricted=restricted,
@@ -295,7 +296,8 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         # which the integral kernels mostly keep busy, a first pyridine/6-31G* B3LYP run
         # gains ~1 s of its ~2.6 s grid stage; with more cores, all of it.
         with _beside(grid is not None and not traced(molecule.coordinates), model_xc_grid,
-                     molecule, basis_set, functional, grid, eri.ao_memory) as xc_grid_made:
+                     molecule, basis_set, functional, grid, eri.ao_memory, True,
+                     eri.method != "exact") as xc_grid_made:
             with stages("integrals"):
                 ints = chosen_integrals(molecule, basis_set, functional, eri)
             with stages("guess"):

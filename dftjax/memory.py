@@ -63,11 +63,18 @@ def exact_bytes(nao: int, long_range: bool = False) -> int:
 def density_fit_bytes(nao: int, naux: int, long_range: bool = False) -> int:
     """Peak bytes of the density-fitted path: the fitted tensor B (nao^2 naux) is unpacked
     from the whitened unique-pair rows (nao(nao+1)/2 naux), which exist next to it for a
-    moment; the SCF adds slices of B only. A range-separated functional keeps a second B."""
+    moment; the SCF runs on a copy of B padded onto its ladder
+    (:func:`dftjax.scf.energy.padded_size`, auxiliary functions on ``bucket(naux, 4)``),
+    kept beside B. A range-separated functional keeps a second B and its copy."""
+    from .grid.screening import bucket
+    from .scf.energy import padded_size
+
     npair = nao * (nao + 1) // 2
     factor = nao * nao * naux * DOUBLE
-    build = factor + npair * naux * DOUBLE
-    return int(build + (factor if long_range else 0))
+    size = padded_size(nao, density_fitted=True)
+    padded = size * size * bucket(naux, 4) * DOUBLE
+    peak = max(factor + npair * naux * DOUBLE, factor + padded)
+    return int(peak + ((factor + padded) if long_range else 0))
 
 
 def grid_bytes(nao: int, npts: int, ncomp: int, kept_ao_limit: int = None) -> int:

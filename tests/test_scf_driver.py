@@ -282,6 +282,10 @@ def test_padded_size_ladder():
     assert [ladder.padded_size(n) for n in (1, 5, 7, 9, 13, 16, 17, 24, 25, 128)] == \
         [1, 6, 8, 12, 16, 16, 24, 24, 32, 128]
     assert ladder.padded_size(129) == 129  # large: no padding
+    # density-fitted: an eighth of the power of two below nao beyond 128 (J and K cost
+    # nao^2 naux, so at most 12.5 % padding pays for fewer programs)
+    assert [ladder.padded_size(n, density_fitted=True) for n in (24, 129, 135, 144, 145, 222, 257)] == \
+        [24, 144, 144, 144, 160, 224, 288]
 
 
 @pytest.mark.parametrize("name", MOLECULES)

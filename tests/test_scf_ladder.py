@@ -141,6 +141,33 @@ def test_a_calculation_pads_its_model_once(monkeypatch):
     assert abs(calculation.xc_energy - e_xc) < PAD_TOL
 
 
+def test_density_fitted_models_pad_beyond_the_exact_limit(monkeypatch):
+    """Beyond PAD_LIMIT, exact models run on their own size, density-fitted ones on the
+    density-fitted ladder: with the limit lowered to 16, ammonia/def2-SVP (29 AOs) runs
+    density-fitted on 30, and gives the energy of its run on the ordinary rung (32) to
+    rounding."""
+    from dftjax.scf import density_fit, energy, stability
+
+    pad = density_fit._pad_df_model
+
+    def run():
+        sizes = []
+        monkeypatch.setattr(density_fit, "_pad_df_model",
+                            lambda model, size: sizes.append(size) or pad(model, size))
+        calculation = dftjax.scf(AMMONIA, basis="def2-svp", xc="b3lyp", grid_level=0,
+                                 density_fit=True, conv_tol=1e-11)
+        assert calculation.converged and calculation.nao == 29
+        return calculation, sizes
+
+    ordinary, sizes = run()
+    assert sizes == [32]
+    for module in (energy, kohn_sham, stability):
+        monkeypatch.setattr(module, "PAD_LIMIT", 16)
+    beyond, sizes = run()
+    assert sizes == [30]
+    assert abs(beyond.energy - ordinary.energy) < PAD_TOL
+
+
 @pytest.mark.parametrize("xc, density_fit", [("b3lyp", False), ("b3lyp", True), ("hf", False)])
 def test_xc_energy_comes_from_the_last_step(xc, density_fit):
     """A closed-shell Kohn-Sham SCF with exact ERIs reports E_xc of its final density from

@@ -36,7 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dftjax.scf.driver import as_pytree_model, density_from_orbitals
-from dftjax.scf.energy import PAD_LIMIT, PADDING_ENERGY, PaddedModel, on_the_ladder
+from dftjax.scf.energy import (PAD_LIMIT, PADDING_ENERGY, PaddedModel, is_density_fitted,
+                               on_the_ladder)
 from dftjax.scf.rotations import (_energy_along, _hessian_vector, _kappa,
                                   finite_difference_hessian_vector, rotated_orbitals)
 from dftjax.scf.second_order import descend_from
@@ -96,13 +97,15 @@ def _on_the_ladder(model, result):
     :func:`~dftjax.scf.energy.padded_size` as the SCF ran, when ``model`` is a
     :class:`~dftjax.scf.energy.PaddedModel` (the SCF's own, built once) or pads
     (``EnergyModel.pad``; a model already on its rung too, for the padded model's
-    pytree) up to :data:`~dftjax.scf.energy.PAD_LIMIT` AOs: the analysis then compiles
+    pytree) up to :data:`~dftjax.scf.energy.PAD_LIMIT` AOs (any size, density-fitted):
+    the analysis then compiles
     once per rung. The padding orbitals are unit vectors on the padding AOs, empty, at
     :data:`~dftjax.scf.energy.PADDING_ENERGY`; the analysis never rotates them (they are
     decoupled, so no real rotation couples to them). nao, nmo: the real sizes."""
     mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
     nao, nmo = np.shape(mo_coeff)[-2:]
-    if not isinstance(model, PaddedModel) and (nao > PAD_LIMIT or traced(mo_coeff)):
+    if not isinstance(model, PaddedModel) and (
+            (nao > PAD_LIMIT and not is_density_fitted(model)) or traced(mo_coeff)):
         return model, mo_energy, mo_coeff, mo_occ, nao, nmo
     padded = on_the_ladder(model, nao)
     if not isinstance(padded, PaddedModel):
