@@ -532,6 +532,8 @@ TILED_MIN_NAO = 100
 def ket_chunk(l: int) -> int:
     """Auxiliary primitives of angular momentum ``l`` per ket chunk of :func:`_tiled_blocks`."""
     return KET_CHUNK.get(l, KET_CHUNK_HIGH_L)
+
+
 #: Most primitive pairs per bra tile of :func:`_tiled_blocks`: only a class's last tile is
 #: partly padding.
 BRA_TILE = 512
@@ -560,9 +562,10 @@ tiled_kernel = StoredKernel(tile_block, static_argnums=(0, 1, 2),
 
 
 def _ket_pieces(auxbasis, group, coords):
-    """An aux group cut into chunks of KET_CHUNK primitives of one angular momentum each:
-    (l, nfunc(l), first shell slot, shells in the chunk, E (N, nfunc, K), q (N,),
-    centres (N, 3), local shell (N,)), padded to N = KET_CHUNK with zero E."""
+    """An aux group cut into chunks of :func:`ket_chunk` (N) primitives of one angular
+    momentum each: (l, nfunc(l), first shell slot, shells in the chunk, E (N, nfunc, K),
+    q (N,), centres (N, 3), local shell (N,)), the last chunk of each l padded with zero E.
+    A contracted shell may straddle two chunks: both add into its slot."""
     pieces = []
     nprim = group.nprim
     prim_l = np.asarray(auxbasis.shell_l)[group.shells][group.prim_shell[:nprim]]
