@@ -270,7 +270,8 @@ def padded_size(nao: int, density_fitted: bool = False) -> int:
 def is_density_fitted(model) -> bool:
     """Whether an energy model (or a :class:`PaddedModel`) takes J and K from a fitted
     three-index tensor (its ladder is :func:`padded_size`'s ``density_fitted`` one)."""
-    model = getattr(model, "model", model) if isinstance(model, PaddedModel) else model
+    if isinstance(model, PaddedModel):
+        model = model.model
     params = getattr(model, "params", None)
     return isinstance(params, dict) and "df" in params
 
