@@ -179,7 +179,11 @@ class StoredKernel:
         stored = self._stored_key(args)
         if stored is None:
             return self.jitted(*args)
-        directory, dynamic, key = stored
+        return self._stored_program(args, *stored)(*stored[1])
+
+    def _stored_program(self, args, directory, dynamic, key):
+        """The program under ``key``: kept, being prepared (waited for), loaded from
+        ``directory`` or compiled there."""
         with self._lock:
             program = self._programs.get(key)
         if isinstance(program, Future):  # being prepared (:meth:`prepare`): wait for it
@@ -189,7 +193,7 @@ class StoredKernel:
                        or self._compile(directory / key, args))
             with self._lock:
                 self._programs[key] = program
-        return program(*dynamic)
+        return program
 
     def ready(self, *args):
         """Load or compile, in the calling thread, the program that a call with arguments
@@ -199,16 +203,8 @@ class StoredKernel:
         stored = self._stored_key(args)
         if stored is None:
             jax.block_until_ready(self.jitted(*args))
-            return
-        directory, dynamic, key = stored
-        with self._lock:
-            program = self._programs.get(key)
-        if isinstance(program, Future):
-            program.result()
-        elif program is None:
-            program = self._load(directory / key, dynamic) or self._compile(directory / key, args)
-            with self._lock:
-                self._programs[key] = program
+        else:
+            self._stored_program(args, *stored)
 
     def prepare(self, *args):
         """Load or compile, in a thread beside the caller's, the program that a call with

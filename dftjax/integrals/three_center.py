@@ -491,8 +491,8 @@ def three_center_blocks(basis, auxbasis, pairs, coords, omega=0.0, screen=True):
     survivors = screened_rows(basis, auxbasis, pairs) if screen else None
     if (survivors is not None and basis.nao >= TILED_MIN_NAO
             and jax.default_backend() == "cpu"):
-        return _tiled_blocks(basis, auxbasis, plan, pairs, np.asarray(coords, dtype=np.float64), omega,
-                             survivors)
+        return _tiled_blocks(basis, auxbasis, plan, pairs, np.asarray(coords, dtype=np.float64),
+                             omega, survivors)
     coords = jnp.asarray(coords, dtype=jnp.float64)
     out = []
     for i, (group, tiles) in enumerate(zip(plan.pair_groups, plan.tiles)):

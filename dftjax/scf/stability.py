@@ -98,9 +98,10 @@ def _on_the_ladder(model, result):
     :class:`~dftjax.scf.energy.PaddedModel` (the SCF's own, built once) or pads
     (``EnergyModel.pad``; a model already on its rung too, for the padded model's
     pytree) up to :data:`~dftjax.scf.energy.PAD_LIMIT` AOs (any size, density-fitted):
-    the analysis then compiles once per rung. The padding orbitals are unit vectors on the padding AOs, empty, at
-    :data:`~dftjax.scf.energy.PADDING_ENERGY`; the analysis never rotates them (they are
-    decoupled, so no real rotation couples to them). nao, nmo: the real sizes."""
+    the analysis then compiles once per rung. The padding orbitals are unit vectors on the
+    padding AOs, empty, at :data:`~dftjax.scf.energy.PADDING_ENERGY`; the analysis never
+    rotates them (they are decoupled, so no real rotation couples to them). nao, nmo: the
+    real sizes."""
     mo_energy, mo_coeff, mo_occ = spin_orbitals(result)
     nao, nmo = np.shape(mo_coeff)[-2:]
     if not isinstance(model, PaddedModel) and (
