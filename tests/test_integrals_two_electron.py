@@ -151,6 +151,35 @@ def test_schwarz_screening_stays_within_its_error_bound():
     assert seen == [None]  # no numbers to screen with under jit: the full plan is used
 
 
+def test_screening_of_vanishing_pairs_is_exact_and_quiet():
+    # Two steep primitives on different atoms can make a Schwarz factor so small that it
+    # is subnormal (F2/def2-TZVP at its G2 geometry: 2e-323), and threshold / Q then
+    # overflows. Such a row keeps no items, as one with Q = 0, and no RuntimeWarning
+    # reaches the user (it did, once per process, in every G2 run).
+    import warnings
+
+    from dftjax.benchmarks.g2 import load_g2
+    from dftjax.integrals import two_electron as te
+    from dftjax.integrals.one_electron import hermite_pairs
+
+    entry = next(m for m in load_g2()["molecules"] if m["name"] == "F2")
+    mol = dftjax.Molecule(entry["symbols"], np.array(entry["positions_angstrom"]))
+    basis = dftjax.build_basis(mol, "def2-tzvp")
+    pairs = hermite_pairs(basis, jnp.asarray(mol.coordinates))
+    bounds = [np.asarray(q)[: pc.nprim_pair]
+              for q, pc in zip(te.primitive_pair_bounds(basis, pairs), te.pair_plan(basis))]
+    assert any(((q > 0) & (q < np.finfo(np.float64).tiny)).any() for q in bounds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chunks = te.screened_chunks(basis, pairs)
+    for qc, chunk in zip(te.quartet_plan(basis), chunks):
+        keep = (bounds[qc.bra][qc.item_ab] * bounds[qc.ket][qc.item_cd]
+                >= te.screen_threshold(basis))
+        real = chunk.item_quartet < chunk.nquartet_bucket
+        assert (sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
+                == sorted(zip(chunk.item_quartet[real], chunk.item_ab[real], chunk.item_cd[real])))
+
+
 def test_host_accumulation_matches_the_device_program():
     # On a CPU backend, concrete chunks are summed into their class accumulator in NumPy
     # (no program per class); traced ones by the _accumulate program. Same sums.

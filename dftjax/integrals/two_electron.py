@@ -276,8 +276,10 @@ def _surviving_items(qc, bra_bounds, ket_order, ket_keys, ket_start, threshold):
     row_ket = qc.pair_cd[row_quartet]
     query = np.empty(len(rows), complex)
     query.real = row_ket
-    with np.errstate(divide="ignore"):
-        query.imag = -threshold / bra_bounds[rows]  # -inf where Q_ab = 0: nothing survives
+    # -inf where Q_ab = 0, or is so small (subnormal, e.g. 2e-323 in F2/def2-TZVP) that
+    # the quotient overflows: nothing survives, and no warning
+    with np.errstate(divide="ignore", over="ignore"):
+        query.imag = -threshold / bra_bounds[rows]
     count = np.searchsorted(ket_keys, query, side="right") - ket_start[row_ket]
     item_cd = ket_order[expand_ranges(ket_start[row_ket], count)]
     return np.repeat(rows, count), item_cd, np.repeat(row_quartet, count)
