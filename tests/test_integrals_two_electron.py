@@ -108,6 +108,23 @@ def test_coordinate_gradient_vs_finite_difference():
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-6 * scale)
 
 
+def assert_survivors_are_the_brute_force_ones(basis, pairs, chunks):
+    """The screened chunks' items, built directly, are exactly those of the full item
+    lists whose bound product reaches the threshold (per quartet; the order within one
+    may differ), sorted by quartet as accumulation needs."""
+    from dftjax.integrals import two_electron as te
+
+    bounds = [np.asarray(q)[: pc.nprim_pair]
+              for q, pc in zip(te.primitive_pair_bounds(basis, pairs), te.pair_plan(basis))]
+    for qc, chunk in zip(te.quartet_plan(basis), chunks):
+        keep = (bounds[qc.bra][qc.item_ab] * bounds[qc.ket][qc.item_cd]
+                >= te.screen_threshold(basis))
+        real = chunk.item_quartet < chunk.nquartet_bucket
+        assert np.all(np.diff(chunk.item_quartet.ravel()) >= 0)
+        assert (sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
+                == sorted(zip(chunk.item_quartet[real], chunk.item_ab[real], chunk.item_cd[real])))
+
+
 def test_schwarz_screening_stays_within_its_error_bound():
     # Screening skips primitive quartets whose Schwarz bound is below the threshold; the
     # bound guarantees |error| < SCREEN_ERROR (1e-11) for every integral. A stretched
@@ -130,17 +147,7 @@ def test_schwarz_screening_stays_within_its_error_bound():
         counts.append(sum(int((c.item_quartet < c.nquartet_bucket).sum()) for c in chunks))
     total = sum(len(qc.item_ab) for qc in te.quartet_plan(basis))
     assert total > counts[0] > counts[1]
-    # the surviving items, built directly, are exactly those of the full item lists whose
-    # bound product reaches the threshold (per quartet; the order within one may differ)
-    bounds = [np.asarray(q)[: pc.nprim_pair]
-              for q, pc in zip(te.primitive_pair_bounds(basis, pairs), te.pair_plan(basis))]
-    for qc, chunk in zip(te.quartet_plan(basis), chunks):
-        keep = (bounds[qc.bra][qc.item_ab] * bounds[qc.ket][qc.item_cd]
-                >= te.screen_threshold(basis))
-        real = chunk.item_quartet < chunk.nquartet_bucket
-        assert np.all(np.diff(chunk.item_quartet.ravel()) >= 0)  # sorted, as accumulation needs
-        assert (sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
-                == sorted(zip(chunk.item_quartet[real], chunk.item_ab[real], chunk.item_cd[real])))
+    assert_survivors_are_the_brute_force_ones(basis, pairs, chunks)
     seen = []
 
     def traced(coords):
@@ -166,18 +173,12 @@ def test_screening_of_vanishing_pairs_is_exact_and_quiet():
     mol = dftjax.Molecule(entry["symbols"], np.array(entry["positions_angstrom"]))
     basis = dftjax.build_basis(mol, "def2-tzvp")
     pairs = hermite_pairs(basis, jnp.asarray(mol.coordinates))
-    bounds = [np.asarray(q)[: pc.nprim_pair]
-              for q, pc in zip(te.primitive_pair_bounds(basis, pairs), te.pair_plan(basis))]
+    bounds = te.primitive_pair_bounds(basis, pairs)
     assert any(((q > 0) & (q < np.finfo(np.float64).tiny)).any() for q in bounds)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         chunks = te.screened_chunks(basis, pairs)
-    for qc, chunk in zip(te.quartet_plan(basis), chunks):
-        keep = (bounds[qc.bra][qc.item_ab] * bounds[qc.ket][qc.item_cd]
-                >= te.screen_threshold(basis))
-        real = chunk.item_quartet < chunk.nquartet_bucket
-        assert (sorted(zip(qc.item_quartet[keep], qc.item_ab[keep], qc.item_cd[keep]))
-                == sorted(zip(chunk.item_quartet[real], chunk.item_ab[real], chunk.item_cd[real])))
+    assert_survivors_are_the_brute_force_ones(basis, pairs, chunks)
 
 
 def test_host_accumulation_matches_the_device_program():
