@@ -179,7 +179,8 @@ class StoredKernel:
         stored = self._stored_key(args)
         if stored is None:
             return self.jitted(*args)
-        return self._stored_program(args, *stored)(*stored[1])
+        directory, dynamic, key = stored
+        return self._stored_program(args, directory, dynamic, key)(*dynamic)
 
     def _stored_program(self, args, directory, dynamic, key):
         """The program under ``key``: kept, being prepared (waited for), loaded from
