@@ -4,8 +4,10 @@ References (tests/data/integral_reference.npz, made by
 tests/data/make_integral_reference.py with PySCF on the same basis-set-exchange data):
 per case 3000 random index quadruples with their values, and J, K contracted with a
 stored random symmetric matrix D: J_ij = sum_kl (ij|kl) D_kl, K_ij = sum_kl (ik|jl) D_kl.
-The f- and g-function cases (HF cc-pVTZ, LiH cc-pVQZ) take over a minute to compile and
-run on two cores and are marked slow.
+Each case runs twice: with the classes run in NumPy where that is cheaper than compiling
+(the default; see HOST_MAX_CHUNKS) and with every class compiled. Compiled, the f- and
+g-function cases (HF cc-pVTZ, LiH cc-pVQZ) take over a minute on two cores and are marked
+slow (in NumPy, 2-8 s).
 """
 
 import json
@@ -27,8 +29,9 @@ ATOL = 1e-10
 REF = np.load(DATA_DIR / "integral_reference.npz")
 CASES = {case["name"]: case for case in json.loads(str(REF["cases_json"]))}
 SLOW = {"hf_ccpvtz", "lih_ccpvqz"}
-CASE_PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
-               for name in CASES]
+CASE_PARAMS = [pytest.param(name, compiled, id=f"{name}-{'compiled' if compiled else 'numpy'}",
+                            marks=[pytest.mark.slow] if compiled and name in SLOW else [])
+               for name in CASES for compiled in (False, True)]
 
 
 @lru_cache(maxsize=None)
@@ -39,10 +42,17 @@ def setup(name):
 
 
 @lru_cache(maxsize=2)
-def computed(name):
+def computed(name, compiled=False):
+    """The full ERI tensor; ``compiled``: every class by its compiled kernel, rather than
+    in NumPy where that is the cheaper (HOST_MAX_CHUNKS, the default)."""
+    from dftjax.integrals import two_electron
     mol, basis = setup(name)
-    eri = np.asarray(electron_repulsion(basis, mol.coordinates))
-    return eri
+    bound = two_electron.HOST_MAX_CHUNKS
+    two_electron.HOST_MAX_CHUNKS = 0 if compiled else bound
+    try:
+        return np.asarray(electron_repulsion(basis, mol.coordinates))
+    finally:
+        two_electron.HOST_MAX_CHUNKS = bound
 
 
 def assert_close(name, key, value, reference):
@@ -52,9 +62,9 @@ def assert_close(name, key, value, reference):
     assert err.max() < ATOL, f"{name} {key}: max abs error {err.max():.3e} at {worst}"
 
 
-@pytest.mark.parametrize("name", CASE_PARAMS)
-def test_against_pyscf(name):
-    eri = computed(name)
+@pytest.mark.parametrize("name, compiled", CASE_PARAMS)
+def test_against_pyscf(name, compiled):
+    eri = computed(name, compiled)
     nao = setup(name)[1].nao
     assert eri.shape == (nao,) * 4
     idx = REF[f"{name}_eri_idx"]
@@ -197,6 +207,58 @@ def test_host_accumulation_matches_the_device_program():
     assert not np.allclose(host, start)
 
 
+@pytest.mark.parametrize("omega", [0.0, 0.4])
+def test_host_chunks_equal_the_compiled_kernel(omega):
+    # Every class of an spdf basis, plain and long-range (omega > 0) Coulomb: the NumPy
+    # twin gives the kernel's values to rounding (1e-14 of the largest: the same formulas,
+    # summed in another order). The kernel's function runs op by op (no class program
+    # to compile), on 64 surviving items spread over each class.
+    from dftjax.integrals import two_electron as te
+    from dftjax.integrals.one_electron import hermite_pairs
+    from dftjax.integrals.plan import pair_plan, quartet_plan
+    mol = dftjax.Molecule(["O", "H"], np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.97]]),
+                          multiplicity=2)
+    basis = dftjax.build_basis(mol, "cc-pvtz")
+    plan = pair_plan(basis)
+    pairs = hermite_pairs(basis, mol.coordinates)
+    checked = 0
+    for qc, chunks in zip(quartet_plan(basis), te.screened_chunks(basis, pairs)):
+        bra, ket = plan[qc.bra], plan[qc.ket]
+        (p, centre_p, e_ab), (q, centre_q, e_cd) = pairs[qc.bra], pairs[qc.ket]
+        real = np.flatnonzero(chunks.item_quartet.ravel() < chunks.nquartet_bucket)
+        items = real[np.linspace(0, len(real) - 1, 64).astype(int)]
+        args = (bra.la + bra.lb, ket.la + ket.lb, omega, e_ab, p, centre_p, e_cd, q, centre_q,
+                chunks.item_ab.ravel()[items], chunks.item_cd.ravel()[items])
+        expected = np.asarray(te.chunk_values(*args))
+        host = te.host_chunk_values(*args[:3], *(np.asarray(a) for a in args[3:]))
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(host, expected, rtol=0, atol=1e-14 * scale,
+                                   err_msg=f"class {(bra.la, bra.lb, ket.la, ket.lb)}")
+        checked += scale > 0
+    assert checked == len(quartet_plan(basis)) == 55  # spdf: every class has values
+
+
+def test_small_classes_run_in_numpy_and_compile_nothing(monkeypatch):
+    # Water/def2-SVP: every class is below HOST_MAX_CHUNKS, so no ERI kernel runs (none
+    # compiles: a cold first run's most costly programs); with the bound at 0 every class
+    # runs its kernel, and the pair matrix is the same to rounding.
+    from dftjax.integrals import two_electron as te
+    from dftjax.integrals.one_electron import hermite_pairs
+    mol = _molecule(*WATER)
+    basis = dftjax.build_basis(mol, "def2-svp")
+    pairs = hermite_pairs(basis, mol.coordinates)
+    called = []
+    for name in ("quick_eri_chunk_kernel", "concrete_eri_chunk_kernel", "eri_chunk_kernel"):
+        kernel = getattr(te, name)
+        monkeypatch.setattr(te, name, lambda *a, kernel=kernel: called.append(1) or kernel(*a))
+    host = np.asarray(te.pair_matrix_from_pairs(basis, pairs))
+    assert not called
+    monkeypatch.setattr(te, "HOST_MAX_CHUNKS", 0)
+    compiled = np.asarray(te.pair_matrix_from_pairs(basis, pairs))
+    assert len(called) >= len(te.quartet_plan(basis)) == 21
+    np.testing.assert_allclose(host, compiled, rtol=0, atol=1e-14 * np.abs(compiled).max())
+
+
 def test_kernel_rows_round_pair_buckets_up_to_powers_of_eight():
     from dftjax.integrals.two_electron import WIDE_PAIR_BYTES, _kernel_rows
     assert [_kernel_rows(n, 8) for n in (1, 64, 65, 128, 512, 513, 4096)] == [
@@ -217,9 +279,11 @@ METHANE = (["C", "H", "H", "H", "H"], [[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0
 def test_molecules_in_one_coarse_pair_bucket_share_the_eri_kernels(monkeypatch):
     # Water and methane in STO-3G hold 128 and 256 padded (s|s) primitive pairs: in
     # power-of-two buckets their ERI kernels would differ; the kernels see 512 rows for
-    # both, so methane runs only kernel shapes that water compiled.
+    # both, so methane runs only kernel shapes that water compiled (both compiled, not
+    # run in NumPy).
     from dftjax.integrals import two_electron
     from dftjax.integrals.one_electron import hermite_pairs
+    monkeypatch.setattr(two_electron, "HOST_MAX_CHUNKS", 0)
     seen = []
     for name in ("quick_eri_chunk_kernel", "concrete_eri_chunk_kernel", "eri_chunk_kernel"):
         kernel = getattr(two_electron, name)
