@@ -371,11 +371,7 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
               quick_eri_chunk_kernel if few else concrete_eri_chunk_kernel)
     static, arrays = (degree_ab, degree_cd, float(omega)), (e_ab, p, centre_p, e_cd, q, centre_q)
     if on_host and unscreened <= HOST_MAX_CHUNKS:  # cheaper to run than to compile
-        arrays = tuple(np.asarray(a) for a in arrays)
-        for c in range(chunks.item_ab.shape[0]):
-            values = host_chunk_values(*static, *arrays, chunks.item_ab[c], chunks.item_cd[c])
-            _add_on_host(accumulator, values, chunks.item_quartet[c])
-        return accumulator
+        return _host_accumulate(accumulator, static, tuple(np.asarray(a) for a in arrays), chunks)
     pending = None
     for c in range(chunks.item_ab.shape[0]):
         values = kernel(*static, *arrays, chunks.item_ab[c], chunks.item_cd[c])
@@ -387,6 +383,27 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
         pending = values, chunks.item_quartet[c]
     if pending is not None:
         _add_on_host(accumulator, *pending)
+    return accumulator
+
+
+#: Items per NumPy call of the host path, in kernel chunks. Larger calls hold Python's
+#: lock for a smaller share of their time, so the classes' threads overlap better
+#: (C4H4O/def2-SVP on 2 threads: 3.3 s a chunk per call, 2.3 s with 4; 16 no better).
+HOST_CHUNKS_PER_CALL = 4
+
+
+def _host_accumulate(accumulator, static, arrays, chunks):
+    """A class's blocks from its chunks in NumPy (:func:`host_chunk_values`): the real
+    items only (no padding to a fixed shape), HOST_CHUNKS_PER_CALL chunks per call."""
+    item_quartet = chunks.item_quartet.ravel()
+    real = item_quartet < chunks.nquartet_bucket
+    item_ab, item_cd = chunks.item_ab.ravel()[real], chunks.item_cd.ravel()[real]
+    item_quartet = item_quartet[real]
+    size = chunks.chunk * HOST_CHUNKS_PER_CALL
+    for start in range(0, len(item_quartet), size):
+        part = slice(start, start + size)
+        values = host_chunk_values(*static, *arrays, item_ab[part], item_cd[part])
+        _add_on_host(accumulator, values, item_quartet[part])
     return accumulator
 
 
