@@ -59,4 +59,3 @@ def map_classes(function, items, inputs=()):
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dftjax-class") as pool:
         return list(pool.map(with_callers_settings(function), items))
-

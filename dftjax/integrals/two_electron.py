@@ -131,24 +131,25 @@ def _ket_half(coulomb, ket):
 #: accumulator's length) does not enter, so molecules share it more often.
 eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2))
 #: The same, compiled quickly (:data:`QUICK_COMPILE`), for classes of at most
-#: QUICK_MAX_CHUNKS chunks before screening (all 21 classes of water/def2-SVP): their
-#: run time is far below the compile time this saves (~0.3 s CPU per class).
+#: QUICK_MAX_CHUNKS chunks before screening (all 21 classes of water/def2-SVP) on an
+#: accelerator (on a CPU they run in NumPy: HOST_MAX_CHUNKS): their run time is far below
+#: the compile time this saves (~0.3 s CPU per class).
 quick_eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2),
                                       compiler_options=QUICK_COMPILE)
 QUICK_MAX_CHUNKS = 16
-#: Chunks (before screening) up to which a class with concrete pair data runs on a CPU in
-#: NumPy (:func:`host_chunk_values`) rather than compiled (see
-#: :mod:`._compilation`). A chunk is a fixed amount of work (~2^19 units: NumPy takes 3-6
-#: ms), and screening keeps 50-90 % of a class's chunks, so 256 chunks are at most about
-#: 1 s, about what tracing, lowering and compiling one class costs (0.3-2 s CPU). Counted
-#: before screening so that the choice is the same at every geometry.
-HOST_MAX_CHUNKS = 256
 #: The same for the other classes with concrete inputs, compiled at XLA's backend
 #: optimisation level 1 rather than its default: the classes of pyridine/6-31G* compile
 #: in 4.4 s CPU instead of 5.3 s and run as fast (2.67 against 2.63 s, one core). Traced
 #: pair data take the plain kernel (options go only to the outermost jit).
 concrete_eri_chunk_kernel = StoredKernel(chunk_values, static_argnums=(0, 1, 2),
                                          compiler_options={"xla_backend_optimization_level": 1})
+#: Chunks (before screening) up to which a class with concrete pair data runs on a CPU in
+#: NumPy (:func:`host_chunk_values`) rather than by one of these kernels (see
+#: :mod:`._compilation`). A chunk is a fixed amount of work (~2^19 units: NumPy takes 3-6
+#: ms), and screening keeps 50-90 % of a class's chunks, so 256 chunks are at most about
+#: 1 s, about what tracing, lowering and compiling one class costs (0.3-2 s CPU). Counted
+#: before screening so that the choice is the same at every geometry.
+HOST_MAX_CHUNKS = 256
 
 
 @partial(jax.jit, donate_argnums=(0,))
