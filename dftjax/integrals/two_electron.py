@@ -363,16 +363,16 @@ def _class_accumulator(basis, k, qc, pairs, omega=0.0, chunks=None):
     accumulator = np.zeros((chunks.nquartet_bucket, e_ab.shape[1], e_cd.shape[1]))
     concrete = not traced((pairs[qc.bra], pairs[qc.ket]))
     on_host = concrete and jax.default_backend() == "cpu"
+    static, arrays = (degree_ab, degree_cd, float(omega)), (e_ab, p, centre_p, e_cd, q, centre_q)
     # chunks before screening: the same for every geometry, so the choice never flips;
     # traced pair data (inside jit/grad) take the plain kernel, as compiler options may
     # only be given to the outermost jit
     unscreened = _class_shapes(basis)[k][2]
-    few = unscreened <= QUICK_MAX_CHUNKS
-    kernel = (eri_chunk_kernel if not concrete else
-              quick_eri_chunk_kernel if few else concrete_eri_chunk_kernel)
-    static, arrays = (degree_ab, degree_cd, float(omega)), (e_ab, p, centre_p, e_cd, q, centre_q)
     if on_host and unscreened <= HOST_MAX_CHUNKS:  # cheaper to run than to compile
         return _host_accumulate(accumulator, static, tuple(np.asarray(a) for a in arrays), chunks)
+    kernel = (eri_chunk_kernel if not concrete else
+              quick_eri_chunk_kernel if unscreened <= QUICK_MAX_CHUNKS else
+              concrete_eri_chunk_kernel)
     pending = None
     for c in range(chunks.item_ab.shape[0]):
         values = kernel(*static, *arrays, chunks.item_ab[c], chunks.item_cd[c])
