@@ -132,8 +132,11 @@ class StoredKernel:
     """``jax.jit(function, static_argnums, compiler_options)`` whose compiled programs for
     concrete arrays are also stored on disk under dftjax's own key (see the module
     docstring), so that a later process skips tracing and lowering. Traced arguments
-    (inside jit or grad), no cache directory, or arguments without a key take the plain
-    jitted function.
+    (inside jit or grad) and arguments without a key take the plain jitted function.
+    With no cache directory (the persistent cache off) the programs are kept in the
+    process only: one program per key, however the arguments are placed (the plain jit
+    compiles anew for arguments committed to a device and for host ones alike: an SCF
+    step's program three times, ~1.6 s each for C4H4O/def2-SVP).
 
     Arguments are static values (those at ``static_argnums``) and pytrees of arrays and
     Python numbers. Their key is made of :func:`describe` of the static values and of the
@@ -166,11 +169,13 @@ class StoredKernel:
                        compiler_options=self.compiler_options)
 
     def _stored_key(self, args):
-        """(directory, dynamic arguments, key) of the stored program for ``args``, or None
-        where the plain jitted function runs them (no store, traced, or no key)."""
-        directory = _store_directory()
-        if directory is None or traced(args):
+        """(directory or None, dynamic arguments, key) of the stored program for ``args``,
+        or None where the plain jitted function runs them (traced, or no key). The
+        directory is None when the persistent cache is off: the program is kept in the
+        process alone."""
+        if traced(args):
             return None
+        directory = _store_directory()
         dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
         key = self._key(args, dynamic)
         return None if key is None else (directory, dynamic, key)
@@ -184,14 +189,14 @@ class StoredKernel:
 
     def _stored_program(self, args, directory, dynamic, key):
         """The program under ``key``: kept, being prepared (waited for), loaded from
-        ``directory`` or compiled there."""
+        ``directory`` or compiled there (or, with no directory, compiled and kept)."""
         with self._lock:
             program = self._programs.get(key)
         if isinstance(program, Future):  # being prepared (:meth:`prepare`): wait for it
             program = program.result()
         if program is None:
-            program = (self._load(directory / key, dynamic)
-                       or self._compile(directory / key, args))
+            path = None if directory is None else directory / key
+            program = self._load(path, dynamic) or self._compile(path, args)
             with self._lock:
                 self._programs[key] = program
         return program
@@ -219,11 +224,12 @@ class StoredKernel:
         if stored is None:
             return
         directory, dynamic, key = stored
+        path = None if directory is None else directory / key
         with self._lock:
             if key in self._programs:
                 return
             self._programs[key] = _preparer().submit(with_callers_settings(self._prepared),
-                                                     key, directory / key, args, dynamic)
+                                                     key, path, args, dynamic)
 
     def _prepared(self, key, path, args, dynamic):
         """:meth:`prepare`'s work: the program, also kept under ``key``; on failure the
@@ -254,7 +260,9 @@ class StoredKernel:
     def _load(self, path, dynamic):
         """The stored program at ``path`` for the arguments ``dynamic`` (their structure is
         its input tree: it holds the static data, e.g. functions, which are not stored),
-        or None (absent or unreadable)."""
+        or None (absent or unreadable, or ``path`` None: no store)."""
+        if path is None:
+            return None
         tick = time.perf_counter()
         _prepare_lapack()
         try:
@@ -267,13 +275,13 @@ class StoredKernel:
         return program
 
     def _compile(self, path, args):
-        """Compile (through JAX's own persistent cache) and store what XLA compiled here;
-        storing is best effort. A program JAX loaded from its cache is not stored: such
-        an executable serialises without its machine code (a later process would fail
-        to run it: "Function ... not found")."""
+        """Compile (through JAX's own persistent cache) and store what XLA compiled here
+        at ``path`` (None: nowhere); storing is best effort. A program JAX loaded from
+        its cache is not stored: such an executable serialises without its machine code
+        (a later process would fail to run it: "Function ... not found")."""
         hits = thread_cache_hits()
         program = self.jitted.lower(*args).compile()
-        if thread_cache_hits() > hits:
+        if path is None or thread_cache_hits() > hits:
             return program
         try:
             payload, _, out_tree = serialize_executable.serialize(program)

@@ -61,6 +61,30 @@ def test_a_new_process_loads_the_program_without_tracing(store, salt):
     assert traces == [2, 3, 2] and len(list(store.iterdir())) == 3
 
 
+def test_without_a_store_one_program_serves_host_and_device_arguments(monkeypatch, salt):
+    """With the persistent cache off there is nothing to store, but the program is still
+    kept under its key: arguments on the host and the same arrays committed to a device
+    (an SCF's first step and its later ones) run one program. The plain jit compiles one
+    for each placement."""
+    monkeypatch.setattr(stored_programs, "_store_directory", lambda: None)
+    x, y = np.linspace(0.0, 1.0, 5), np.ones(5)
+    device = jax.devices()[0]
+    placements = ((x, y), (jax.device_put(x, device), jax.device_put(y, device)),
+                  (jnp.asarray(x), y))
+    jax.block_until_ready(placements)
+    traces = []
+    kernel = _kernel(traces, salt)
+    with CompileClock() as clock:
+        for args in placements:
+            np.testing.assert_allclose(kernel(2, *args), np.sin(x) ** 2 + y, atol=1e-15)
+    assert traces == [2] and clock.compilations == 1
+    jitted = _kernel([], 2 * salt).jitted
+    with CompileClock() as clock:
+        for args in placements[:2]:
+            jax.block_until_ready(jitted(2, *args))
+    assert clock.compilations == 2  # what the kept program saves
+
+
 def test_traced_arguments_take_the_plain_jit(store):
     traces = []
     kernel = _kernel(traces)
