@@ -6,6 +6,7 @@ what was computed along the way (dipole, timings, basis). Atomic units throughou
 """
 
 import contextlib
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from .threads import with_callers_settings
 from .tracing import traced
 from .scf.density_fit import df_fock_and_energy
 from .scf.energy import on_the_ladder, padded_size
+from .scf.ladder import prepare_scf
 from .scf.stability import StabilityReport, analyse, follow_instabilities
 
 
@@ -294,9 +296,15 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
         # The XC grid's blocks and AO values need no integrals: they are made (on a first
         # run, compiled) in a thread while the integrals compile and run. On 2 cores,
         # which the integral kernels mostly keep busy, a first pyridine/6-31G* B3LYP run
-        # gains ~1 s of its ~2.6 s grid stage; with more cores, all of it.
-        with _beside(grid is not None and not traced(molecule.coordinates), model_xc_grid,
-                     molecule, basis_set, functional, grid, eri.ao_memory, True,
+        # gains ~1 s of its ~2.6 s grid stage; with more cores, all of it. The SCF's
+        # programs need only the grid and the integrals' shapes: they start compiling
+        # then too (_prepare_scf_programs).
+        programs = partial(_prepare_scf_programs, molecule, basis_set, functional, grid,
+                           not unrestricted, xc_params, eri)
+        if grid is None:
+            programs()
+        with _beside(grid is not None and not traced(molecule.coordinates), _xc_grid_then,
+                     programs, molecule, basis_set, functional, grid, eri.ao_memory, True,
                      eri.method != "exact") as xc_grid_made:
             with stages("integrals"):
                 ints = chosen_integrals(molecule, basis_set, functional, eri)
@@ -314,6 +322,41 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
                      verbose=verbose))
         return _calculation(result, report, molecule, basis_set, functional, ints, model,
                             laddered, grid, grid_level, eri, stages)
+
+
+def _xc_grid_then(programs, *args):
+    """:func:`model_xc_grid` of ``args``, then ``programs(xc_grid)``; returns the grid."""
+    made = model_xc_grid(*args)
+    programs(made)
+    return made
+
+
+def _prepare_scf_programs(molecule, basis_set, functional, grid, restricted, xc_params, eri,
+                          xc_grid=None):
+    """Start compiling the SCF's per-cycle programs (:func:`~dftjax.scf.ladder.prepare_scf`)
+    for a run with exact ERIs, before its integrals exist: the model is built as
+    :func:`energy_model` builds it, from stand-in integrals (zeros, and the pair matrix's
+    shape alone) and ``xc_grid`` (Kohn-Sham), then padded onto the ladder. Not for
+    density fitting, range-separated functionals or traced coordinates (their models
+    take other routes); a stand-in that cannot be built is skipped (preparing only saves
+    time: the run compiles what it needs)."""
+    if (eri.method != "exact" or functional.hf_long_range or traced(molecule.coordinates)
+            or (functional.name != "hf" and not (isinstance(xc_grid, XCGrid)
+                                                  and can_pad(xc_grid)))):
+        return
+    nao = basis_set.nao
+    npair = nao * (nao + 1) // 2
+    zeros = np.zeros((nao, nao))
+    stand_in = Integrals(zeros, zeros, zeros, None,
+                         eri_pairs=jax.ShapeDtypeStruct((npair, npair), jnp.float64))
+    try:
+        model = energy_model(molecule, basis_set, stand_in, functional, grid, restricted,
+                             xc_params, ao=xc_grid)
+        padded = on_the_ladder(model, nao)
+    except Exception as error:  # noqa: BLE001 (an optimisation: never fail the run)
+        logging.getLogger("dftjax.scf").debug("SCF programs not prepared: %r", error)
+        return
+    prepare_scf(padded, molecule.nalpha, molecule.nbeta, restricted)
 
 
 @contextlib.contextmanager

@@ -130,10 +130,18 @@ def test_a_calculation_pads_its_model_once(monkeypatch):
     """dftjax.scf builds the padded model once (a PaddedModel) and hands it to the SCF and
     the stability check (on by default for this open shell); the final XC energy, from the
     SCF's last step, equals the XC energy of the final density on the padded model."""
+    import jax
+
     calls = []
     pad = kohn_sham._pad_ks_model
-    monkeypatch.setattr(kohn_sham, "_pad_ks_model",
-                        lambda model, size: calls.append(size) or pad(model, size))
+
+    def counted(model, size):  # the real model's padding (not the stand-in's, for
+        # preparing the SCF's programs: shapes alone, nothing copied)
+        if not isinstance(model.params["eri_pairs"], jax.ShapeDtypeStruct):
+            calls.append(size)
+        return pad(model, size)
+
+    monkeypatch.setattr(kohn_sham, "_pad_ks_model", counted)
     calculation = dftjax.scf(NH2, basis="sto-3g", xc="b3lyp", grid_level=0)
     assert calculation.converged and calculation.stability.checked
     assert calls == [padded_size(calculation.nao)]
@@ -221,3 +229,31 @@ def test_a_hybrid_model_that_cannot_pad_keeps_the_full_tensor():
     unkept = api.energy_model(WATER, basis_set, ints, functional, grid, True, ao_memory=0)
     assert kept.pad is not None and kept.params["eri"] is None
     assert unkept.pad is None and unkept.params["eri"] is not None
+
+
+@pytest.mark.parametrize("molecule, xc", [(WATER, "hf"), (WATER, "b3lyp"), (NH2, "pbe"),
+                                          (AMMONIA, "tpss")])
+def test_the_scf_programs_are_prepared_from_stand_ins(monkeypatch, molecule, xc):
+    """dftjax.scf starts compiling the energy model's step and the orbital update before
+    its integrals exist, from a stand-in model (the pair matrix's shape alone): the
+    programs it prepares must be the very ones the SCF then runs, or the preparation is
+    wasted work on a first run. RHF, RKS hybrid, UKS, meta-GGA."""
+    from dftjax.scf import driver
+
+    prepared, run = [], []
+    for kernel in (driver._stored_evaluated_state, driver._stored_aufbau_update):
+        def prepare(*args, kernel=kernel, original=kernel.prepare):
+            prepared.append(kernel._stored_key(args)[2])
+            return original(*args)
+
+        def stored_program(args, directory, dynamic, key, original=kernel._stored_program):
+            run.append(key)
+            return original(args, directory, dynamic, key)
+
+        monkeypatch.setattr(kernel, "prepare", prepare)
+        monkeypatch.setattr(kernel, "_stored_program", stored_program)
+    result = dftjax.scf(molecule, basis="sto-3g", xc=xc, grid_level=0, stability=False)
+    assert result.converged
+    # both programs, each prepared twice (before the integrals, and the orbital update
+    # again as the SCF starts, which finds it there), and each run in every cycle
+    assert len(set(prepared)) == 2 and set(prepared) == set(run)

@@ -201,6 +201,8 @@ def exchange_matrix(eri_pairs, nao):
     """
     if traced(eri_pairs):
         return _exchange_gather(eri_pairs, nao)
+    if isinstance(eri_pairs, jax.ShapeDtypeStruct):  # a stand-in: its shape alone
+        return jax.ShapeDtypeStruct((nao * (nao + 1) // 2, nao * nao), jnp.float64)
     if nao <= HOST_GATHER_NAO:
         rows, cols = _exchange_indices(nao)
         return jax.device_put(np.asarray(eri_pairs)[rows, cols].reshape(len(rows), nao * nao))
@@ -232,6 +234,8 @@ def as_device(array):
     unlike ``jnp.asarray``, compiles nothing for a new shape."""
     if isinstance(array, (jax.core.Tracer, jax.Array)):
         return jnp.asarray(array, jnp.float64)
+    if isinstance(array, jax.ShapeDtypeStruct):  # a stand-in (shapes only): see prepare_scf
+        return array
     return jax.device_put(np.asarray(array, np.float64))
 
 
@@ -379,8 +383,12 @@ def padded_pair_params(eri_pairs, size, name="eri", exchange=True):
     compilation but the (bucketed) :func:`exchange_matrix`."""
     npair = size * (size + 1) // 2
     # on a rung already (nao a multiple of 8, or beyond the ladder): no copy
-    pairs = (as_device(eri_pairs) if np.shape(eri_pairs)[0] == npair
-             else jax.device_put(pad_matrix(eri_pairs, npair)))
+    if isinstance(eri_pairs, jax.ShapeDtypeStruct):  # a stand-in: see prepare_scf
+        pairs = jax.ShapeDtypeStruct((npair, npair), jnp.float64)
+    elif np.shape(eri_pairs)[0] == npair:
+        pairs = as_device(eri_pairs)
+    else:
+        pairs = jax.device_put(pad_matrix(eri_pairs, npair))
     params = {name: None, f"{name}_pairs": pairs}
     if exchange:
         params[f"{name}_exchange"] = exchange_matrix(pairs, size)

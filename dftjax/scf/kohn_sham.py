@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from ..tracing import traced
 from ..xc.blocked import (XCGrid, can_pad, dense_xc_grid, padded_xc_grid,
                           xc_energy_and_potential, xc_energy_blocked)
-from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel, _need_eri,
+from .energy import (PAD_LIMIT, PADDING_ENERGY, EnergyModel, PaddedModel, _need_eri, as_device,
                      coulomb_and_exchange, pad_matrix,
                      padded_pair_params, padded_size, pair_matrix)
 
@@ -124,7 +124,7 @@ def ks_fock_and_energy(functional, h_core, eri, ao, weights=None, eri_long_range
                              f"(omega={functional.omega})")
         params["eri_long_range"] = jnp.asarray(eri_long_range, jnp.float64)
     if eri_pairs is not None:
-        params["eri_pairs"] = jnp.asarray(eri_pairs, jnp.float64)
+        params["eri_pairs"] = as_device(eri_pairs)
 
     return EnergyModel(_KohnShamPart(functional, "energy"),
                        _KohnShamPart(functional, "fock", restricted), params,
