@@ -210,10 +210,13 @@ def test_host_accumulation_matches_the_device_program():
 @pytest.mark.parametrize("omega", [0.0, 0.4])
 def test_host_chunks_equal_the_compiled_kernel(omega):
     # Every class of an spd basis, plain and long-range (omega > 0) Coulomb: the NumPy
-    # twin gives the kernel's values to rounding (1e-14 of the largest: the same formulas,
-    # summed in another order). The kernel's function runs op by op (no class program
-    # to compile), on 64 surviving items spread over each class. (The f and g classes
-    # meet PySCF's integrals both ways in test_against_pyscf; spdf here took 48 s in CI.)
+    # twin, which sums each row's items (a quartet's ket primitive pairs of one bra
+    # primitive pair) before its bra product, gives the kernel's values summed per
+    # quartet, to rounding (1e-14 of the largest: the same formulas, summed in another
+    # order). The kernel's function runs op by op (no class program to compile), on 48
+    # surviving items spread over each class and 48 consecutive ones from its middle
+    # (whole rows, and rows cut at either end). (The f and g classes meet PySCF's integrals both ways in
+    # test_against_pyscf; spdf here took 48 s in CI.)
     from dftjax.integrals import two_electron as te
     from dftjax.integrals.one_electron import hermite_pairs
     from dftjax.integrals.plan import pair_plan, quartet_plan
@@ -221,21 +224,33 @@ def test_host_chunks_equal_the_compiled_kernel(omega):
     basis = dftjax.build_basis(mol, "def2-svp")
     plan = pair_plan(basis)
     pairs = hermite_pairs(basis, mol.coordinates)
-    checked = 0
+    checked = summed = 0
     for qc, chunks in zip(quartet_plan(basis), te.screened_chunks(basis, pairs)):
         bra, ket = plan[qc.bra], plan[qc.ket]
+        degrees = (bra.la + bra.lb, ket.la + ket.lb)
         (p, centre_p, e_ab), (q, centre_q, e_cd) = pairs[qc.bra], pairs[qc.ket]
         real = np.flatnonzero(chunks.item_quartet.ravel() < chunks.nquartet_bucket)
-        items = real[np.linspace(0, len(real) - 1, 64).astype(int)]
-        args = (bra.la + bra.lb, ket.la + ket.lb, omega, e_ab, p, centre_p, e_cd, q, centre_q,
-                chunks.item_ab.ravel()[items], chunks.item_cd.ravel()[items])
-        expected = np.asarray(te.chunk_values(*args))
-        host = te.host_chunk_values(*args[:3], *(np.asarray(a) for a in args[3:]))
+        spread = real[np.linspace(0, len(real) - 1, 48).astype(int)]
+        items = np.union1d(spread, real[len(real) // 2:len(real) // 2 + 48])  # sorted
+        item_ab, item_cd, item_quartet = (x.ravel()[items] for x in (
+            chunks.item_ab, chunks.item_cd, chunks.item_quartet))
+        per_item = np.asarray(te.chunk_values(*degrees, omega, e_ab, p, centre_p, e_cd, q,
+                                              centre_q, item_ab, item_cd))
+        expected = np.zeros((chunks.nquartet_bucket,) + per_item.shape[1:])
+        np.add.at(expected, item_quartet, per_item)
+        host_arrays = [np.asarray(a) for a in (e_ab, p, centre_p, e_cd, q, centre_q)]
+        host_arrays[3] = te.host_ket_table(host_arrays[3], *degrees)
+        values, quartets = te.host_chunk_values(*degrees, omega, *host_arrays, item_ab,
+                                                item_cd, item_quartet)
+        host = np.zeros_like(expected)
+        np.add.at(host, quartets, values)
         scale = np.abs(expected).max()
         np.testing.assert_allclose(host, expected, rtol=0, atol=1e-14 * scale,
                                    err_msg=f"class {(bra.la, bra.lb, ket.la, ket.lb)}")
         checked += scale > 0
+        summed += len(quartets) < len(items)
     assert checked == len(quartet_plan(basis)) == 21  # spd: every class has values
+    assert summed >= 10  # most classes summed rows of several items
 
 
 def test_small_classes_run_in_numpy_and_compile_nothing(monkeypatch):
