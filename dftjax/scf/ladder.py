@@ -28,7 +28,8 @@ from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step
                                _stored_aufbau_update, _stored_evaluated_state, empty_state,
                                _log, as_pytree_model, core_density, iterate, make_settings)
 from dftjax.scf.energy import (  # noqa: F401 (padded_size: the ladder's sizes, public here)
-    PaddedModel, as_device, on_the_ladder, pad_matrix, padded_size)
+    HOST_GATHER_NAO, PaddedModel, _stored_exchange_gather, as_device, on_the_ladder,
+    pad_matrix, padded_size)
 from dftjax.scf.occupations import aufbau_occupations
 from dftjax.scf.orthogonalize import orthogonalizer
 from dftjax.scf.result import SCFResult, spin_square
@@ -139,19 +140,27 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
 def prepare_scf(model, nalpha, nbeta, restricted, diis_space=8):
     """Start compiling, in a thread beside the caller (:meth:`StoredKernel.prepare
     <dftjax.stored_programs.StoredKernel.prepare>`), the two programs that :func:`run_scf`
-    of a :class:`~dftjax.scf.energy.PaddedModel` like ``model`` runs every cycle: the
-    energy model's evaluation and the aufbau orbital update. Returns at once.
+    of a :class:`~dftjax.scf.energy.PaddedModel` like ``model`` runs every cycle, the
+    energy model's evaluation and the aufbau orbital update, and before them the
+    exchange matrices' gather that padding the real model runs (beyond
+    :data:`~dftjax.scf.energy.HOST_GATHER_NAO` AOs). Returns at once.
 
     ``model`` needs only the right structure and shapes: :func:`dftjax.scf` builds a
     stand-in from the XC grid and the pair matrix's shape (a ``jax.ShapeDtypeStruct``)
     before the integrals exist, so that a first run compiles these programs while the
-    integrals are computed (C4H4NH/def2-SVP B3LYP on 2 cores: ~2 s of a ~17 s first
+    integrals are computed (C4H4NH/def2-SVP B3LYP on 2 cores: ~1 s of a ~17 s first
     run). The programs are those of a basis without linear dependencies (nmo = nao);
     where the run's differ, the preparation was only wasted work. A no-op for a model
     that is not padded or has no stable key (a user's functional)."""
     if not isinstance(model, PaddedModel):
         return
     size = model.size
+    params = model.model.params
+    for name in params:  # the exchange matrices' gathers, which padding the real model
+        # runs first (beyond HOST_GATHER_NAO AOs, a program of their own)
+        if name.endswith("_exchange") and size > HOST_GATHER_NAO:
+            _stored_exchange_gather.prepare(params[name.removesuffix("_exchange") + "_pairs"],
+                                            size)
     density = np.zeros((2, size, size))
     empty = empty_state(density, size, diis_space, xp=np)
     update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
