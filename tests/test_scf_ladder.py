@@ -257,3 +257,28 @@ def test_the_scf_programs_are_prepared_from_stand_ins(monkeypatch, molecule, xc)
     # both programs, each prepared twice (before the integrals, and the orbital update
     # again as the SCF starts, which finds it there), and each run in every cycle
     assert len(set(prepared)) == 2 and set(prepared) == set(run)
+
+
+def test_the_exchange_gather_is_prepared_for_the_real_pair_matrix(monkeypatch):
+    """Beyond HOST_GATHER_NAO AOs the exchange matrix is gathered by a program of its own,
+    which padding the real model runs before the SCF starts: prepare_scf prepares it from
+    the stand-in's pair-matrix shape, under the key of the real matrix's gather."""
+    import jax
+
+    from dftjax.scf import energy, ladder
+
+    size = energy.HOST_GATHER_NAO + 8
+    npair = size * (size + 1) // 2
+    gather = energy._stored_exchange_gather
+    prepared = []
+    monkeypatch.setattr(gather, "prepare", lambda *args: prepared.append(
+        gather._stored_key(args)[2]))
+    for kernel in (ladder._stored_evaluated_state, ladder._stored_aufbau_update):
+        monkeypatch.setattr(kernel, "prepare", lambda *args: None)
+    stand_in = {"h_core": np.zeros((size, size)), "eri": None,
+                **energy.padded_pair_params(jax.ShapeDtypeStruct((npair, npair), jnp.float64),
+                                            size)}
+    model = energy.EnergyModel(energy._hf_energy_jk, energy._hf_fock_jk, stand_in)
+    ladder.prepare_scf(energy.PaddedModel(model, size - 3), 2, 2, True)
+    real = (energy.as_device(np.zeros((npair, npair))), size)
+    assert prepared == [gather._stored_key(real)[2]]
