@@ -6,6 +6,7 @@ converged energy is quadratic in the remaining density error. Orbital energies
 and dipoles are first order in it, so those runs converge tighter.
 """
 
+import dataclasses
 import functools
 import logging
 from pathlib import Path
@@ -326,3 +327,53 @@ def test_second_molecule_on_a_rung_compiles_nothing():
         result = run("o2_sto3g")
     assert result.mo_coeff.shape == (2, 10, 10)
     assert clock.compilations == 0
+
+
+@pytest.mark.parametrize("restricted", [True, False])
+@pytest.mark.parametrize("iteration, damping, level_shift", [
+    (0, 0.0, 0.0),    # the first cycle: DIIS not yet active
+    (5, 0.0, 0.0),    # DIIS active, history partly filled
+    (11, 0.3, 0.5),   # DIIS ring buffer wrapped, with damping and a level shift
+])
+def test_the_host_orbital_update_is_the_compiled_one(restricted, iteration, damping,
+                                                     level_shift):
+    """On a CPU the host loop's aufbau orbital update runs in NumPy (nothing to compile):
+    for the same state (random symmetric Fock and density matrices, a DIIS history) it
+    gives the compiled update's Fock matrix, DIIS history, orbital energies, occupations
+    and density to rounding. The orbitals themselves are compared through the density:
+    each eigenvector's sign is LAPACK's choice."""
+    rng = np.random.default_rng(iteration)
+    nao, space = 7, 4
+    symmetric = lambda *shape: (lambda a: a + np.swapaxes(a, -1, -2))(rng.normal(size=shape))
+    overlap = np.eye(nao) + 0.1 * symmetric(nao, nao)
+    X = np.asarray(orthogonalizer(overlap).X)
+    density = 0.1 * symmetric(2, nao, nao)
+    if restricted:
+        density[1] = density[0]
+    history = driver.diis_init(space, nao, nao, xp=np)
+    filled = min(iteration, space)
+    focks = np.zeros((space, 2, nao, nao))
+    focks[:filled] = symmetric(filled, 2, nao, nao)
+    errors = np.zeros((space, 2, nao, nao))
+    errors[:filled] = 0.01 * rng.normal(size=(filled, 2, nao, nao))
+    history = history._replace(focks=focks, errors=errors,
+                               overlaps=np.einsum("kspq,lspq->kl", errors, errors),
+                               count=np.asarray(iteration, np.int32))
+    state = driver.empty_state(density, nao, space, xp=np)
+    fock = symmetric(2, nao, nao)
+    state = dataclasses.replace(state, fock=fock, fock_used=fock + 0.01 * symmetric(2, nao, nao),
+                                diis=history, iteration=np.asarray(iteration, np.int32))
+    settings = driver.make_settings(3, 3 if restricted else 2, damping, level_shift)
+    host = driver.host_orbital_update(state, overlap, X, settings, restricted)
+    compiled = driver._orbital_update_jit(state, jnp.asarray(overlap), X, settings,
+                                          restricted=restricted,
+                                          occupations=aufbau_occupations)
+    for name, a, b in zip(("fock", "diis", "mo_energy", "mo_coeff", "mo_occ", "density"),
+                          host, compiled):
+        if name == "mo_coeff":
+            continue
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=1e-12,
+                                       err_msg=name)
+    assert int(host[1].count) == (iteration + 1 if iteration >= 1 else iteration)
+    assert np.asarray(host[1].count).dtype == np.int32  # the step program's key

@@ -182,6 +182,8 @@ def test_the_scf_prepares_the_orbital_update_its_steps_run(store):
     key, prepare = update._key, update.prepare
     update._programs.clear()
     with pytest.MonkeyPatch.context() as patch:
+        # the compiled update, as off a CPU (on one it runs in NumPy, and is not prepared)
+        patch.setattr(driver, "orbital_update_on_host", lambda: False)
         patch.setattr(update, "_key", lambda *args: events.append(key(*args)) or events[-1])
         patch.setattr(update, "prepare", lambda *args: events.append("prepare") or prepare(*args))
         density = np.zeros((2, 2, 2))

@@ -9,12 +9,14 @@ sum_i c_i = 1 (Pulay, Chem. Phys. Lett. 73, 393 (1980); J. Comput. Chem. 3, 556
 
 All functions are pure over ``DIISState``, whose arrays are sized ``space``
 whatever the number of stored pairs, so they jit and vmap. Shapes: fock
-(2, nao, nao), error (2, nmo, nmo).
+(2, nao, nao), error (2, nmo, nmo). ``host_*`` are their NumPy twins (the SCF's host
+loop on a CPU: nothing to compile), the same formulas on host arrays.
 """
 
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 # Eigenvalues of the (scaled) DIIS matrix below this fraction of the largest are
 # treated as zero: near convergence the error vectors become linearly dependent.
@@ -80,3 +82,38 @@ def diis_coefficients(state):
 def diis_extrapolate(state):
     """The extrapolated Fock matrices sum_i c_i F_i, (2, nao, nao)."""
     return jnp.einsum("k,k...->...", diis_coefficients(state), state.focks)
+
+
+def host_diis_update(state, fock, error):
+    """:func:`diis_update` in NumPy (new arrays: ``state`` is left as it was)."""
+    space = state.overlaps.shape[0]
+    count = int(state.count)
+    slot = count % space
+    focks, errors, overlaps = (np.array(x) for x in (state.focks, state.errors, state.overlaps))
+    errors[slot] = error
+    row = np.einsum("kspq,spq->k", errors, error)
+    overlaps[slot, :] = row
+    overlaps[:, slot] = row
+    focks[slot] = fock
+    return DIISState(focks, errors, overlaps, np.asarray(count + 1, np.int32))
+
+
+def host_diis_extrapolate(state):
+    """:func:`diis_extrapolate` in NumPy."""
+    overlaps = np.asarray(state.overlaps)
+    space = overlaps.shape[0]
+    used = np.arange(space) < min(int(state.count), space)
+    scale = np.max(np.where(used, np.diag(overlaps), 0.0))
+    scale = scale if scale > 0.0 else 1.0
+    matrix = np.zeros((space + 1, space + 1))
+    matrix[:space, :space] = np.where(used[:, None] & used[None, :], overlaps / scale,
+                                      np.diag(np.where(used, 0.0, 1.0)))
+    matrix[:space, space] = matrix[space, :space] = -used.astype(np.float64)
+    rhs = np.zeros(space + 1)
+    rhs[space] = -1.0
+    values, vectors = np.linalg.eigh(matrix)
+    keep = np.abs(values) > _SINGULAR_THRESHOLD * np.max(np.abs(values))
+    projected = vectors.T @ rhs
+    solution = vectors @ np.where(keep, projected / np.where(keep, values, 1.0), 0.0)
+    coefficients = np.where(used, solution[:space], 0.0)
+    return np.einsum("k,k...->...", coefficients, np.asarray(state.focks))

@@ -29,8 +29,9 @@ from dftjax.grid.screening import bucket
 from dftjax.log import logger
 from dftjax.stored_programs import StoredKernel
 from dftjax.tracing import traced
-from dftjax.scf.diis import DIISState, commutator_error, diis_extrapolate, diis_init, diis_update
-from dftjax.scf.occupations import aufbau_occupations
+from dftjax.scf.diis import (DIISState, commutator_error, diis_extrapolate, diis_init, diis_update,
+                             host_diis_extrapolate, host_diis_update)
+from dftjax.scf.occupations import aufbau_occupations, host_aufbau_occupations
 
 # (damping, level shift in Ha) tried in turn, from the initial guess, when the
 # requested settings do not converge within max_cycle; each attempt has max_cycle cycles.
@@ -228,6 +229,40 @@ def orbital_update(state, overlap, X, settings, *, restricted, occupations):
     return fock, diis, mo_energy, mo_coeff, mo_occ, density_from_orbitals(mo_coeff, mo_occ)
 
 
+def host_orbital_update(state, overlap, X, settings, restricted):
+    """:func:`orbital_update` with aufbau occupations in NumPy, for the host loop on a CPU
+    (:func:`orbital_update_on_host`): the same formulas on host arrays, nothing to compile
+    (the compiled update took ~1 s to compile per basis size; this runs in milliseconds:
+    2 eigh of nmo x nmo and a few nao^3 products). ``state`` is left as it was."""
+    fock, density, fock_used = (np.asarray(x) for x in (state.fock, state.density,
+                                                         state.fock_used))
+    overlap, X = np.asarray(overlap), np.asarray(X)
+    diis = state.diis
+    if diis is not None and bool(settings.use_diis) and int(state.iteration) >= 1:
+        fds = fock @ density @ overlap
+        diis = host_diis_update(diis, fock, X.T @ (fds - np.swapaxes(fds, -1, -2)) @ X)
+        fock = host_diis_extrapolate(diis)
+    damping = float(settings.damping)
+    fock = (1.0 - damping) * fock + damping * fock_used
+    shifted = fock + float(settings.level_shift) * (overlap - overlap @ density @ overlap)
+    if restricted:
+        energies, vectors = np.linalg.eigh(X.T @ shifted[0] @ X)
+        mo_energy, mo_coeff = np.stack([energies, energies]), np.stack([X @ vectors] * 2)
+    else:
+        mo_energy, vectors = np.linalg.eigh(X.T @ shifted @ X)
+        mo_coeff = X @ vectors
+    mo_occ = host_aufbau_occupations(mo_energy, settings.nalpha, settings.nbeta)
+    return (fock, diis, mo_energy, mo_coeff, mo_occ,
+            density_from_orbitals(mo_coeff, mo_occ, xp=np))
+
+
+def orbital_update_on_host() -> bool:
+    """Whether the host loop's aufbau orbital update runs in NumPy
+    (:func:`host_orbital_update`): on a CPU backend, where its few small products and
+    eighs cost less than compiling them; elsewhere it is a stored program."""
+    return jax.default_backend() == "cpu"
+
+
 def evaluated_state(fock_and_energy, state, update, *, restricted):
     """The second half of a cycle: the energy model at the new density of ``update``
     (:func:`orbital_update`), and the next state."""
@@ -295,7 +330,9 @@ def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
 
 def _host_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
     """:func:`scf_step` as two compiled programs, the energy model's shared with the start."""
-    if occupations is aufbau_occupations:
+    if occupations is aufbau_occupations and orbital_update_on_host():
+        update = host_orbital_update(state, overlap, X, settings, restricted)
+    elif occupations is aufbau_occupations:
         update = _stored_aufbau_update(state, overlap, X, settings, restricted)
     else:
         update = _orbital_update_jit(state, overlap, X, settings, restricted=restricted,
@@ -447,7 +484,8 @@ def iterate(fock_and_energy, overlap, X, density, settings, *, restricted, occup
     state that is not aufbau keeps its shift there, see :func:`_final_step`).
     """
     fock_and_energy = as_pytree_model(fock_and_energy)
-    if occupations is aufbau_occupations and not _starts_from_orbitals(fock_and_energy):
+    if (occupations is aufbau_occupations and not _starts_from_orbitals(fock_and_energy)
+            and not orbital_update_on_host()):
         # a first run compiles the orbital update beside the model's first evaluation
         _stored_aufbau_update.prepare(empty_state(density, X.shape[1], diis_space, xp=np),
                                       overlap, X, settings, restricted)

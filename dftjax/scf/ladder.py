@@ -26,6 +26,7 @@ import numpy as np
 
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _stored_aufbau_update, _stored_evaluated_state, empty_state,
+                               orbital_update_on_host,
                                _log, as_pytree_model, core_density, iterate, make_settings)
 from dftjax.scf.energy import (  # noqa: F401 (padded_size: the ladder's sizes, public here)
     HOST_GATHER_NAO, PaddedModel, _stored_exchange_gather, as_device, on_the_ladder,
@@ -139,10 +140,11 @@ def run_scf(fock_and_energy: Callable, S, h_core, e_nuc, nalpha, nbeta, restrict
 
 def prepare_scf(model, nalpha, nbeta, restricted, diis_space=8):
     """Start compiling, in a thread beside the caller (:meth:`StoredKernel.prepare
-    <dftjax.stored_programs.StoredKernel.prepare>`), the two programs that :func:`run_scf`
-    of a :class:`~dftjax.scf.energy.PaddedModel` like ``model`` runs every cycle, the
-    energy model's evaluation and the aufbau orbital update, and before them the
-    exchange matrices' gather that padding the real model runs (beyond
+    <dftjax.stored_programs.StoredKernel.prepare>`), the programs that :func:`run_scf` of
+    a :class:`~dftjax.scf.energy.PaddedModel` like ``model`` runs every cycle: the energy
+    model's evaluation and, where it is compiled (off a CPU:
+    :func:`~dftjax.scf.driver.orbital_update_on_host`), the aufbau orbital update; and
+    before them the exchange matrices' gather that padding the real model runs (beyond
     :data:`~dftjax.scf.energy.HOST_GATHER_NAO` AOs). Returns at once.
 
     ``model`` needs only the right structure and shapes: :func:`dftjax.scf` builds a
@@ -165,8 +167,10 @@ def prepare_scf(model, nalpha, nbeta, restricted, diis_space=8):
     empty = empty_state(density, size, diis_space, xp=np)
     update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
     _stored_evaluated_state.prepare(model.model, empty, update, restricted)
-    square = np.zeros((size, size))
-    _stored_aufbau_update.prepare(empty, square, square, make_settings(nalpha, nbeta), restricted)
+    if not orbital_update_on_host():
+        square = np.zeros((size, size))
+        _stored_aufbau_update.prepare(empty, square, square, make_settings(nalpha, nbeta),
+                                      restricted)
 
 
 def _integer_occupations(mo_occ):

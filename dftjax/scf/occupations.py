@@ -6,6 +6,7 @@ scalars, so a change of charge or spin does not recompile.
 """
 
 import jax.numpy as jnp
+import numpy as np
 
 # Orbitals within this many Hartree of the highest occupied level share its
 # electrons equally (fractional occupations for spherical atoms).
@@ -17,6 +18,13 @@ def aufbau_occupations(mo_energy, nalpha, nbeta):
     rank = jnp.argsort(jnp.argsort(mo_energy, axis=-1), axis=-1)
     count = jnp.stack([jnp.asarray(nalpha), jnp.asarray(nbeta)])
     return (rank < count[:, None]).astype(jnp.float64)
+
+
+def host_aufbau_occupations(mo_energy, nalpha, nbeta):
+    """:func:`aufbau_occupations` in NumPy (the same stable order among equal energies)."""
+    rank = np.argsort(np.argsort(mo_energy, axis=-1, kind="stable"), axis=-1, kind="stable")
+    count = np.stack([np.asarray(nalpha), np.asarray(nbeta)])
+    return (rank < count[:, None]).astype(np.float64)
 
 
 def fractional_occupations(mo_energy, nalpha, nbeta, tolerance=DEGENERACY_TOLERANCE, xp=jnp):
