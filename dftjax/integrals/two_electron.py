@@ -106,8 +106,9 @@ def host_chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, ket_table,
     Written for NumPy's speed: gathers by ``np.take``, and the two products of stacks of
     small matrices in whichever order does fewer operations (per item bra first, or per
     item ket first and per row bra). One thread, all classes in NumPy: ethanol/def2-TZVP
-    14.6 s in :func:`chunk_values`'s form, 10.2 s with gathers and ordered products, and
-    with rows, ~15 % less again (C4H4NH/def2-SVP 5.0 -> 4.4 s, benzene/6-31G* 9.4 -> 8.2 s).
+    14.6 s in :func:`chunk_values`'s form, 10.2 s with gathers and ordered products; with
+    rows and the signed ket table, 7-20 % less again (ethanol/def2-TZVP 10.8 -> 10.1 s,
+    C4H4NH/def2-SVP 4.2 -> 3.75 s, benzene/6-31G* 8.3 -> 6.6 s).
     """
     alpha, prefactor = coulomb_exponent_and_prefactor(np.take(p, item_ab), np.take(q, item_cd),
                                                       omega, xp=np)
