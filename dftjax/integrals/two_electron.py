@@ -121,7 +121,8 @@ def host_chunk_values(degree_ab, degree_cd, omega, e_ab, p, centre_p, ket_table,
     ket = np.take(ket_table, item_cd, axis=0)  # (C, K_cd, ncd)
     n_ab, n_cd = np.shape(e_ab)[1], ket.shape[2]
     starts = np.flatnonzero(np.diff(item_quartet, prepend=-1) | np.diff(item_ab, prepend=-1))
-    if n * k_ab * k_cd * n_cd + len(starts) * n_ab * k_ab * n_cd <= n * n_ab * k_ab * (k_cd + n_cd):
+    ket_first = n * k_ab * k_cd * n_cd + len(starts) * n_ab * k_ab * n_cd
+    if ket_first <= n * n_ab * k_ab * (k_cd + n_cd):
         products = np.matmul(coulomb, ket)  # (C, K_ab, ncd)
         if len(starts) < n:
             products = np.add.reduceat(products, starts, axis=0)

@@ -233,7 +233,8 @@ def host_orbital_update(state, overlap, X, settings, restricted):
     """:func:`orbital_update` with aufbau occupations in NumPy, for the host loop on a CPU
     (:func:`orbital_update_on_host`): the same formulas on host arrays, nothing to compile
     (the compiled update took ~1 s to compile per basis size; this runs in milliseconds:
-    2 eigh of nmo x nmo and a few nao^3 products). ``state`` is left as it was."""
+    the DIIS system's and each spin's eigenproblem, and a few nao^3 products). ``state``
+    is left as it was."""
     fock, density, fock_used = (np.asarray(x) for x in (state.fock, state.density,
                                                          state.fock_used))
     overlap, X = np.asarray(overlap), np.asarray(X)
@@ -329,7 +330,9 @@ def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
 
 
 def _host_step(fock_and_energy, state, overlap, X, settings, *, restricted, occupations):
-    """:func:`scf_step` as two compiled programs, the energy model's shared with the start."""
+    """:func:`scf_step` as two parts: the orbital update (in NumPy on a CPU,
+    :func:`host_orbital_update`; else compiled) and the energy model's compiled
+    evaluation, shared with the start."""
     if occupations is aufbau_occupations and orbital_update_on_host():
         update = host_orbital_update(state, overlap, X, settings, restricted)
     elif occupations is aufbau_occupations:
