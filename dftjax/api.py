@@ -352,11 +352,9 @@ def _prepare_scf_programs(molecule, basis_set, functional, grid, restricted, xc_
     try:
         model = energy_model(molecule, basis_set, stand_in, functional, grid, restricted,
                              xc_params, ao=xc_grid)
-        padded = on_the_ladder(model, nao)
+        prepare_scf(on_the_ladder(model, nao), molecule.nalpha, molecule.nbeta, restricted)
     except Exception as error:  # noqa: BLE001 (an optimisation: never fail the run)
         logging.getLogger("dftjax.scf").debug("SCF programs not prepared: %r", error)
-        return
-    prepare_scf(padded, molecule.nalpha, molecule.nbeta, restricted)
 
 
 @contextlib.contextmanager

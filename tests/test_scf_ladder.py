@@ -287,3 +287,16 @@ def test_the_exchange_gather_is_prepared_for_the_real_pair_matrix(monkeypatch):
     ladder.prepare_scf(energy.PaddedModel(model, size - 3), 2, 2, True)
     real = (energy.as_device(np.zeros((npair, npair))), size)
     assert prepared == [gather._stored_key(real)[2]]
+
+
+def test_a_failed_preparation_does_not_fail_the_run(monkeypatch):
+    """Preparing the SCF's programs only saves time: if building the stand-in or preparing
+    from it raises, the run goes on and compiles what it needs (the same energy)."""
+    expected = dftjax.scf(WATER, basis="sto-3g", xc="pbe", grid_level=0).energy
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a stand-in this version did not foresee")
+
+    monkeypatch.setattr(api, "prepare_scf", broken)
+    calculation = dftjax.scf(WATER, basis="sto-3g", xc="pbe", grid_level=0)
+    assert calculation.converged and calculation.energy == expected
