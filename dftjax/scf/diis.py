@@ -40,10 +40,11 @@ def diis_init(space, nao, nmo, xp=jnp):
     )
 
 
-def commutator_error(fock, density, overlap, X):
-    """X^T (F_s D_s S - S D_s F_s) X for each spin; (2, nao, nao) -> (2, nmo, nmo)."""
+def commutator_error(fock, density, overlap, X, xp=jnp):
+    """X^T (F_s D_s S - S D_s F_s) X for each spin; (2, nao, nao) -> (2, nmo, nmo).
+    ``xp=np`` for host arrays."""
     fds = fock @ density @ overlap
-    return jnp.swapaxes(X, 0, 1) @ (fds - jnp.swapaxes(fds, -1, -2)) @ X
+    return xp.swapaxes(X, 0, 1) @ (fds - xp.swapaxes(fds, -1, -2)) @ X
 
 
 def diis_update(state, fock, error):

@@ -112,12 +112,13 @@ def density_from_orbitals(mo_coeff, mo_occ, xp=jnp):
     return xp.einsum("sim,sm,sjm->sij", mo_coeff, mo_occ, mo_coeff)
 
 
-def diagonalize(fock, X, restricted):
-    """Solve F C = S C e through X^T F X; (2, nao, nao) -> (2, nmo), (2, nao, nmo)."""
+def diagonalize(fock, X, restricted, xp=jnp):
+    """Solve F C = S C e through X^T F X; (2, nao, nao) -> (2, nmo), (2, nao, nmo).
+    ``xp=np`` for host arrays."""
     if restricted:
-        energies, vectors = jnp.linalg.eigh(X.T @ fock[0] @ X)
-        return jnp.stack([energies, energies]), jnp.stack([X @ vectors] * 2)
-    energies, vectors = jnp.linalg.eigh(X.T @ fock @ X)
+        energies, vectors = xp.linalg.eigh(X.T @ fock[0] @ X)
+        return xp.stack([energies, energies]), xp.stack([X @ vectors] * 2)
+    energies, vectors = xp.linalg.eigh(X.T @ fock @ X)
     return energies, X @ vectors
 
 
@@ -240,18 +241,12 @@ def host_orbital_update(state, overlap, X, settings, restricted):
     overlap, X = np.asarray(overlap), np.asarray(X)
     diis = state.diis
     if diis is not None and bool(settings.use_diis) and int(state.iteration) >= 1:
-        fds = fock @ density @ overlap
-        diis = host_diis_update(diis, fock, X.T @ (fds - np.swapaxes(fds, -1, -2)) @ X)
+        diis = host_diis_update(diis, fock, commutator_error(fock, density, overlap, X, xp=np))
         fock = host_diis_extrapolate(diis)
     damping = float(settings.damping)
     fock = (1.0 - damping) * fock + damping * fock_used
     shifted = fock + float(settings.level_shift) * (overlap - overlap @ density @ overlap)
-    if restricted:
-        energies, vectors = np.linalg.eigh(X.T @ shifted[0] @ X)
-        mo_energy, mo_coeff = np.stack([energies, energies]), np.stack([X @ vectors] * 2)
-    else:
-        mo_energy, vectors = np.linalg.eigh(X.T @ shifted @ X)
-        mo_coeff = X @ vectors
+    mo_energy, mo_coeff = diagonalize(shifted, X, restricted, xp=np)
     mo_occ = host_aufbau_occupations(mo_energy, settings.nalpha, settings.nbeta)
     return (fock, diis, mo_energy, mo_coeff, mo_occ,
             density_from_orbitals(mo_coeff, mo_occ, xp=np))
@@ -311,6 +306,14 @@ def _starts_from_orbitals(fock_and_energy) -> bool:
     return getattr(fock_and_energy, "fock_and_energy_from_orbitals", None) is not None
 
 
+def start_update(empty):
+    """The orbital update (:func:`orbital_update`'s tuple) that evaluates the model at the
+    density of ``empty`` (:func:`empty_state`): how the host loop starts, through the
+    program of its cycles."""
+    return (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ,
+            empty.density)
+
+
 def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
     """:func:`scf_init` for the host loop. A model that takes the density alone is
     evaluated by the program of :func:`_host_step` (compiled once for both); one with an
@@ -322,7 +325,7 @@ def _host_start(fock_and_energy, density, nmo, diis_space, restricted):
                              factor=density_factor(fock_and_energy, density),
                              restricted=restricted)
     empty = empty_state(density, nmo, diis_space, xp=np)
-    update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
+    update = start_update(empty)
     state = _evaluated_state_jit(fock_and_energy, empty, update, restricted=restricted)
     return dataclasses.replace(state, energy_change=empty.energy_change,
                                gradient_norm=empty.gradient_norm, fock_used=state.fock,

@@ -26,7 +26,7 @@ import numpy as np
 
 from dftjax.scf.driver import (RETRY_LADDER, SCFNotConvergedWarning, _final_step, _host_step,
                                _stored_aufbau_update, _stored_evaluated_state, empty_state,
-                               orbital_update_on_host,
+                               orbital_update_on_host, start_update,
                                _log, as_pytree_model, core_density, iterate, make_settings)
 from dftjax.scf.energy import (  # noqa: F401 (padded_size: the ladder's sizes, public here)
     HOST_GATHER_NAO, PaddedModel, _stored_exchange_gather, as_device, on_the_ladder,
@@ -165,8 +165,7 @@ def prepare_scf(model, nalpha, nbeta, restricted, diis_space=8):
                                             size)
     density = np.zeros((2, size, size))
     empty = empty_state(density, size, diis_space, xp=np)
-    update = (empty.fock_used, empty.diis, empty.mo_energy, empty.mo_coeff, empty.mo_occ, density)
-    _stored_evaluated_state.prepare(model.model, empty, update, restricted)
+    _stored_evaluated_state.prepare(model.model, empty, start_update(empty), restricted)
     if not orbital_update_on_host():
         square = np.zeros((size, size))
         _stored_aufbau_update.prepare(empty, square, square, make_settings(nalpha, nbeta),
