@@ -10,7 +10,9 @@ Angstrom) and each method (HF, B3LYP) in one basis (default def2-SVP), this scri
 
 Each row: wall time of the whole process (Python start, imports, the calculation), the
 ``dftjax.scf`` call itself (``result.timings['total']``), its compile share
-(``timings['compile']``: lowering + XLA compilation or persistent-cache loads), the
+(``timings['compile']``: wall seconds during which lowering, XLA compilation or a
+persistent-cache load was under way in some thread; before session 27 the durations
+summed over threads, which overstated it for cold runs), the
 number of XLA compilations (cache loads included),
 the CPU seconds of the whole process (all threads; less sensitive than wall time to
 other work on a shared machine), and the 1-minute load average when the row finished

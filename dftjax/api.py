@@ -146,9 +146,9 @@ class SCFCalculation:
 
     Attributes beyond the SCF result: ``molecule``, ``basis``, ``xc``, ``integrals``,
     ``dipole`` ((3,) a.u., about the origin as PySCF), ``timings`` (seconds: per stage
-    ``integrals``, ``guess``, ``grid``, ``scf``, then ``total``, of which ``compile`` went
-    into lowering and XLA compilation or persistent-cache loads and ``run`` is the rest:
-    a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
+    ``integrals``, ``guess``, ``grid``, ``scf``, then ``total``, of which ``compile`` is
+    the wall time during which lowering, XLA compilation or a persistent-cache load was
+    under way in some thread, and ``run`` is the rest: a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
     during the call; 0 for a new geometry of a molecule already run), ``cache_hits`` (of
     those, loads from the persistent cache: all of them in a new process for a size
     compiled before), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
@@ -285,7 +285,7 @@ def scf(molecule: Molecule, basis="def2-svp", xc="hf", conv_tol: float = 1e-9,
     functional, unrestricted = _check_request(molecule, xc, unrestricted, guess)
     release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
     stages = _Stages()
-    with verbose_logging(verbose):
+    with verbose_logging(verbose), stages.stopped_on_error():
         with stages("integrals"):
             basis_set = build_basis(molecule, basis, cartesian=cartesian)
         with stages("grid", functional.name != "hf"):
@@ -410,11 +410,20 @@ class _Stages:
         timings = {name: self.seconds[name] for name in self.ORDER if name in self.seconds}
         timings["total"] = time.perf_counter() - self.start
         self.clock.stop()
-        # compilations in side-by-side threads (integral classes) add up past the wall
-        # time they took: the split is of wall time, so compile is at most the total
+        # wall time during which something compiled (compilations side by side in
+        # threads count once), so compile + run = total
         timings["compile"] = min(self.clock.compile_seconds, timings["total"])
         timings["run"] = timings["total"] - timings["compile"]
         return timings
+
+    @contextlib.contextmanager
+    def stopped_on_error(self):
+        """Stop the compile clock if the block raises (:meth:`timings` stops it otherwise)."""
+        try:
+            yield
+        except BaseException:
+            self.clock.stop()
+            raise
 
 
 def _molecular_grid(molecule, functional, grid_level):
