@@ -5,15 +5,14 @@ molecule's grid. As PySCF's ``non0tab`` does, the grid is cut into blocks of poi
 each block keeps only the shells that reach it; the XC work per block then scales with
 the AOs it keeps, not with all of them.
 
-* **Blocks** (``block_size`` points, 512 or 2048 as :func:`choose_blocks` finds cheaper)
+* **Blocks** (``block_size`` points, chosen per grid by default: :func:`choose_blocks`)
   are cut from the whole grid by recursive bisection along the widest axis, at a
   multiple of ``block_size``, so that each block is spatially compact whatever atom its
-  points belong to (as PySCF's ``arg_group_grids`` boxes are). Blocks made per atom
-  instead would hold, on an atom's outer radial shells, points spread over a sphere
-  many Bohr wide, and keep nearly every AO of a large molecule (measured on C12H26,
-  def2-SVP: 28 % more XC work, the largest block keeping 292 of 298 AOs instead of
-  194). Only the last block is partly padding, so the number of blocks is fixed by the
-  grid's size.
+  points belong to (as PySCF's ``arg_group_grids`` boxes are). Blocks made per atom instead would hold, on an atom's
+  outer radial shells, points spread over a sphere many Bohr wide, and keep nearly every
+  AO of a large molecule (measured on C12H26, def2-SVP: 28 % more XC work, the largest
+  block keeping 292 of 298 AOs instead of 194). Only the last block is partly padding,
+  so the number of blocks is fixed by the grid's size.
 * **Radii**: a shell is negligible beyond the radius where a bound on the magnitude of
   each of its AOs and of their gradients, ``sum_k |T| |d_k| exp(-alpha_k r^2) *
   max(r^l, l r^(l-1) + 2 alpha_k r^(l+1))``, falls below ``cutoff`` (1e-14 by default).
@@ -42,8 +41,8 @@ import numpy as np
 from dftjax.integrals.one_electron import ao_transform
 
 DEFAULT_BLOCK_SIZE = 512
-"""Points per block of :func:`point_blocks` by default. Larger blocks keep a few more AOs
-each but make each block's products larger, which XLA:CPU runs faster (the blocks
+"""Points per block where a size is asked for without one. Larger blocks keep a few more
+AOs each but make each block's products larger, which XLA:CPU runs faster (the blocks
 run one after the other): XC step of B3LYP/def2-SVP on 2 cores, 128 -> 512 points:
 benzene 584 -> 398 ms, octane 2.57 -> 1.69 s, C20H42 (694,296 points) 12.2 -> 8.9 s;
 water/PBE 20.7 -> 18.0 ms."""
