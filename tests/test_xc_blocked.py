@@ -25,9 +25,6 @@ WATER = np.array([[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.
 # below this; otherwise the two paths differ by rounding.
 E_TOL = 1e-11
 V_TOL = 1e-10
-# Blocks of the dimer's tests: small, so that blocks keep different AOs (block_layout's
-# own choice, coarse blocks for so small a grid, would keep every AO on every block)
-SCREENED = 512
 
 
 def _dimer(shift=0.0):
@@ -59,7 +56,7 @@ def test_padded_grid_changes_nothing(dimer):
     rounding (the same sums over more zeros), V_xc exactly zero on the padding AOs."""
     molecule, basis, grid, _, density = dimer
     functional = get_functional("pbe")
-    xcg = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=1)
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1)
     assert can_pad(xcg)
     nao, size = basis.nao, basis.nao + 8
     padded = padded_xc_grid(xcg, size)
@@ -76,8 +73,7 @@ def test_padded_grid_changes_nothing(dimer):
     # Laid out on the ladder from the start (pad_to), the grid pads without copying its
     # AO values and gives the same energy and potential; the unpadded model's grid (the
     # same blocks and values, with padding blocks and zero AO columns) also does.
-    laddered = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=1,
-                       pad_to=size)
+    laddered = xc_grid(basis, grid, molecule.coordinates, deriv=1, pad_to=size)
     assert any(a.shape != b.shape for a, b in zip(laddered.ao, xcg.ao))  # more blocks
     again = padded_xc_grid(laddered, size)
     assert all(a is b for a, b in zip(again.ao, laddered.ao))
@@ -98,7 +94,7 @@ def test_padded_grid_changes_nothing(dimer):
 def test_layout_covers_every_point_once_and_screens(dimer):
     molecule, basis, grid, _, _ = dimer
     layout = block_layout(basis, ao_plan(basis), np.asarray(grid.coords),
-                          molecule.coordinates, SCREENED)
+                          molecule.coordinates)
     points = np.concatenate([c.point_index.ravel() for c in layout.classes])
     assert np.array_equal(np.sort(points[points < grid.npts]), np.arange(grid.npts))
     _, pairs = layout.slots()
@@ -117,60 +113,6 @@ def test_new_geometry_keeps_the_shapes(dimer):
     second = block_layout(basis, plan, np.asarray(moved_grid.coords),
                           moved.coordinates)
     assert second.signature == first.signature
-
-
-def test_block_size_is_chosen_by_cost_from_nested_blocks(dimer, monkeypatch):
-    """choose_blocks: the coarse blocks are unions of fine ones (so are their shells),
-    the cheaper size by the cost model wins, and a basis and grid size keep their size
-    for later geometries."""
-    from dftjax.grid import screening
-    molecule, basis, grid, _, _ = dimer
-    plan, points = ao_plan(basis), np.asarray(grid.coords)
-    fine_size, coarse_size = screening.BLOCK_SIZES
-    monkeypatch.setattr(screening, "_CHOSEN_SIZE", {})
-    monkeypatch.setattr(screening, "BLOCK_COST_STEP", 0.0)  # products alone: fine blocks
-    size, blocks, keep = screening.choose_blocks(basis, plan, points, molecule.coordinates)
-    assert size == fine_size and all(len(b) == fine_size for b in blocks[:-1])
-    fine_keep = keep
-    monkeypatch.setattr(screening, "_CHOSEN_SIZE", {})
-    monkeypatch.setattr(screening, "BLOCK_COST_STEP", 1.0)  # steps dominate: coarse blocks
-    size, coarse, coarse_keep = screening.choose_blocks(basis, plan, points, molecule.coordinates)
-    assert size == coarse_size and len(coarse) == -(-len(points) // coarse_size)
-    # each coarse block is the union of consecutive fine blocks, its shells theirs
-    start = 0
-    for block, shells in zip(coarse, coarse_keep):
-        members = []
-        while sum(map(len, members)) < len(block):
-            members.append(blocks[start])
-            start += 1
-        assert np.array_equal(np.sort(np.concatenate(members)), np.sort(block))
-        assert np.array_equal(shells, fine_keep[start - len(members):start].any(axis=0))
-    assert start == len(blocks)
-    # kept for a new geometry of the same basis and grid size, whatever the costs say now
-    monkeypatch.setattr(screening, "BLOCK_COST_STEP", 0.0)
-    moved = _dimer(shift=0.02)
-    moved_grid = build_grid(moved, level=1)
-    assert screening.choose_blocks(basis, plan, np.asarray(moved_grid.coords),
-                                   moved.coordinates)[0] == coarse_size
-
-
-def test_a_compact_molecule_takes_coarse_blocks_a_screened_one_fine(monkeypatch):
-    """With the measured costs: water's every AO reaches every block, so fewer, larger
-    blocks are cheaper; waters 12 Bohr apart in a large basis keep few AOs per small
-    block, so small blocks are."""
-    from dftjax.grid import screening
-    monkeypatch.setattr(screening, "_CHOSEN_SIZE", {})
-    water = dftjax.Molecule(["O", "H", "H"], WATER)
-    basis = dftjax.build_basis(water, "def2-svp")
-    layout = block_layout(basis, ao_plan(basis), np.asarray(build_grid(water, level=1).coords),
-                          water.coordinates)
-    assert layout.classes[0].point_index.shape[1] == screening.BLOCK_SIZES[1]
-    chain = dftjax.Molecule(["O", "H", "H"] * 4,
-                            np.concatenate([WATER + [12.0 * k, 0.0, 0.0] for k in range(4)]))
-    basis = dftjax.build_basis(chain, "def2-tzvp")
-    layout = block_layout(basis, ao_plan(basis), np.asarray(build_grid(chain, level=1).coords),
-                          chain.coordinates)
-    assert layout.classes[0].point_index.shape[1] == screening.BLOCK_SIZES[0]
 
 
 def _atom_grid_ao_calls(symbol, monkeypatch, blocked):
@@ -230,7 +172,7 @@ def test_blocked_energy_and_potential_match_dense(dimer, name):
     molecule, basis, grid, dense, density = dimer
     functional = get_functional(name)
     deriv = 0 if functional.family == "lda" else 1
-    xcg = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=deriv)
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=deriv)
     expected, potential = jax.jit(jax.value_and_grad(
         lambda d: dense_xc_energy(functional, functional.params, dense[: 1 + 3 * deriv], grid.weights, d)))(density)
     potential = 0.5 * (potential + jnp.swapaxes(potential, 1, 2))
@@ -244,8 +186,7 @@ def test_blocked_energy_and_potential_match_dense(dimer, name):
 def test_restricted_potential_is_the_derivative(dimer):
     molecule, basis, grid, _, density = dimer
     functional = get_functional("b3lyp")
-    # AOs evaluated in the step
-    xcg = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=1, ao_memory=0)
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1, ao_memory=0)  # AOs evaluated in the step
     closed = jnp.stack([density[0], density[0]])
     expected = jax.jit(jax.grad(lambda d: xc_energy_blocked(functional, functional.params, xcg, d)))(closed)
     expected = 0.5 * (expected + jnp.swapaxes(expected, 1, 2))
@@ -258,7 +199,7 @@ def test_gradient_with_respect_to_atoms_matches_dense(dimer):
     """AOs evaluated inside the energy: d E_xc / d R through points, weights and AOs."""
     molecule, basis, grid, _, density = dimer
     functional = get_functional("pbe")
-    xcg = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=1, ao_memory=0)
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1, ao_memory=0)
     spec = dftjax.grid.grid_spec(molecule.symbols, 1)
 
     def blocked(coords):
@@ -280,7 +221,7 @@ def test_second_derivative_in_the_density(dimer):
     """jvp of the written-out potential = jvp of the autodiff gradient of the energy."""
     molecule, basis, grid, _, density = dimer
     functional = get_functional("pbe")
-    xcg = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=1)
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1)
     direction = jnp.asarray(np.random.default_rng(5).standard_normal(density.shape))
     direction = direction + jnp.swapaxes(direction, 1, 2)
 
@@ -305,7 +246,7 @@ def test_one_piece_and_chunks_agree_to_every_order(dimer, monkeypatch):
     from dftjax.xc import blocked
     molecule, basis, grid, _, density = dimer
     functional = get_functional("pbe")
-    xcg = xc_grid(basis, grid, molecule.coordinates, block_size=SCREENED, deriv=1)
+    xcg = xc_grid(basis, grid, molecule.coordinates, deriv=1)
     assert xcg.npts > blocked.FUNCTIONAL_CHUNK
     direction = jnp.asarray(np.random.default_rng(6).standard_normal(density.shape))
     direction = direction + jnp.swapaxes(direction, 1, 2)

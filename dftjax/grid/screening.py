@@ -5,10 +5,10 @@ molecule's grid. As PySCF's ``non0tab`` does, the grid is cut into blocks of poi
 each block keeps only the shells that reach it; the XC work per block then scales with
 the AOs it keeps, not with all of them.
 
-* **Blocks** (``block_size`` points, chosen per grid by default: :func:`choose_blocks`)
-  are cut from the whole grid by recursive bisection along the widest axis, at a
-  multiple of ``block_size``, so that each block is spatially compact whatever atom its
-  points belong to (as PySCF's ``arg_group_grids`` boxes are). Blocks made per atom instead would hold, on an atom's
+* **Blocks** (``block_size`` points, 512 by default) are cut from the whole grid by
+  recursive bisection along the widest axis, at a multiple of ``block_size``, so that
+  each block is spatially compact whatever atom its points belong to (as PySCF's
+  ``arg_group_grids`` boxes are). Blocks made per atom instead would hold, on an atom's
   outer radial shells, points spread over a sphere many Bohr wide, and keep nearly every
   AO of a large molecule (measured on C12H26, def2-SVP: 28 % more XC work, the largest
   block keeping 292 of 298 AOs instead of 194). Only the last block is partly padding,
@@ -41,26 +41,10 @@ import numpy as np
 from dftjax.integrals.one_electron import ao_transform
 
 DEFAULT_BLOCK_SIZE = 512
-"""Points per block where a size is asked for without one. Larger blocks keep a few more
-AOs each but make each block's products larger, which XLA:CPU runs faster (the blocks
-run one after the other): XC step of B3LYP/def2-SVP on 2 cores, 128 -> 512 points:
-benzene 584 -> 398 ms, octane 2.57 -> 1.69 s, C20H42 (694,296 points) 12.2 -> 8.9 s;
-water/PBE 20.7 -> 18.0 ms."""
-
-BLOCK_SIZES = (512, 2048)
-"""The block sizes :func:`choose_blocks` chooses between (the coarse one a multiple of
-the fine one). Where every AO reaches every block (a compact molecule), coarse blocks do
-the same products in fewer, larger steps; where screening drops AOs (a long molecule),
-fine blocks keep fewer each. B3LYP XC step, AO values kept, 2 cores, 512 -> 2048 points:
-C4H4NH/def2-SVP 597 -> 487 ms, benzene/6-31G* 728 -> 618 ms, acetone/def2-SVP 456 ->
-440 ms, water/def2-SVP 55 -> 52 ms; C20H42/STO-3G 3.08 -> 3.40 s (15 % more point-AO
-pairs)."""
-
-#: The cost model :func:`choose_blocks` compares block sizes with (seconds per unit on 2
-#: cores, fitted to the XC steps above): each block's two products, points x AOs^2, and
-#: a fixed cost per block (the loop step, the gather of D and the scatter of V).
-BLOCK_COST_PRODUCT = 0.47e-9
-BLOCK_COST_STEP = 0.57e-3
+"""Points per block. Larger blocks keep a few more AOs each but make each block's
+products larger, which XLA:CPU runs faster (the blocks run one after the other): XC step
+of B3LYP/def2-SVP on 2 cores, 128 -> 512 points: benzene 584 -> 398 ms, octane 2.57 ->
+1.69 s, C20H42 (694,296 points) 12.2 -> 8.9 s; water/PBE 20.7 -> 18.0 ms."""
 DEFAULT_CUTOFF = 1e-14
 DEFAULT_NCLASS = 3
 # Spare blocks per class: a fraction of its blocks, at least a few, so that blocks of a
@@ -121,62 +105,6 @@ def point_blocks(points, block_size=DEFAULT_BLOCK_SIZE):
     """Blocks of grid points: a list of spatially compact index arrays into ``points``
     (npts, 3), each of ``block_size`` points but the last."""
     return _bisect(np.asarray(points), np.arange(len(points)), block_size)
-
-
-def _shells_kept(points, blocks, atom_coordinates, basis, radii):
-    """(nblock, nshell) bool: the shells that reach each block (see the module docstring)."""
-    return _block_atom_distances(points, blocks, atom_coordinates)[:, basis.shell_atom] \
-        < radii[None, :]
-
-
-def _needs(keep, class_shells):
-    """(nblock, nclass) shells each block keeps per AO-plan class."""
-    return np.stack([keep[:, shells].sum(axis=1) for shells in class_shells], axis=1)
-
-
-def _estimated_cost(keep, block_size, class_shells, sizes, nclass):
-    """Seconds of an XC step (products and loop steps, :data:`BLOCK_COST_PRODUCT`) over
-    blocks of ``block_size`` points keeping the shells ``keep``, in the classes a layout
-    would make of them (:func:`_fresh_signature`)."""
-    signature = _fresh_signature(_needs(keep, class_shells), nclass,
-                                 [len(shells) for shells in class_shells], sizes)
-    return (BLOCK_COST_PRODUCT * block_size * _cost(signature, sizes)
-            + BLOCK_COST_STEP * sum(count for count, _ in signature))
-
-
-_CHOSEN_SIZE = {}  # (basis, npts, cutoff, nclass) -> block size, the newest last
-
-
-def choose_blocks(basis, plan, points, atom_coordinates, cutoff=DEFAULT_CUTOFF,
-                  nclass=DEFAULT_NCLASS, sizes=BLOCK_SIZES):
-    """(block size, blocks, kept shells (nblock, nshell)) for the cheaper of two block
-    sizes by :func:`_estimated_cost`. The grid is bisected into coarse blocks and each of
-    those into fine ones, so the coarse blocks' shells are those of their fine blocks:
-    the choice costs no second bisection. The size chosen for a basis and grid size is
-    kept for later geometries (a modest change of geometry then compiles nothing new)."""
-    points = np.asarray(points, dtype=np.float64)
-    fine_size, coarse_size = sizes
-    coarse = point_blocks(points, coarse_size)
-    fine, parent = [], []
-    for k, block in enumerate(coarse):
-        children = _bisect(points, block, fine_size)
-        fine += children
-        parent += [k] * len(children)
-    fine_keep = _shells_kept(points, fine, atom_coordinates, basis, shell_radii(basis, cutoff))
-    starts = np.flatnonzero(np.diff(np.concatenate([[-1], parent])))
-    coarse_keep = np.logical_or.reduceat(fine_keep, starts, axis=0)
-    key = (basis, len(points), cutoff, nclass)
-    size = _CHOSEN_SIZE.pop(key, None)
-    if size not in sizes:
-        class_shells = [np.asarray(shells, dtype=int) for shells in plan.shells]
-        shell_sizes = [basis.shell_size(l) for l in plan.angular_momenta]
-        costs = [_estimated_cost(keep, block_size, class_shells, shell_sizes, nclass)
-                 for keep, block_size in ((fine_keep, fine_size), (coarse_keep, coarse_size))]
-        size = coarse_size if costs[1] < costs[0] else fine_size
-    _CHOSEN_SIZE[key] = size
-    if len(_CHOSEN_SIZE) > _MAX_REMEMBERED:
-        del _CHOSEN_SIZE[next(iter(_CHOSEN_SIZE))]
-    return (size, coarse, coarse_keep) if size == coarse_size else (size, fine, fine_keep)
 
 
 @partial(jax.tree_util.register_dataclass,
@@ -291,7 +219,7 @@ _MAX_REMEMBERED = 256
 
 
 def block_layout(basis, plan, grid_coords, atom_coordinates,
-                 block_size=None, cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS):
+                 block_size=DEFAULT_BLOCK_SIZE, cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS):
     """The :class:`BlockLayout` of a grid at a geometry.
 
     Parameters
@@ -304,20 +232,17 @@ def block_layout(basis, plan, grid_coords, atom_coordinates,
     atom_coordinates : array_like, (natom, 3)
         Bohr.
     block_size, cutoff, nclass :
-        Points per block (None: chosen, :func:`choose_blocks`), the AO magnitude below
-        which a shell is dropped, and the number of shape classes.
+        Points per block, the AO magnitude below which a shell is dropped, and the number
+        of shape classes.
     """
     points = np.asarray(grid_coords, dtype=np.float64)
     atom_coordinates = np.asarray(atom_coordinates, dtype=np.float64)
     npts, nao = len(points), basis.nao
-    if block_size is None:
-        block_size, blocks, keep = choose_blocks(basis, plan, points, atom_coordinates, cutoff,
-                                                  nclass)
-    else:
-        blocks = point_blocks(points, block_size)
-        keep = _shells_kept(points, blocks, atom_coordinates, basis, shell_radii(basis, cutoff))
+    blocks = point_blocks(points, block_size)
+    keep = _block_atom_distances(points, blocks, atom_coordinates)[:, basis.shell_atom] \
+        < shell_radii(basis, cutoff)[None, :]  # (nblock, nshell)
     class_shells = [np.asarray(shells, dtype=int) for shells in plan.shells]
-    needs = _needs(keep, class_shells)  # (nblock, nclass)
+    needs = np.stack([keep[:, shells].sum(axis=1) for shells in class_shells], axis=1)  # (nblock, nclass)
     sizes = [basis.shell_size(l) for l in plan.angular_momenta]
 
     key = (basis, npts, block_size, cutoff, nclass, len(blocks))

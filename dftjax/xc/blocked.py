@@ -248,7 +248,7 @@ def _points_for_ao_values(points):
     return jax.device_put(padded, next(iter(points.devices())) if hasattr(points, "devices") else None)
 
 
-def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=None,
+def xc_grid(basis, grid, atom_coordinates, deriv=1, block_size=DEFAULT_BLOCK_SIZE,
             cutoff=DEFAULT_CUTOFF, nclass=DEFAULT_NCLASS, ao_memory=DEFAULT_AO_MEMORY,
             neighbours=False, precompute_nra=False, pad_to=None):
     """The :class:`XCGrid` of a basis on a molecular grid at a geometry.
