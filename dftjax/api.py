@@ -148,10 +148,11 @@ class SCFCalculation:
     ``dipole`` ((3,) a.u., about the origin as PySCF), ``timings`` (seconds: per stage
     ``integrals``, ``guess``, ``grid``, ``scf``, then ``total``, of which ``compile`` is
     the wall time during which lowering, XLA compilation or a persistent-cache load was
-    under way in some thread, and ``run`` is the rest: a warm call has ``compile`` ~ 0), ``compilations`` (XLA compilations and cache loads
-    during the call; 0 for a new geometry of a molecule already run), ``cache_hits`` (of
-    those, loads from the persistent cache: all of them in a new process for a size
-    compiled before), ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
+    under way in some thread, and ``run`` is the rest: a warm call has ``compile`` ~ 0),
+    ``compilations`` (XLA compilations and cache loads during the call; 0 for a new
+    geometry of a molecule already run), ``cache_hits`` (of those, loads from the
+    persistent cache: all of them in a new process for a size compiled before),
+    ``eri_method`` ("exact" or "density-fit"), ``auxbasis`` (the fitting set's name, None
     when exact), ``naux``, ``memory_estimate`` (estimated peak bytes of the chosen path),
     ``model`` (the energy model the SCF solved), ``stability`` (a
     :class:`~dftjax.scf.stability.StabilityReport`: checked, stable, rounds, lowest eigenvalue).
