@@ -194,6 +194,56 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
     return map_classes(run, range(len(plan)), inputs)
 
 
+def pair_class_pullback(la, lb, cartesian, npair, coords, charges, charge_positions, origin,
+                        alpha, beta, coef, atom_a, atom_b, prim_pair, cotangents):
+    """One class's vector-Jacobian product of :func:`pair_class_values`: the cotangents
+    (dp, dP, dE, dblocks) of its outputs -> those of (coords, charge_positions)."""
+    def values(atoms, positions):
+        return pair_class_values(la, lb, cartesian, npair, atoms, charges, positions, origin,
+                                 alpha, beta, coef, atom_a, atom_b, prim_pair)
+    return jax.vjp(values, coords, charge_positions)[1](tuple(cotangents))
+
+
+#: :func:`pair_class_pullback` compiled per class and stored, quickly (:data:`QUICK_COMPILE`):
+#: it runs once per gradient and is a small share of its work. NH3/def2-SVP PBE forces,
+#: cold: 18.2 s quickly compiled, 26.2 s fully; warm 0.53 s against 0.49 s.
+_pair_class_pullback_kernel = StoredKernel(pair_class_pullback, static_argnums=(0, 1, 2, 3),
+                                           compiler_options=QUICK_COMPILE)
+
+
+def pair_data_pullback(basis, coords, charges, charge_positions, cotangents):
+    """The vector-Jacobian product of :func:`pair_data` (origin at zero) for concrete
+    inputs: ``cotangents``, per pair class (dp, dP, dE, dblocks) shaped like its outputs
+    (None: zero), -> (d coords (natom, 3), d charge_positions (ncharge, 3)), NumPy.
+
+    Each class is its own program (:func:`pair_class_pullback`), compiled once per class
+    shape and stored, shared by molecules whose classes pad alike; a force thus compiles
+    nothing new for a new geometry and little for a new molecule.
+    """
+    natom, ncharge = np.shape(coords)[0], np.shape(charges)[0]
+    atoms = _pad_rows(coords, bucket(natom, smallest=8))
+    nslot = bucket(ncharge, smallest=8)
+    charges, positions = _pad_rows(charges, nslot), _pad_rows(charge_positions, nslot)
+    origin = np.zeros(3)
+    plan = pair_plan(basis)
+
+    def run(k):
+        pc, pp = plan[k], padded_pair_class(basis, k)
+        if pc.npair == 0 or cotangents[k] is None:
+            return None
+        return _pair_class_pullback_kernel(pc.la, pc.lb, basis.cartesian, pp.npair_bucket,
+                                           atoms, charges, positions, origin, pp.alpha,
+                                           pp.beta, pp.coef, pp.atom_a, pp.atom_b,
+                                           pp.prim_pair, tuple(cotangents[k]))
+
+    d_atoms, d_positions = np.zeros(atoms.shape), np.zeros(positions.shape)
+    for result in map_classes(run, range(len(plan)), (atoms, positions)):
+        if result is not None:
+            d_atoms += np.asarray(result[0])
+            d_positions += np.asarray(result[1])
+    return d_atoms[:natom], d_positions[:ncharge]
+
+
 def _host_pair_class(*args):
     """:func:`pair_class_values_host`, its pair data (p, P, E) put on the device once for
     the ERI kernels that read them chunk after chunk; the blocks stay on the host, where
@@ -202,20 +252,28 @@ def _host_pair_class(*args):
     return (*jax.device_put((p, centre, e_ao)), blocks)
 
 
-def _assemble_pairs(basis, blocks_by_class):
-    """Scatter shell-pair blocks (npair_bucket, q, nfa, nfb) into (q, nao, nao) matrices."""
-    rows_all, cols_all, blocks, npairs = [], [], [], []
-    for pc, block in zip(pair_plan(basis), blocks_by_class):
+@lru_cache(maxsize=8)
+def _pair_positions(basis):
+    """Where :func:`_assemble_pairs` writes each class's blocks: (rows, cols) of every
+    element of the real pairs' blocks, classes in plan order, each flattened from
+    (npair, nfa, nfb); the matrix gets it at (rows, cols) and then at (cols, rows)."""
+    rows_all, cols_all = [], []
+    for pc in pair_plan(basis):
         if pc.npair == 0:
             continue
-        na, nb = block.shape[-2:]
+        na, nb = (ao_transform(l, basis.cartesian).shape[0] for l in (pc.la, pc.lb))
         rows = basis.ao_offset[pc.shell_a][:, None, None] + np.arange(na)[None, :, None]
         cols = basis.ao_offset[pc.shell_b][:, None, None] + np.arange(nb)[None, None, :]
         rows_all.append(np.broadcast_to(rows, (pc.npair, na, nb)).ravel())
         cols_all.append(np.broadcast_to(cols, (pc.npair, na, nb)).ravel())
-        blocks.append(block)
-        npairs.append(pc.npair)
-    rows, cols = np.concatenate(rows_all), np.concatenate(cols_all)
+    return np.concatenate(rows_all), np.concatenate(cols_all)
+
+
+def _assemble_pairs(basis, blocks_by_class):
+    """Scatter shell-pair blocks (npair_bucket, q, nfa, nfb) into (q, nao, nao) matrices."""
+    rows, cols = _pair_positions(basis)
+    npairs = [pc.npair for pc in pair_plan(basis) if pc.npair]
+    blocks = [block for pc, block in zip(pair_plan(basis), blocks_by_class) if pc.npair]
     if traced(blocks):
         return _scatter_matrices(basis.nao, tuple(npairs), tuple(blocks), rows, cols)
     # Concrete blocks: scatter on the host (NumPy out), so that nothing here or in the
@@ -225,6 +283,39 @@ def _assemble_pairs(basis, blocks_by_class):
     out = np.zeros((values.shape[0], basis.nao, basis.nao))
     out[:, rows, cols] = values
     out[:, cols, rows] = values
+    return out
+
+
+def assembly_cotangents(basis, matrix_cotangent):
+    """The transpose of :func:`_assemble_pairs`, in NumPy: the cotangent (q, nao, nao) of
+    the assembled matrices -> that of each class's blocks (npair_bucket, q, nfa, nfb),
+    zero on the padding pairs (None for an empty class).
+
+    Each matrix element is a copy of one block element, the later of the two writes
+    (a diagonal shell pair writes its (a, b) and (b, a) elements to the same two
+    places), so a block element collects the cotangent of the elements holding its value.
+    """
+    matrix_cotangent = np.asarray(matrix_cotangent, dtype=np.float64)
+    nq, nao = matrix_cotangent.shape[0], basis.nao
+    rows, cols = _pair_positions(basis)
+    owner = np.full((nao, nao), -1, np.int64)
+    owner[rows, cols] = np.arange(len(rows))
+    owner[cols, rows] = np.arange(len(rows))
+    written = owner.ravel() >= 0
+    flat = matrix_cotangent.reshape(nq, -1)[:, written]
+    values = np.stack([np.bincount(owner.ravel()[written], weights=row, minlength=len(rows))
+                       for row in flat])
+    out, start = [], 0
+    for k, pc in enumerate(pair_plan(basis)):
+        if pc.npair == 0:
+            out.append(None)
+            continue
+        na, nb = (ao_transform(l, basis.cartesian).shape[0] for l in (pc.la, pc.lb))
+        size = pc.npair * na * nb
+        block = np.zeros((padded_pair_class(basis, k).npair_bucket, nq, na, nb))
+        block[:pc.npair] = np.moveaxis(values[:, start:start + size].reshape(nq, pc.npair, na, nb), 0, 1)
+        out.append(block)
+        start += size
     return out
 
 
