@@ -38,6 +38,7 @@ so dE/dF = -dipole.
 """
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import jax
@@ -53,6 +54,7 @@ from .integrals.eri_derivatives import pair_cotangents
 from .integrals.one_electron import (assembly_cotangents, hermite_pairs, one_electron_matrices,
                                      pair_data_pullback)
 from .xc.blocked import xc_energy_blocked
+from .threads import with_callers_settings
 from .xc.nra import neighbour_list
 
 _WRT = ("coordinates", "field", "xc_params")
@@ -160,11 +162,8 @@ def _df_cotangents(factor, whitener, density, vectors, exchange_fraction):
 
 
 def _fitted_cotangents(calc, aux, coords):
-    """(dE/dT, dE/dM) of the density-fitted energy; rejects what is not implemented."""
-    a_full, a_long = _exchange_fractions(calc)
-    if a_long != 0.0:
-        raise ValueError(f"density-fitted gradients of range-separated functionals "
-                         f"({calc.xc}) are not implemented; use density_fit=False")
+    """(dE/dT, dE/dM) of the density-fitted energy; rejects a singular metric."""
+    a_full, _ = _exchange_fractions(calc)
     metric = coulomb_metric(calc.basis, aux, coords)
     if choose_decomposition(metric) != "cholesky":
         raise ValueError(f"the Coulomb metric of auxiliary basis {calc.auxbasis} is singular "
@@ -301,9 +300,31 @@ def gradient(calc, wrt="coordinates"):
                       "the energy", RuntimeWarning, stacklevel=2)
     if "xc_params" in names and calc.xc == "hf":
         raise ValueError("Hartree-Fock has no functional parameters")
+    if ("coordinates" in names and calc.eri_method == "density-fit"
+            and _exchange_fractions(calc)[1] != 0.0):
+        raise ValueError(f"density-fitted gradients of range-separated functionals "
+                         f"({calc.xc}) are not implemented; use density_fit=False")
     release_compiled_code()  # a no-op unless the process nears the memory-mapping cap
     density = spin_densities(calc)
     coords = jnp.asarray(calc.molecule.coordinates)
+    out = {}
+    xc = None
+    if calc.xc != "hf" and ("coordinates" in names or "xc_params" in names):
+        # The XC term compiles (once per molecule) in a thread beside the other terms.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dftjax-xc") as pool:
+            xc = pool.submit(with_callers_settings(_xc_gradient), calc, density)
+            out.update(_non_xc_terms(calc, names, density, coords))
+            d_xc, params = xc.result()
+        out["xc_params"] = jax.tree_util.tree_map(np.asarray, params)
+        if "coordinates" in names:
+            out["coordinates"] = out["coordinates"] + d_xc
+    else:
+        out.update(_non_xc_terms(calc, names, density, coords))
+    return out[wrt] if isinstance(wrt, str) else {name: out[name] for name in names}
+
+
+def _non_xc_terms(calc, names, density, coords):
+    """{"coordinates": dL/dR without E_xc, "field": dL/dF} for those in ``names``."""
     out = {}
     if "coordinates" in names:
         if calc.eri_method == "density-fit":
@@ -314,14 +335,9 @@ def gradient(calc, wrt="coordinates"):
             pair_ct, d_coords = _sum_pair_cotangents(*_exact_cotangents(calc, density, coords)), 0.0
         out["coordinates"] = d_coords + _one_electron_gradient(
             calc, density, energy_weighted_density(calc), pair_ct)
-    if calc.xc != "hf" and ("coordinates" in names or "xc_params" in names):
-        d_xc, out["xc_params"] = _xc_gradient(calc, density)
-        if "coordinates" in names:
-            out["coordinates"] = out["coordinates"] + d_xc
-        out["xc_params"] = jax.tree_util.tree_map(np.asarray, out["xc_params"])
     if "field" in names:
         # dE/dF = tr(<r> D) - sum_A Z_A R_A: only h and E_nuc depend on the field.
         dipole = one_electron_matrices(calc.basis, np.asarray(coords))[2]
         out["field"] = (np.einsum("xij,ij->x", dipole, np.asarray(density).sum(axis=0))
                         - np.asarray(calc.molecule.atomic_numbers, float) @ np.asarray(coords))
-    return out[wrt] if isinstance(wrt, str) else {name: out[name] for name in names}
+    return out
