@@ -24,7 +24,8 @@ back separately, each by programs that a new molecule mostly finds compiled alre
   per molecule (:func:`_xc_gradient`).
 
 As one program, NH3/def2-SVP PBE's forces compiled for 52 s cold (25 s of it the one
-jitted Lagrangian, 13 s the ERI chunks' pullbacks); split so, 18 s.
+jitted Lagrangian, 13 s the ERI chunks' pullbacks); split so, with the XC term compiled
+in a thread beside the others, 17 s.
 
 With density fitting the two-electron energy is a function of the three-centre integrals
 T = (ij|P) and the metric M = (P|Q) through (ij|kl) ~ T M^-1 T^T. At fixed D its partial
