@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._cache import release_compiled_code
+from ._cache import on_release, release_compiled_code
 from .grid.molecular import grid_points, grid_spec
 from .basis.auxiliary import build_auxbasis, resolve_auxbasis
 from .integrals.density_fitting import (choose_decomposition, coulomb_metric,
@@ -226,6 +226,7 @@ def _sum_pair_cotangents(*terms):
 
 
 _programs = {}
+on_release(_programs.clear)  # dropped with the rest when the process nears its mapping cap
 
 
 def _program(key, make):
@@ -309,7 +310,6 @@ def gradient(calc, wrt="coordinates"):
     density = spin_densities(calc)
     coords = jnp.asarray(calc.molecule.coordinates)
     out = {}
-    xc = None
     if calc.xc != "hf" and ("coordinates" in names or "xc_params" in names):
         # The XC term compiles (once per molecule) in a thread beside the other terms.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dftjax-xc") as pool:
