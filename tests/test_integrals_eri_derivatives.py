@@ -57,7 +57,7 @@ def test_host_pullback_matches_the_compiled_one(omega):
     cotangent = np.random.default_rng(1).normal(size=(n, n, n, n))
     pairs = hermite_pairs(basis, mol.coordinates)
     compiled_blocks = ed.block_cotangents(basis, jnp.asarray(cotangent))
-    host_blocks = ed.host_block_cotangents(basis, cotangent)
+    host_blocks = ed.block_cotangents(basis, cotangent, host=True)
     plan, chunked = pair_plan(basis), screened_chunks(basis, pairs)
     checked = 0
     for k, qc in enumerate(quartet_plan(basis)):

@@ -186,39 +186,32 @@ def _block_gather(npair, pair_cotangent, bra, ket):
     return jnp.where(valid, first + second, 0.0)
 
 
-def block_cotangents(basis, eri_cotangent):
+def _host_block_gather(npair, pair_cotangent, bra, ket):
+    """:func:`_block_gather` in NumPy, for a host ``pair_cotangent``: nothing to compile
+    per class."""
+    bra, ket = np.asarray(bra, dtype=np.int64)[:, :, None], np.asarray(ket, dtype=np.int64)[:, None, :]
+    valid = (bra < npair) & (ket < npair)
+    bra, ket = np.minimum(bra, npair - 1), np.minimum(ket, npair - 1)
+    return np.where(valid, pair_cotangent[bra * npair + ket] + pair_cotangent[ket * npair + bra], 0.0)
+
+
+def block_cotangents(basis, eri_cotangent, host=False):
     """Pull d(loss)/d(ij|kl) (nao,)*4 back onto the unique quartet blocks of each class.
 
     Returns a list (one entry per quartet class, None for empty classes) of
     (nquartet_bucket, nab, ncd) arrays: the exact transpose of :func:`_assemble`, i.e.
     for each unique block element the sum of the cotangent over every position of the
-    full tensor it fills (its 8-fold images), counted once.
+    full tensor it fills (its 8-fold images), counted once. ``host``: for a concrete
+    cotangent on a CPU, the classes' gathers run in NumPy (NumPy arrays out), so only
+    the fold of the (nao,)*4 tensor, faster compiled, is a program (one per basis size).
     """
     npair = basis.nao * (basis.nao + 1) // 2
     pair_ct = _pair_matrix_cotangent(basis.nao, eri_cotangent, _write_counts(basis))
-    out = []
-    for qc, (ab, cd) in zip(quartet_plan(basis), _assembly_indices(basis)):
-        out.append(_block_gather(npair, pair_ct, ab, cd) if len(qc.pair_ab) else None)
-    return out
-
-
-def host_block_cotangents(basis, eri_cotangent):
-    """:func:`block_cotangents` with each class's gather in NumPy, for a concrete
-    cotangent on a CPU: one program per basis size (the pair matrix's cotangent, which
-    folds the (nao,)*4 tensor faster compiled) rather than one per class as well."""
-    npair = basis.nao * (basis.nao + 1) // 2
-    pair_ct = np.asarray(_pair_matrix_cotangent(basis.nao, eri_cotangent, _write_counts(basis)))
-    out = []
-    for qc, (ab, cd) in zip(quartet_plan(basis), _assembly_indices(basis)):
-        if not len(qc.pair_ab):
-            out.append(None)
-            continue
-        ab, cd = (np.asarray(x, dtype=np.int64) for x in (ab, cd))
-        valid = (ab[:, :, None] < npair) & (cd[:, None, :] < npair)
-        bra, ket = np.minimum(ab, npair - 1)[:, :, None], np.minimum(cd, npair - 1)[:, None, :]
-        both = pair_ct[bra * npair + ket] + pair_ct[ket * npair + bra]
-        out.append(np.where(valid, both, 0.0))
-    return out
+    gather = _block_gather
+    if host:
+        pair_ct, gather = np.asarray(pair_ct), _host_block_gather
+    return [gather(npair, pair_ct, ab, cd) if len(qc.pair_ab) else None
+            for qc, (ab, cd) in zip(quartet_plan(basis), _assembly_indices(basis))]
 
 
 def pair_cotangents(basis, pairs, eri_cotangent, omega=0.0):
@@ -235,7 +228,7 @@ def pair_cotangents(basis, pairs, eri_cotangent, omega=0.0):
     plan, chunked = pair_plan(basis), screened_chunks(basis, pairs)
     concrete = not traced((pairs, eri_cotangent))
     on_host = concrete and jax.default_backend() == "cpu"
-    block_cts = (host_block_cotangents if on_host else block_cotangents)(basis, eri_cotangent)
+    block_cts = block_cotangents(basis, eri_cotangent, host=on_host)
     shapes = _class_shapes(basis)
 
     def one_class(k):
@@ -253,6 +246,7 @@ def pair_cotangents(basis, pairs, eri_cotangent, omega=0.0):
                 host_chunk_pullback(degree_ab, degree_cd, float(omega), *arrays,
                                     *(x[start:start + size] for x in items), out)
             return tuple(out)
+        block_ct = jnp.asarray(block_ct)  # once, not at every chunk's call
         d_eab, d_cp, d_ecd, d_cq = (jnp.zeros_like(x) for x in (e_ab, centre_p, e_cd, centre_q))
         for c in range(chunks.item_ab.shape[0]):
             d = _chunk_pullback(degree_ab, degree_cd, float(omega), block_ct, e_ab, p, centre_p,

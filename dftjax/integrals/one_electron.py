@@ -163,6 +163,14 @@ def host_pair_work(basis, ncharge: int) -> int:
     return work
 
 
+def _padded_centres(coords, charges, charge_positions):
+    """Atom coordinates, charges and charge positions with their rows padded (with zeros:
+    no charge) to buckets, so that molecules of similar size share compiled kernels."""
+    ncharge = bucket(np.shape(charges)[0], smallest=8)
+    return (_pad_rows(coords, bucket(np.shape(coords)[0], smallest=8)),
+            _pad_rows(charges, ncharge), _pad_rows(charge_positions, ncharge))
+
+
 def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0.0, 0.0)):
     """Run every pair-class kernel; returns a list of (p, P, E, blocks), one per class.
 
@@ -172,9 +180,7 @@ def pair_data(basis, coords, charges=None, charge_positions=None, origin=(0.0, 0
     """
     if charges is None:
         charges, charge_positions = np.zeros(0), np.zeros((0, 3))
-    coords = _pad_rows(coords, bucket(np.shape(coords)[0], smallest=8))
-    ncharge = bucket(np.shape(charges)[0], smallest=8)
-    charges, charge_positions = _pad_rows(charges, ncharge), _pad_rows(charge_positions, ncharge)
+    coords, charges, charge_positions = _padded_centres(coords, charges, charge_positions)
     origin = _as_float_array(origin)
     plan = pair_plan(basis)
     padded = [padded_pair_class(basis, k) for k in range(len(plan))]
@@ -221,9 +227,7 @@ def pair_data_pullback(basis, coords, charges, charge_positions, cotangents):
     nothing new for a new geometry and little for a new molecule.
     """
     natom, ncharge = np.shape(coords)[0], np.shape(charges)[0]
-    atoms = _pad_rows(coords, bucket(natom, smallest=8))
-    nslot = bucket(ncharge, smallest=8)
-    charges, positions = _pad_rows(charges, nslot), _pad_rows(charge_positions, nslot)
+    atoms, charges, positions = _padded_centres(coords, charges, charge_positions)
     origin = np.zeros(3)
     plan = pair_plan(basis)
 
