@@ -154,13 +154,16 @@ def test_failed_coupled_perturbed_solve_is_reported(water):
         _, report = water.gradient(params, solution, bar, retry=False)
         assert not report.ok and report.cg_maxiter == 1
         # through jax.grad the same failure is NaN with a warning, never a wrong number
-        def loss(p):
+        # (compiled: eagerly the SCF's pieces would run, and compile, op by op)
+        @jax.jit
+        @jax.grad
+        def loss_gradient(p):
             model = dataclasses.replace(water.model, params={**water.model.params, "xc": p})
             config = dataclasses.replace(water.config, nalpha=water.nalpha, nbeta=water.nbeta)
             return jnp.sum(converged_scf(config, model, water.overlap, water.warm)[0] ** 2)
 
         with pytest.warns(RuntimeWarning, match="coupled-perturbed solve failed"):
-            g = jax.block_until_ready(jax.grad(loss)({"alpha": jnp.asarray(1.0)}))
+            g = jax.block_until_ready(loss_gradient({"alpha": jnp.asarray(1.0)}))
         assert np.isnan(float(g["alpha"]))
     finally:
         water.config = dataclasses.replace(water.config, cg_maxiter=200)
