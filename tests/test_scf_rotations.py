@@ -94,3 +94,63 @@ def test_finite_difference_products_match_autodiff_at_a_converged_scf(xyz, multi
             model, coeff, occ, signs, jnp.asarray(mask, float), v,
             restricted=bool(calc.result.restricted)))
         assert np.abs(numeric - exact).max() < 1e-7 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_finite_difference_products_away_from_convergence(restricted):
+    # The descent (second_order.newton_iterate) uses the same products at orbitals that
+    # are not converged. There they are 2 (F_mo K - K F_mo + C^T dF C)_ai (n_i - n_a),
+    # K = v - v^T, dF the Fock matrix's derivative along the rotation: the Hessian less
+    # its terms in the gradient F_vo, a symmetric operator (truncated CG needs one).
+    # Computed here by autodiff of the Fock build; 1e-7 relative as above (the
+    # differences' O(HESSIAN_STEP^2) truncation error).
+    from dftjax.scf.driver import density_from_orbitals
+    from dftjax.scf.rotations import finite_difference_hessian_vector, rotated_density
+    from dftjax.scf.stability import _on_the_ladder
+
+    xyz, multiplicity = (("O 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692", 1)
+                         if restricted else ("O 0 0 0\nH 0 0 0.97", 2))
+    molecule = dftjax.Molecule.from_xyz(f"{len(xyz.splitlines())}\n\n{xyz}\n",
+                                        multiplicity=multiplicity)
+    calc = dftjax.scf(molecule, basis="6-31g", conv_tol=1e-10, stability=False)
+    model, _, coeff, occ, _, nmo = _on_the_ladder(calc.model, calc.result)
+    model = as_pytree_model(model)
+    nspin = 1 if restricted else 2
+    occupied = np.asarray(occ)[:nspin] > 0
+    mask = (~occupied[:, :, None]) & occupied[:, None, :]
+    mask[:, nmo:] = False
+    signs = np.ones(2)
+    # orbitals 0.1 rad away from the solution: the orbital gradient is far from zero
+    kick = mask * RNG.normal(size=mask.shape)
+    kick = 0.1 * np.broadcast_to(kick, (2,) + mask.shape[1:]) / np.linalg.norm(kick)
+    coeff = rotated_orbitals(coeff, jnp.asarray(kick))
+    occ_np, coeff_np = np.asarray(occ), np.asarray(coeff)
+    fock = np.asarray(model(density_from_orbitals(coeff, occ))[0])
+    fock_mo = np.swapaxes(coeff_np, -1, -2) @ fock @ coeff_np
+    g = 2.0 * fock_mo * (occ_np[:, None, :] - occ_np[:, :, None])
+    assert np.abs(g[:nspin] * mask).max() > 1e-2
+
+    def expected(v):
+        kappa = np.broadcast_to(v, (2,) + v.shape[1:])
+        _, dfock = jax.jvp(lambda t: model(rotated_density(coeff, occ, t * jnp.asarray(kappa),
+                                                           exact=False))[0],
+                           (jnp.zeros(()),), (jnp.ones(()),))
+        k = kappa - np.swapaxes(kappa, -1, -2)
+        change = fock_mo @ k - k @ fock_mo + np.swapaxes(coeff_np, -1, -2) @ np.asarray(dfock) @ coeff_np
+        product = 2.0 * change * (occ_np[:, None, :] - occ_np[:, :, None])
+        if nspin == 1:
+            product = product.sum(axis=0, keepdims=True)
+        return product * mask
+
+    vectors = []
+    for _ in range(2):
+        v = mask * RNG.normal(size=mask.shape)
+        vectors.append(v / np.linalg.norm(v))
+    products = [np.asarray(finite_difference_hessian_vector(
+        model, coeff, occ, signs, jnp.asarray(mask, float), v, restricted=restricted))
+        for v in vectors]
+    for v, product in zip(vectors, products):
+        exact = expected(v)
+        assert np.abs(product - exact).max() < 1e-7 * np.abs(exact).max()
+    u, v = vectors
+    assert abs(np.vdot(u, products[1]) - np.vdot(v, products[0])) < 1e-7 * np.abs(products[0]).max()

@@ -5,9 +5,11 @@ virtual-occupied block; D_s(kappa) = C_s exp(K_s) n_s exp(-K_s) C_s^T. The stabi
 analysis (:mod:`dftjax.scf.stability`) and the second-order solver
 (:mod:`dftjax.scf.second_order`) both work in these variables: Hessian-vector products
 d^2 E(D(kappa)) / d kappa^2 v come from forward-over-reverse autodiff of the energy
-model's own E(D) (:func:`_hessian_vector`: the descent, the RHF -> UHF analysis), or, at a
-converged SCF, from central differences of the orbital gradient, two Fock builds in the
-SCF's own compiled step (:func:`finite_difference_hessian_vector`: the internal analyses).
+model's own E(D) (:func:`_hessian_vector`: the RHF -> UHF analysis, traced orbitals), or
+from central differences of the orbital gradient, two Fock builds in the SCF's own
+compiled step (:func:`finite_difference_hessian_vector`: the internal analyses and the
+descent). The two agree where the orbital gradient vanishes; elsewhere the differences
+leave out the Hessian's terms in it (see :func:`_rotated_gradient`).
 """
 
 import jax
@@ -78,7 +80,9 @@ def _rotated_gradient(model, mo_coeff, mo_occ, signs, mask, x, restricted, diis_
     It is the gradient in the rotated orbitals' own coordinates, C' exp(K'), not d E / d x;
     the two differ by a linear map 1 + O(x) applied to it, so where the gradient vanishes
     (a converged SCF) their derivatives agree: d g(t v) / dt at t = 0 is the Hessian times
-    v (:func:`finite_difference_hessian_vector`).
+    v (:func:`finite_difference_hessian_vector`). Elsewhere d g(t v) / dt is
+    2 (F_vv v - v F_oo + response)(n_i - n_a): the Hessian less its terms in the gradient
+    F_vo, still a symmetric operator (the approximate Hessian of PySCF's Newton solver).
     """
     occ = np.asarray(mo_occ)
     coeff = rotated_orbitals(np.asarray(mo_coeff), _kappa(np.asarray(x), signs, np),

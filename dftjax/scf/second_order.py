@@ -9,7 +9,12 @@ one x (1, nmo, nmo), unrestricted ones each by its own, x (2, nmo, nmo).
 Each macro-iteration at orbitals C (2, nao, nmo):
   g   = dE/dx at x = 0, from the Fock matrix: 2 (C_s^T F_s C_s)[a, i], summed over the
         spins that share x (Ha / rad);
-  H v = d^2E/dx^2 v by autodiff of the model's own E(D) (stability's Hessian products);
+  H v = d^2E/dx^2 v by central differences of the orbital gradient in the rotated
+        orbitals (stability's Hessian products: two Fock builds in the SCF's own compiled
+        step, so nothing compiles). Away from convergence this is the Hessian without
+        its terms in the gradient F_ai, the symmetric operator F_vv v - v F_oo plus the
+        response (PySCF's Newton solver uses the same); the ratio test below judges
+        each step by the energy it actually gives;
   s   = argmin g.s + s.H s / 2 within a trust radius, by truncated conjugate gradients
         (Steihaug, SIAM J. Numer. Anal. 20, 626 (1983)) in the variables scaled by the
         diagonal Hessian estimate 2 (F_aa - F_ii) (4 (F_aa - F_ii) restricted);
@@ -28,7 +33,7 @@ import numpy as np
 from dftjax.log import logger
 from dftjax.scf.driver import (
     _evaluated_state_jit, _is_converged, as_pytree_model, density_from_orbitals, empty_state)
-from dftjax.scf.rotations import _hessian_vector, rotated_orbitals
+from dftjax.scf.rotations import finite_difference_hessian_vector, rotated_orbitals
 
 #: Initial, largest and smallest trust radius (rad in the scaled variables sqrt(h) x,
 #: h the diagonal Hessian estimate in Ha / rad^2, so the radius bounds the predicted
@@ -109,6 +114,8 @@ def newton_iterate(fock_and_energy, state, *, restricted, conv_tol, conv_tol_gra
     fock_and_energy = as_pytree_model(fock_and_energy)
     mask = rotation_mask(state.mo_occ, restricted)
     signs = np.ones(2)
+    # the Hessian products' Fock builds run in the same compiled step as the trial points
+    diis_space = 0 if state.diis is None else int(state.diis.focks.shape[0])
     radius = TRUST_RADIUS[0]
     state = dataclasses.replace(state, iteration=jnp.zeros((), jnp.int32))
     converged = False
@@ -117,9 +124,9 @@ def newton_iterate(fock_and_energy, state, *, restricted, conv_tol, conv_tol_gra
             state.fock, state.mo_coeff, jnp.asarray(mask)))
         scale = np.where(mask, 1.0 / np.sqrt(np.maximum(diagonal, DIAGONAL_FLOOR)), 0.0)
         mo_coeff, mo_occ = state.mo_coeff, state.mo_occ
-        matvec = lambda v: (scale * np.asarray(_hessian_vector(
-            fock_and_energy, mo_coeff, mo_occ, signs, jnp.asarray(mask, jnp.float64),
-            jnp.asarray(scale * v.reshape(mask.shape))))).ravel()
+        matvec = lambda v: (scale * finite_difference_hessian_vector(
+            fock_and_energy, mo_coeff, mo_occ, signs, mask, scale * v.reshape(mask.shape),
+            restricted=restricted, diis_space=diis_space)).ravel()
         scaled_gradient = (scale * gradient).ravel()
         norm = np.linalg.norm(scaled_gradient)
         step, predicted = truncated_cg(matvec, scaled_gradient, radius,
