@@ -136,7 +136,8 @@ def test_finite_difference_products_away_from_convergence(restricted):
                                                            exact=False))[0],
                            (jnp.zeros(()),), (jnp.ones(()),))
         k = kappa - np.swapaxes(kappa, -1, -2)
-        change = fock_mo @ k - k @ fock_mo + np.swapaxes(coeff_np, -1, -2) @ np.asarray(dfock) @ coeff_np
+        response = np.swapaxes(coeff_np, -1, -2) @ np.asarray(dfock) @ coeff_np
+        change = fock_mo @ k - k @ fock_mo + response
         product = 2.0 * change * (occ_np[:, None, :] - occ_np[:, :, None])
         if nspin == 1:
             product = product.sum(axis=0, keepdims=True)
