@@ -61,6 +61,7 @@ def converged_rotations(xyz, multiplicity, **options):
     """A converged 6-31G SCF of ``xyz`` and what the rotation products take: (result,
     pytree model, orbitals, occupations, the free virtual-occupied mask (nspin, nmo, nmo)
     on the padded basis, padding orbitals left out)."""
+    from dftjax.scf.second_order import rotation_mask
     from dftjax.scf.stability import _on_the_ladder
 
     molecule = dftjax.Molecule.from_xyz(f"{len(xyz.splitlines())}\n\n{xyz}\n",
@@ -68,9 +69,7 @@ def converged_rotations(xyz, multiplicity, **options):
     calc = dftjax.scf(molecule, basis="6-31g", conv_tol=1e-10, stability=False, **options)
     assert calc.converged
     model, _, coeff, occ, _, nmo = _on_the_ladder(calc.model, calc.result)
-    nspin = 1 if calc.result.restricted else 2
-    occupied = np.asarray(occ)[:nspin] > 0
-    mask = (~occupied[:, :, None]) & occupied[:, None, :]
+    mask = rotation_mask(occ, calc.result.restricted)
     mask[:, nmo:] = False
     return calc.result, as_pytree_model(model), coeff, occ, mask
 
