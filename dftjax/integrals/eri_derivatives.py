@@ -189,10 +189,12 @@ def _block_gather(npair, pair_cotangent, bra, ket):
 def _host_block_gather(npair, pair_cotangent, bra, ket):
     """:func:`_block_gather` in NumPy, for a host ``pair_cotangent``: nothing to compile
     per class."""
-    bra, ket = np.asarray(bra, dtype=np.int64)[:, :, None], np.asarray(ket, dtype=np.int64)[:, None, :]
+    bra = np.asarray(bra, dtype=np.int64)[:, :, None]
+    ket = np.asarray(ket, dtype=np.int64)[:, None, :]
     valid = (bra < npair) & (ket < npair)
     bra, ket = np.minimum(bra, npair - 1), np.minimum(ket, npair - 1)
-    return np.where(valid, pair_cotangent[bra * npair + ket] + pair_cotangent[ket * npair + bra], 0.0)
+    both = pair_cotangent[bra * npair + ket] + pair_cotangent[ket * npair + bra]
+    return np.where(valid, both, 0.0)
 
 
 def block_cotangents(basis, eri_cotangent, host=False):
