@@ -25,7 +25,8 @@ autodiff); its products with vectors are forward-over-reverse derivatives of E, 
 linear system is solved by preconditioned conjugate gradients (preconditioner the
 orbital-energy gaps). Restricted calculations rotate both spins together.
 
-The solve is checked: its residual |H lambda - kappa_bar| must be below
+The solve is checked: its residual |H lambda - kappa_bar|, computed anew after the
+conjugate gradients stop (:func:`conjugate_gradients`), must be below
 ``cg_check_rtol |kappa_bar| + cg_check_atol`` (:func:`cpks_multipliers` returns it).
 Through ``jax.grad`` a failed solve gives NaN cotangents and a RuntimeWarning, never a
 silently wrong derivative; :mod:`dftjax.train` calls the pieces itself to retry or leave
@@ -39,8 +40,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.sparse.linalg import cg
-
 from .driver import make_settings, scf_solve
 from .occupations import aufbau_occupations
 
@@ -154,12 +153,44 @@ def cpks_multipliers(config, model, overlap, mo_coeff, mo_occ, mo_energy, d_bar)
     gap = mo_energy[:, :, None] - mo_energy[:, None, :]
     gap = gap[0] if restricted else gap
     preconditioner = jnp.where(mask, 1.0 / jnp.maximum(gap, 1e-2), 0.0)
-    lam, _ = cg(hessian_product, kappa_bar, tol=config.cg_tol, maxiter=config.cg_maxiter,
-                M=lambda v: preconditioner * v)
-    residual = jnp.linalg.norm(hessian_product(lam) - kappa_bar)
+    lam, residual = conjugate_gradients(hessian_product, kappa_bar, preconditioner,
+                                        config.cg_tol, config.cg_maxiter)
     rhs = jnp.linalg.norm(kappa_bar)
     ok = residual <= config.cg_check_rtol * rhs + config.cg_check_atol  # False for NaN
     return lam, residual, rhs, ok
+
+
+def conjugate_gradients(matvec, b, preconditioner, tol, maxiter):
+    """Solve ``matvec(x) = b`` (a symmetric positive definite operator on arrays of b's
+    shape) by conjugate gradients preconditioned by the array ``preconditioner``, from
+    x = 0, until |r| <= tol |b| or ``maxiter`` steps (as ``jax.scipy.sparse.linalg.cg``).
+
+    Returns (x, |matvec(x) - b|): the residual computed anew, not the recursion's. One
+    ``lax.while_loop`` makes every product, the check's in a last pass, so a compiled
+    program holds one copy of ``matvec`` (for a Kohn-Sham orbital Hessian, a second
+    derivative of the functional on the grid: the costliest code to compile).
+    """
+    def body(carry):
+        x, r, p, rz, k, checking, _, residual = carry
+        q = matvec(jnp.where(checking, x, p))
+        alpha = rz / jnp.vdot(p, q)
+        x_new, r_new = x + alpha * p, r - alpha * q
+        z = preconditioner * r_new
+        rz_new = jnp.vdot(r_new, z)
+        p_new = z + (rz_new / rz) * p
+        stop = (jnp.vdot(r_new, r_new) <= bound) | (k + 1 >= maxiter)
+        keep = lambda old, new: jnp.where(checking, old, new)
+        return (keep(x, x_new), keep(r, r_new), keep(p, p_new), keep(rz, rz_new),
+                keep(k, k + 1), checking | stop, checking,
+                jnp.where(checking, jnp.linalg.norm(q - b), residual))
+
+    bound = (tol * jnp.linalg.norm(b)) ** 2
+    z = preconditioner * b
+    start = (jnp.zeros_like(b), b, z, jnp.vdot(b, z), jnp.zeros((), jnp.int32),
+             (jnp.vdot(b, b) <= bound) | (maxiter <= 0), jnp.zeros((), bool),
+             jnp.full((), jnp.nan, b.dtype))
+    carry = jax.lax.while_loop(lambda carry: ~carry[6], body, start)
+    return carry[0], carry[7]
 
 
 def _orbital_gradient(kappa, model, overlap, mo_coeff, mo_occ, restricted):
