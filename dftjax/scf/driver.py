@@ -540,10 +540,15 @@ def scf_solve(fock_and_energy, overlap, X, density, settings, *, restricted, occ
     plain = step(state, _plain(settings))
     passed = _final_check(plain.energy_change, plain.gradient_norm, conv_tol, conv_tol_grad)
     # As _final_step: a converged level-shifted state that is not aufbau keeps its shift.
-    final = jax.lax.cond(
-        looped & ~passed & (settings.level_shift > 0.0),
-        lambda: _unshifted_energies(step(state, _plain(settings, keep_shift=True))),
-        lambda: plain)
+    # Without a shift (known when tracing) the branch is left out: it is another Fock
+    # build to compile (water/STO-3G B3LYP's SCFFunction: ~a quarter of the forward's).
+    if not traced(settings.level_shift) and not np.any(settings.level_shift > 0.0):
+        final = plain
+    else:
+        final = jax.lax.cond(
+            looped & ~passed & (settings.level_shift > 0.0),
+            lambda: _unshifted_energies(step(state, _plain(settings, keep_shift=True))),
+            lambda: plain)
     final = dataclasses.replace(final, iteration=state.iteration)
     converged = looped & _final_check(final.energy_change, final.gradient_norm, conv_tol,
                                       conv_tol_grad)
