@@ -15,8 +15,15 @@ no eigenvector derivatives). So ``jax.grad``, ``jax.jacrev``, ``jax.jit`` and
 lengths in Bohr, the field in atomic units (E -> E + F . sum_i r_i - F . sum_A Z_A R_A).
 
 Forward-mode derivatives (``jax.jvp``, ``jax.jacfwd``) are not available: the SCF and the
-ERIs define reverse-mode rules only; use ``jax.jacrev`` (it also gives Hessians of small
-molecules as ``jax.jacrev(jax.grad(...))``).
+ERIs define reverse-mode rules only; use ``jax.jacrev``. First derivatives only: a second
+reverse pass (``jax.jacrev(jax.grad(...))``) would differentiate the SCF's loop, which JAX
+refuses; for Hessians use :func:`dftjax.hessian` (central differences of analytic
+gradients).
+
+The call is three compiled programs, each made once per instance and shape: the
+integrals and grid at the coordinates, the SCF, and the outputs. At the reference
+geometry (no ``coordinates``) the integrals are computed once and kept, so derivatives
+with respect to the field or the functional's parameters compile no integral code.
 """
 
 import dataclasses
@@ -133,50 +140,80 @@ class SCFFunction:
             self.neighbours = neighbour_list(np.asarray(grid.coords), np.asarray(grid.atom),
                                              skin=NRA_SKIN)
         self.reference = reference
-        # One compiled program for the call, and through it one for each derivative: under
-        # an eager jax.grad or jax.jacrev, the SCF's pieces would otherwise run op by op
-        # (water/STO-3G B3LYP polarisability by jax.jacrev: 15 s a call op by op, 0.5 s
-        # compiled, after a first call of 51 s and 28 s)
-        self._evaluate = jax.jit(self._outputs)
+        # Three compiled programs, each made once per instance: the integrals, the SCF and
+        # what it returns. Under an eager jax.grad or jax.jacrev the SCF's pieces would
+        # otherwise run op by op (water/STO-3G B3LYP polarisability: 15 s a call op by
+        # op, 0.5 s compiled). Apart, a second loss of the same function recompiles only
+        # the last stage's backward (N2/STO-3G: 0.3 s instead of 5 s for all of it),
+        # and a call at the reference geometry compiles no integrals at all.
+        self._integrals = jax.jit(self._integrals_at)
+        self._solve = jax.jit(self._solve_from)
+        self._finish = jax.jit(self._finish_from)
+        self._reference_integrals = None
 
-    def model(self, coordinates, xc_params=None, field=None):
-        """(EnergyModel, overlap, dipole integrals) at ``coordinates`` (Bohr)."""
+    def _integrals_at(self, coords):
+        """Everything of the model that depends on the coordinates (Bohr) alone: a dict of
+        h_core, overlap, dipole (3, nao, nao), eri, eri_lr and the XC grid."""
         basis, functional = self.basis, self.functional
-        coords = jnp.asarray(coordinates, jnp.float64)
         charges = jnp.asarray(self.molecule.atomic_numbers, jnp.float64)
         data = pair_data(basis, coords, charges, coords)
         overlap, kinetic, dipole, nuclear = one_electron_from_pairs(basis, data)
-        h_core = kinetic + nuclear
-        if field is not None:
-            h_core = h_core + jnp.einsum("x,xij->ij", field, dipole)
         pairs = [d[:3] for d in data]
-        eri = eri_from_pairs(basis, pairs, 0.0)
+        ints = {"h_core": kinetic + nuclear, "overlap": overlap, "dipole": dipole,
+                "eri": eri_from_pairs(basis, pairs, 0.0), "eri_lr": None, "xc_grid": None}
+        if not self.pure_hf:
+            if functional.hf_long_range != 0.0:
+                ints["eri_lr"] = eri_from_pairs(basis, pairs, functional.omega)
+            grid = grid_points(self.grid_spec, coords)
+            ao = ao_values(basis, coords, grid.coords,
+                           deriv=0 if functional.family == "lda" else 1)
+            ints["xc_grid"] = dense_xc_grid(ao, grid.weights, grid.coords, self.neighbours)
+        return ints
+
+    def _model_from(self, ints, xc_params, field):
+        """The EnergyModel of the integrals ``ints`` with ``xc_params`` and ``field``."""
+        h_core = ints["h_core"]
+        if field is not None:
+            h_core = h_core + jnp.einsum("x,xij->ij", field, ints["dipole"])
         if self.pure_hf:
-            return hf_fock_and_energy(h_core, eri), overlap, dipole
-        eri_lr = (eri_from_pairs(basis, pairs, functional.omega)
-                  if functional.hf_long_range != 0.0 else None)
-        grid = grid_points(self.grid_spec, coords)
-        ao = ao_values(basis, coords, grid.coords, deriv=0 if functional.family == "lda" else 1)
+            return hf_fock_and_energy(h_core, ints["eri"])
         params = self.xc_params if xc_params is None else xc_params
-        xcg = dense_xc_grid(ao, grid.weights, grid.coords, self.neighbours)
-        model = ks_fock_and_energy(functional, h_core, eri, xcg, None, eri_lr, params)
-        return model, overlap, dipole
+        return ks_fock_and_energy(self.functional, h_core, ints["eri"], ints["xc_grid"], None,
+                                  ints["eri_lr"], params)
+
+    def model(self, coordinates, xc_params=None, field=None):
+        """(EnergyModel, overlap, dipole integrals) at ``coordinates`` (Bohr)."""
+        ints = self._integrals_at(jnp.asarray(coordinates, jnp.float64))
+        return self._model_from(ints, xc_params, field), ints["overlap"], ints["dipole"]
 
     def __call__(self, coordinates=None, xc_params=None, field=None) -> SCFOutput:
-        coords = jnp.asarray(self.molecule.coordinates if coordinates is None else coordinates,
-                             jnp.float64)
-        return self._evaluate(coords, xc_params, field)
+        if coordinates is None:
+            # the reference geometry: its integrals once, then only the SCF is traced
+            coords = jnp.asarray(self.molecule.coordinates, jnp.float64)
+            if self._reference_integrals is None:
+                self._reference_integrals = self._integrals(coords)
+            ints = self._reference_integrals
+        else:
+            coords = jnp.asarray(coordinates, jnp.float64)
+            ints = self._integrals(coords)
+        solved = self._solve(ints, xc_params, field)
+        return self._finish(ints, coords, xc_params, field, solved)
 
-    def _outputs(self, coords, xc_params, field):
+    def _solve_from(self, ints, xc_params, field):
+        """(density, mo_energy, mo_coeff, mo_occ, converged) of the converged SCF."""
+        return converged_scf(self.config, self._model_from(ints, xc_params, field),
+                             ints["overlap"], self.guess)
+
+    def _finish_from(self, ints, coords, xc_params, field, solved):
         charges = jnp.asarray(self.molecule.atomic_numbers, jnp.float64)
-        model, overlap, dipole_ints = self.model(coords, xc_params, field)
-        density, mo_energy, mo_coeff, mo_occ, converged = converged_scf(
-            self.config, model, overlap, self.guess)
+        model = self._model_from(ints, xc_params, field)
+        overlap = ints["overlap"]
+        density, mo_energy, mo_coeff, mo_occ, converged = solved
         energy = model.energy_fn(density, model.params) + nuclear_repulsion_energy(charges, coords)
         if field is not None:
             energy = energy - jnp.dot(field, charges @ coords)
         total = density.sum(axis=0)
-        dipole = charges @ coords - jnp.einsum("xij,ji->x", dipole_ints, total)
+        dipole = charges @ coords - jnp.einsum("xij,ji->x", ints["dipole"], total)
         fock = model(density)[0]
         nocc = max(self.config.nalpha, self.config.nbeta)
         occupied = jnp.stack([
