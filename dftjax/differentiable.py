@@ -189,9 +189,13 @@ class SCFFunction:
     def __call__(self, coordinates=None, xc_params=None, field=None) -> SCFOutput:
         if coordinates is None:
             # the reference geometry: its integrals once, then only the SCF is traced
-            coords = jnp.asarray(self.molecule.coordinates, jnp.float64)
             if self._reference_integrals is None:
-                self._reference_integrals = self._integrals(coords)
+                # computed now even inside a user's jax.jit or vmap, so what is kept is
+                # arrays, never that trace's tracers
+                with jax.ensure_compile_time_eval():
+                    self._reference_integrals = self._integrals(
+                        jnp.asarray(self.molecule.coordinates, jnp.float64))
+            coords = jnp.asarray(self.molecule.coordinates, jnp.float64)
             ints = self._reference_integrals
         else:
             coords = jnp.asarray(coordinates, jnp.float64)

@@ -92,6 +92,21 @@ def test_jit_compiles_once_and_vmap_matches(water):
     np.testing.assert_allclose(batched, [e0, e1], atol=1e-10)
 
 
+def test_reference_integrals_first_made_inside_jit():
+    """Without coordinates the reference geometry's integrals are made once and kept; made
+    first inside a user's jax.jit they must be arrays, not that trace's tracers (a later
+    eager call would otherwise fail with a leaked tracer)."""
+    mol = dftjax.Molecule(["H", "H"], [[0, 0, 0], [0, 0, 0.74]])
+    f = SCFFunction(mol, "sto-3g")
+    in_jit = jax.jit(lambda F: f(field=F).energy)(jnp.zeros(3))
+    assert not isinstance(f._reference_integrals["h_core"], jax.core.Tracer)
+    eager = f().energy
+    batched = jax.vmap(lambda F: f(field=F).energy)(jnp.zeros((2, 3)))
+    # the same SCF (conv_tol 1e-12) three ways: agreement to rounding
+    np.testing.assert_allclose([in_jit, *batched], [eager] * 3, rtol=0, atol=1e-10)
+    assert abs(float(eager) - float(f.reference.energy)) < 1e-9
+
+
 def test_degenerate_orbitals_n2():
     """N2 has a degenerate pi pair: derivatives of the density and of the sum of occupied
     orbital energies must be finite and right (no eigenvector derivatives anywhere)."""
