@@ -72,6 +72,6 @@ def test_one_copy_of_the_operator_and_batches_under_vmap():
     batch = jnp.stack([b, 2.0 * b, jnp.zeros(SHAPE)])
     xs, residuals = jax.vmap(lambda b: conjugate_gradients(matvec, b, preconditioner, 1e-12, 100))(batch)
     for x, residual, rhs in zip(xs, residuals, batch):
-        one, one_residual = conjugate_gradients(matvec, rhs, preconditioner, 1e-12, 100)
+        one, _ = conjugate_gradients(matvec, rhs, preconditioner, 1e-12, 100)
         np.testing.assert_allclose(x, one, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(float(residual), true_residual(matrix, x, rhs), atol=1e-12)
