@@ -33,7 +33,8 @@ def test_solves_to_the_tolerance_and_reports_the_true_residual():
     x, residual = jax.jit(lambda b: conjugate_gradients(matvec, b, preconditioner, 1e-12, 200))(b)
     exact = np.linalg.solve(matrix, np.asarray(b).ravel())
     # condition 1e3 times the 1e-12 relative residual: ~1e-9 relative error at most
-    np.testing.assert_allclose(np.asarray(x).ravel(), exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+    np.testing.assert_allclose(np.asarray(x).ravel(), exact, rtol=0,
+                               atol=1e-8 * np.abs(exact).max())
     assert float(residual) <= 1e-12 * float(jnp.linalg.norm(b))
     assert abs(float(residual) - true_residual(matrix, x, b)) <= 1e-14 * float(jnp.linalg.norm(b))
 
@@ -70,7 +71,8 @@ def test_one_copy_of_the_operator_and_batches_under_vmap():
     jax.make_jaxpr(lambda b: conjugate_gradients(counting, b, preconditioner, 1e-12, 100))(b)
     assert len(traced) == 1
     batch = jnp.stack([b, 2.0 * b, jnp.zeros(SHAPE)])
-    xs, residuals = jax.vmap(lambda b: conjugate_gradients(matvec, b, preconditioner, 1e-12, 100))(batch)
+    solve = lambda b: conjugate_gradients(matvec, b, preconditioner, 1e-12, 100)
+    xs, residuals = jax.vmap(solve)(batch)
     for x, residual, rhs in zip(xs, residuals, batch):
         one, _ = conjugate_gradients(matvec, rhs, preconditioner, 1e-12, 100)
         np.testing.assert_allclose(x, one, rtol=1e-12, atol=1e-14)
